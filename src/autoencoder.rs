@@ -1,0 +1,286 @@
+//! The autoencoder: an [`Encoder`] and a [`Decoder`] whose sizes fit, with inference (`encode`, `decode`,
+//! `reconstruct`) and the training step.
+//!
+//! ```
+//! use autoencoder::{Activation, Adam, Autoencoder, Decoder, Dense, Encoder, Init, Loss};
+//! use autoencoder::ndarray::Array2;
+//! use autoencoder::rand::{rngs::StdRng, SeedableRng};
+//!
+//! let mut rng = StdRng::seed_from_u64(0);
+//! let encoder = Encoder::new(vec![Dense::new(8, 3, Activation::Tanh, Init::GlorotUniform, &mut rng)])?;
+//! let decoder = Decoder::new(vec![Dense::new(3, 8, Activation::Sigmoid, Init::GlorotUniform, &mut rng)])?;
+//! let mut ae = Autoencoder::new(encoder, decoder)?;
+//!
+//! let x = Array2::from_shape_fn((4, 8), |(i, j)| ((i + j) % 2) as f32);
+//! let mut adam = Adam::new(0.05);
+//! let first = ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)?;
+//! for _ in 0..200 {
+//!     ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)?;
+//! }
+//! let last = Loss::Mse.value(ae.reconstruct(x.view())?.view(), x.view())?;
+//! assert!(last < first / 10.0);
+//! assert_eq!(ae.encode(x.view())?.dim(), (4, 3));
+//! # Ok::<(), autoencoder::Error>(())
+//! ```
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+
+use crate::workspace::{Chain, Workspace};
+use crate::{Decoder, Dense, Encoder, Error, Loss, Optimizer, Result};
+
+/// An encoder and a decoder, trained together to reproduce their input.
+#[derive(Clone, Debug)]
+pub struct Autoencoder {
+    encoder: Encoder,
+    decoder: Decoder,
+    /// Training buffers, made on the first training step and reused by the next ones.
+    workspace: Workspace,
+}
+
+impl PartialEq for Autoencoder {
+    /// Two autoencoders are equal when their layers are (the training buffers do not count).
+    fn eq(&self, other: &Autoencoder) -> bool {
+        self.encoder == other.encoder && self.decoder == other.decoder
+    }
+}
+
+impl Autoencoder {
+    /// An autoencoder from an encoder and a decoder. Errors when the encoder's latent size differs from the
+    /// decoder's, or the decoder's output size from the encoder's input size.
+    ///
+    /// ```
+    /// use autoencoder::{Activation, Autoencoder, Decoder, Dense, Encoder};
+    /// use autoencoder::ndarray::{Array1, Array2};
+    /// let dense = |i, o| Dense::from_parts(Array2::zeros((i, o)), Array1::zeros(o), Activation::Identity);
+    /// let encoder = Encoder::new(vec![dense(6, 2)?])?;
+    /// assert!(Autoencoder::new(encoder.clone(), Decoder::new(vec![dense(2, 6)?])?).is_ok());
+    /// assert!(Autoencoder::new(encoder.clone(), Decoder::new(vec![dense(3, 6)?])?).is_err()); // latent
+    /// assert!(Autoencoder::new(encoder, Decoder::new(vec![dense(2, 5)?])?).is_err()); // output
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn new(encoder: Encoder, decoder: Decoder) -> Result<Autoencoder> {
+        if encoder.latent() != decoder.latent() {
+            return Err(Error::shape(
+                "Autoencoder::new (decoder inputs vs encoder latent size)",
+                encoder.latent(),
+                decoder.latent(),
+            ));
+        }
+        if decoder.outputs() != encoder.inputs() {
+            return Err(Error::shape(
+                "Autoencoder::new (decoder outputs vs encoder inputs)",
+                encoder.inputs(),
+                decoder.outputs(),
+            ));
+        }
+        Ok(Autoencoder {
+            encoder,
+            decoder,
+            workspace: Workspace::default(),
+        })
+    }
+
+    /// The encoder.
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(10).latent(2).build()?;
+    /// assert_eq!(ae.encoder().layers().last().unwrap().outputs(), 2);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The decoder.
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(10).latent(2).build()?;
+    /// assert_eq!(ae.decoder().layers()[0].inputs(), 2);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Takes the encoder and the decoder back.
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(10).latent(2).build()?;
+    /// let (encoder, decoder) = ae.into_parts();
+    /// assert_eq!((encoder.latent(), decoder.outputs()), (2, 10));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn into_parts(self) -> (Encoder, Decoder) {
+        (self.encoder, self.decoder)
+    }
+
+    /// The input (and output) size.
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(784).latent(16).build()?;
+    /// assert_eq!(ae.inputs(), 784);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn inputs(&self) -> usize {
+        self.encoder.inputs()
+    }
+
+    /// The latent size.
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(784).latent(16).build()?;
+    /// assert_eq!(ae.latent(), 16);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn latent(&self) -> usize {
+        self.encoder.latent()
+    }
+
+    /// The number of trainable parameters.
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(784).hidden(&[256, 64]).latent(16).build()?;
+    /// assert_eq!(ae.parameter_count(), 2 * (784 * 256 + 256 * 64 + 64 * 16) + 256 + 64 + 16 + 64 + 256 + 784);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn parameter_count(&self) -> usize {
+        self.layers().map(Dense::parameter_count).sum()
+    }
+
+    /// The latent codes `(batch, latent)` of a batch `(batch, inputs)`. Errors on a wrong column count.
+    ///
+    /// ```
+    /// use autoencoder::ndarray::Array2;
+    /// let ae = autoencoder::Autoencoder::builder(784).hidden(&[64]).latent(16).seed(1).build()?;
+    /// assert_eq!(ae.encode(Array2::zeros((5, 784)).view())?.dim(), (5, 16));
+    /// assert!(ae.encode(Array2::zeros((5, 783)).view()).is_err());
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn encode(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.encoder.encode(x)
+    }
+
+    /// The decoded outputs `(batch, inputs)` of latent codes `(batch, latent)`. Errors on a wrong column count.
+    ///
+    /// ```
+    /// use autoencoder::ndarray::Array2;
+    /// let ae = autoencoder::Autoencoder::builder(784).latent(16).build()?;
+    /// assert_eq!(ae.decode(Array2::zeros((3, 16)).view())?.dim(), (3, 784));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn decode(&self, z: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.decoder.decode(z)
+    }
+
+    /// `decode(encode(x))`.
+    ///
+    /// ```
+    /// use autoencoder::ndarray::Array2;
+    /// let ae = autoencoder::Autoencoder::builder(20).latent(4).build()?;
+    /// assert_eq!(ae.reconstruct(Array2::zeros((2, 20)).view())?.dim(), (2, 20));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn reconstruct(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.decode(self.encode(x)?.view())
+    }
+
+    /// The mean squared error between each sample and its reconstruction, `(batch)`: the anomaly score.
+    ///
+    /// ```
+    /// use autoencoder::ndarray::Array2;
+    /// let ae = autoencoder::Autoencoder::builder(20).latent(4).build()?;
+    /// let errors = ae.reconstruction_error(Array2::from_elem((3, 20), 0.5).view())?;
+    /// assert_eq!(errors.len(), 3);
+    /// assert!(errors.iter().all(|&e| e >= 0.0));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn reconstruction_error(&self, x: ArrayView2<f32>) -> Result<Array1<f32>> {
+        let mut squared = self.reconstruct(x)?;
+        squared -= &x;
+        squared.mapv_inplace(|d| d * d);
+        Ok(squared
+            .mean_axis(Axis(1))
+            .unwrap_or_else(|| Array1::from_elem(x.nrows(), f32::NAN)))
+    }
+
+    /// One gradient step on this batch towards `target` (the input itself for a plain autoencoder, the clean
+    /// image when denoising); returns the loss measured before the update.
+    ///
+    /// Errors, leaving the weights unchanged, on shape mismatches (input columns, target shape, an empty batch),
+    /// on invalid optimizer settings, and with [`Error::NonFinite`] when the loss or a gradient is NaN or infinite.
+    /// Once the buffers exist (after the first step at the largest batch size), a step allocates nothing.
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Autoencoder, Loss};
+    /// use autoencoder::ndarray::Array2;
+    /// let mut ae = Autoencoder::builder(4).latent(2).seed(3).build()?;
+    /// let x = Array2::from_elem((8, 4), 0.5_f32);
+    /// let mut adam = Adam::new(1e-2);
+    /// let before = ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)?;
+    /// let after = ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)?;
+    /// assert!(after < before);
+    /// assert!(ae.train_step(x.view(), Array2::zeros((8, 3)).view(), Loss::Mse, &mut adam).is_err());
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn train_step(
+        &mut self,
+        input: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        loss: Loss,
+        optimizer: &mut impl Optimizer,
+    ) -> Result<f32> {
+        self.check_batch(input, target)?;
+        optimizer.check()?;
+        let chain = Chain {
+            first: self.encoder.layers(),
+            second: self.decoder.layers(),
+        };
+        self.workspace.prepare(chain, input.nrows());
+        self.workspace.forward(chain, input);
+        let value = self.workspace.loss(chain, loss, target)?;
+        if !value.is_finite() {
+            return Err(Error::NonFinite { what: "loss", value });
+        }
+        self.workspace.backward(chain, input);
+        if let Some(value) = self.workspace.non_finite_gradient() {
+            return Err(Error::NonFinite {
+                what: "gradient",
+                value,
+            });
+        }
+        let layers = self
+            .encoder
+            .layers_mut()
+            .iter_mut()
+            .chain(self.decoder.layers_mut());
+        self.workspace.apply(layers, optimizer)?;
+        Ok(value)
+    }
+
+    /// Every layer, the encoder's then the decoder's.
+    pub(crate) fn layers(&self) -> impl Iterator<Item = &Dense> {
+        self.encoder.layers().iter().chain(self.decoder.layers())
+    }
+
+    /// Checks a training batch: `input` `(n, inputs)` with `n > 0`, `target` `(n, inputs)`.
+    pub(crate) fn check_batch(&self, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
+        if input.ncols() != self.inputs() {
+            return Err(Error::shape(
+                "train_step (input columns)",
+                self.inputs(),
+                input.ncols(),
+            ));
+        }
+        if target.dim() != input.dim() {
+            return Err(Error::shape(
+                "train_step (target vs input shape)",
+                format!("{:?}", input.dim()),
+                format!("{:?}", target.dim()),
+            ));
+        }
+        if input.nrows() == 0 {
+            return Err(Error::InvalidArgument("train_step needs a batch of at least one row".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! The crate's one error type and its `Result` alias.
+//!
+//! Every fallible call in `autoencoder` returns [`Result<T>`]. The variants carry what was wrong and where
+//! (the file, the expected and the found value), so that the `Display` message alone tells a user what to fix.
+//!
+//! ```
+//! use autoencoder::Error;
+//! let err = Error::Shape {
+//!     context: "encode".into(),
+//!     expected: "784 columns".into(),
+//!     found: "10 columns".into(),
+//! };
+//! assert_eq!(err.to_string(), "shape mismatch in encode: expected 784 columns, found 10 columns");
+//! ```
+
+use std::path::PathBuf;
+
+/// `std::result::Result` with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in `autoencoder`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O error on a named file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file that was being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An I/O error on a stream that has no file name.
+    #[error("I/O error: {0}")]
+    Stream(#[from] std::io::Error),
+
+    /// Malformed IDX data: the message names the problem (bad magic, data cut short, ...).
+    #[error("malformed IDX data{}: {message}", path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    Idx {
+        /// The file, when the data came from one.
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A data set (MNIST, Fashion-MNIST) that is missing files or whose contents do not fit together.
+    #[error("data set in {}: {message}", path.display())]
+    Dataset {
+        /// The folder or file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// Arrays whose shapes do not fit the operation.
+    #[error("shape mismatch in {context}: expected {expected}, found {found}")]
+    Shape {
+        /// The operation that was given the wrong shape.
+        context: String,
+        /// The shape it needed.
+        expected: String,
+        /// The shape it was given.
+        found: String,
+    },
+
+    /// A parameter or configuration that cannot work (an empty layer list, a zero batch size, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The loss turned NaN or infinite during training; the model keeps the weights from before that step.
+    #[error("training diverged at epoch {epoch}, batch {batch}: the loss is {loss}; the weights from before this step were kept (try a smaller learning rate)")]
+    Diverged {
+        /// The epoch (1-based) in which the loss diverged.
+        epoch: usize,
+        /// The batch (1-based) within that epoch.
+        batch: usize,
+        /// The non-finite loss value.
+        loss: f32,
+    },
+
+    /// A training step met a NaN or infinite loss or gradient and did not change the weights.
+    #[error("non-finite {what} ({value}): the step was not applied and the weights are unchanged; try a smaller learning rate, or look for NaN or infinite values in the data")]
+    NonFinite {
+        /// What turned non-finite: `loss` or `gradient`.
+        what: &'static str,
+        /// The offending value.
+        value: f32,
+    },
+
+    /// A model or checkpoint file that cannot be loaded: corrupt, truncated, or holding tensors that do not
+    /// make a model.
+    #[error("model file {}: {message}", path.display())]
+    ModelFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// An image could not be encoded as PNG.
+    #[error("PNG image {}: {message}", path.display())]
+    Image {
+        /// The file being written.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Builds an [`Error::Shape`] from anything printable.
+    pub(crate) fn shape(
+        context: impl Into<String>,
+        expected: impl std::fmt::Display,
+        found: impl std::fmt::Display,
+    ) -> Error {
+        Error::Shape {
+            context: context.into(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+
+    /// Builds an [`Error::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Weight initialisers for [`Dense`](crate::Dense) layers.
+//!
+//! Weights are drawn with `ndarray-rand` from a caller-seeded random generator, so the same seed gives the same
+//! weights; biases start at zero. `fan_in` is the layer's input count, `fan_out` its output count.
+//!
+//! ```
+//! use autoencoder::{Activation, Dense, Init};
+//! use autoencoder::rand::{rngs::StdRng, SeedableRng};
+//!
+//! let a = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut StdRng::seed_from_u64(7));
+//! let b = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut StdRng::seed_from_u64(7));
+//! assert_eq!(a.weights(), b.weights());
+//! let limit = (6.0_f32 / (784.0 + 256.0)).sqrt();
+//! assert!(a.weights().iter().all(|w| w.abs() <= limit));
+//! ```
+
+use ndarray::Array2;
+use ndarray_rand::rand::Rng;
+use ndarray_rand::rand_distr::{Normal, Uniform};
+use ndarray_rand::RandomExt;
+
+/// How a layer's weights are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Init {
+    /// Glorot (Xavier) uniform: `U(-l, l)` with `l = sqrt(6 / (fan_in + fan_out))` (Keras' default).
+    #[default]
+    GlorotUniform,
+    /// Glorot (Xavier) normal: `N(0, 2 / (fan_in + fan_out))`, untruncated, as PyTorch's `xavier_normal_`.
+    GlorotNormal,
+    /// He (Kaiming) uniform: `U(-l, l)` with `l = sqrt(6 / fan_in)`, for ReLU layers.
+    HeUniform,
+    /// He (Kaiming) normal: `N(0, 2 / fan_in)`, untruncated, as PyTorch's `kaiming_normal_`.
+    HeNormal,
+}
+
+impl Init {
+    /// Draws a `(fan_in, fan_out)` weight matrix.
+    ///
+    /// ```
+    /// use autoencoder::Init;
+    /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
+    /// let w = Init::HeNormal.weights(64, 16, &mut StdRng::seed_from_u64(0));
+    /// assert_eq!(w.dim(), (64, 16));
+    /// ```
+    pub fn weights<R: Rng + ?Sized>(self, fan_in: usize, fan_out: usize, rng: &mut R) -> Array2<f32> {
+        let shape = (fan_in, fan_out);
+        let (fan_in, fan_out) = (fan_in as f32, fan_out as f32);
+        let (uniform_limit, normal_std) = match self {
+            Init::GlorotUniform => (Some((6.0 / (fan_in + fan_out)).sqrt()), None),
+            Init::GlorotNormal => (None, Some((2.0 / (fan_in + fan_out)).sqrt())),
+            Init::HeUniform => (Some((6.0 / fan_in).sqrt()), None),
+            Init::HeNormal => (None, Some((2.0 / fan_in).sqrt())),
+        };
+        // An empty layer (a zero fan) has no weights to draw, and a non-finite scale no distribution.
+        if let Some(limit) = uniform_limit.filter(|l| l.is_finite() && *l > 0.0) {
+            if let Ok(dist) = Uniform::new(-limit, limit) {
+                return Array2::random_using(shape, dist, rng);
+            }
+        }
+        if let Some(std) = normal_std.filter(|s| s.is_finite()) {
+            if let Ok(dist) = Normal::new(0.0, std) {
+                return Array2::random_using(shape, dist, rng);
+            }
+        }
+        Array2::zeros(shape)
+    }
+
+    /// The name used in builders and logs: `glorot_uniform`, `glorot_normal`, `he_uniform`, `he_normal`.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::Init::HeUniform.name(), "he_uniform");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::GlorotUniform => "glorot_uniform",
+            Init::GlorotNormal => "glorot_normal",
+            Init::HeUniform => "he_uniform",
+            Init::HeNormal => "he_normal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+
+    fn moments(w: &Array2<f32>) -> (f64, f64) {
+        let n = w.len() as f64;
+        let mean = w.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = w.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+        (mean, var)
+    }
+
+    #[test]
+    fn variances_match_their_formulas() {
+        let (fan_in, fan_out) = (400, 200);
+        let mut rng = StdRng::seed_from_u64(1);
+        for (init, want_var) in [
+            (Init::GlorotUniform, 2.0 / 600.0),
+            (Init::GlorotNormal, 2.0 / 600.0),
+            (Init::HeUniform, 2.0 / 400.0),
+            (Init::HeNormal, 2.0 / 400.0),
+        ] {
+            let (mean, var) = moments(&init.weights(fan_in, fan_out, &mut rng));
+            assert!(mean.abs() < 1e-3, "{init:?} mean {mean}");
+            assert!((var / want_var - 1.0).abs() < 0.03, "{init:?} var {var} vs {want_var}");
+        }
+    }
+
+    #[test]
+    fn uniform_stays_within_its_limit_and_zero_fans_give_empty_weights() {
+        let w = Init::HeUniform.weights(50, 10, &mut StdRng::seed_from_u64(2));
+        let limit = (6.0_f32 / 50.0).sqrt();
+        assert!(w.iter().all(|v| v.abs() <= limit));
+        assert_eq!(Init::GlorotUniform.weights(0, 0, &mut StdRng::seed_from_u64(2)).len(), 0);
+        assert_eq!(Init::HeNormal.weights(0, 3, &mut StdRng::seed_from_u64(2)).dim(), (0, 3));
+    }
+}

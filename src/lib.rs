@@ -1,0 +1,45 @@
+//! # autoencoder
+//!
+//! Autoencoders from scratch on [`ndarray`]: dense layers, activations, losses, hand-written backpropagation and
+//! optimizers, a parser for the IDX files that MNIST ships in, and a small Encoder / Decoder / Autoencoder API.
+//!
+//! ## Conventions
+//! - Numbers are `f32`; a batch is an `Array2<f32>` of shape `(batch, features)`, one sample per row.
+//! - A dense layer computes `y = act(x · W + b)` with `W` of shape `(inputs, outputs)` and `b` of shape
+//!   `(outputs)`: Keras' kernel layout, so weights exchange with Keras without a transpose.
+//! - Losses are the mean over every element of the batch (Keras' and PyTorch's default reduction).
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub use ndarray;
+/// The random-number crate the initialisers draw from (`rand` 0.9, as `ndarray-rand` 0.16 needs): seed a
+/// generator with `autoencoder::rand::{rngs::StdRng, SeedableRng}` and `StdRng::seed_from_u64(seed)`.
+pub use ndarray_rand::rand;
+
+pub mod activation;
+pub mod autoencoder;
+pub mod builder;
+pub mod decoder;
+pub mod dense;
+pub mod encoder;
+pub mod error;
+pub mod idx;
+pub mod init;
+pub mod loss;
+pub mod mnist;
+pub mod optim;
+
+mod matmul;
+mod stack;
+mod workspace;
+
+pub use activation::Activation;
+pub use autoencoder::Autoencoder;
+pub use builder::AutoencoderBuilder;
+pub use decoder::Decoder;
+pub use dense::{Dense, DenseGradients, DenseTrace};
+pub use encoder::Encoder;
+pub use error::{Error, Result};
+pub use init::Init;
+pub use loss::Loss;
+pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};

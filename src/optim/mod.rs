@@ -1,0 +1,161 @@
+//! Optimizers: [`Sgd`] (with momentum and Nesterov), [`Adam`] and [`AdamW`], behind one small trait.
+//!
+//! An optimizer keeps state per parameter tensor ("slot": a layer's weights or its bias), updates each tensor in
+//! place from its gradient, and can hand its state out and take it back, so that training resumes exactly from
+//! a checkpoint. The update rules are PyTorch's (`torch.optim.SGD`, `Adam`, `AdamW`), hyper-parameters are kept
+//! in f64 as Python's floats are, and the per-step scalars (bias corrections, step size) are formed in f64
+//! before the element-wise f32 work, as PyTorch does.
+//!
+//! ```
+//! use autoencoder::{Adam, Optimizer};
+//! let mut adam = Adam::new(0.1);
+//! let mut w = [1.0_f32, -2.0];
+//! adam.begin_step();
+//! adam.update(0, &mut w, &[0.5, -0.5])?;
+//! // Adam's first step moves every weight by about lr, against the gradient's sign:
+//! assert!((w[0] - 0.9).abs() < 1e-6 && (w[1] + 1.9).abs() < 1e-6);
+//! # Ok::<(), autoencoder::Error>(())
+//! ```
+
+mod adam;
+mod adamw;
+mod sgd;
+
+pub use adam::Adam;
+pub use adamw::AdamW;
+pub use sgd::Sgd;
+
+use crate::{Error, Result};
+
+/// A gradient-descent optimizer with per-parameter state.
+///
+/// A training step calls [`begin_step`](Self::begin_step) once, then [`update`](Self::update) once per
+/// parameter tensor, each tensor always under the same `slot` number.
+pub trait Optimizer {
+    /// Checks the hyper-parameters (a negative learning rate, a beta outside `[0, 1)`, ...), so that a bad
+    /// configuration is an error before training rather than a NaN later.
+    fn check(&self) -> Result<()>;
+
+    /// Starts a training step (advances the step counter that bias corrections use).
+    fn begin_step(&mut self);
+
+    /// Updates the parameter tensor in `slot` in place, given its gradient. The slot's state is created (zeros)
+    /// on its first update; after that no call allocates.
+    ///
+    /// Errors with [`Error::Shape`] when `param` and `grad` differ in length, or differ from the length the slot
+    /// had before (a state loaded for another model).
+    fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) -> Result<()>;
+
+    /// The learning rate.
+    fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate (for schedules).
+    fn set_learning_rate(&mut self, learning_rate: f64);
+
+    /// A copy of the optimizer's state: step count and per-slot buffers, for checkpoints.
+    fn state(&self) -> OptimizerState;
+
+    /// Restores a state from [`state`](Self::state). Errors when it belongs to another kind of optimizer.
+    fn load_state(&mut self, state: OptimizerState) -> Result<()>;
+}
+
+/// An optimizer's state, as saved in checkpoints.
+///
+/// ```
+/// use autoencoder::{Optimizer, Sgd};
+/// let mut sgd = Sgd::new(0.1).with_momentum(0.9);
+/// sgd.begin_step();
+/// sgd.update(0, &mut [1.0], &[1.0])?;
+/// let state = sgd.state();
+/// assert_eq!((state.kind.as_str(), state.step, state.slots.len()), ("sgd", 1, 1));
+/// let mut resumed = Sgd::new(0.1).with_momentum(0.9);
+/// resumed.load_state(state)?;
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    /// The optimizer's name: `sgd`, `adam` or `adamw`.
+    pub kind: String,
+    /// Training steps taken.
+    pub step: u64,
+    /// Per slot, its buffers (Adam: first and second moments; SGD with momentum: the momentum buffer), each as
+    /// long as the slot's parameter tensor. An empty list: the slot has not been updated yet.
+    pub slots: Vec<Vec<Vec<f32>>>,
+}
+
+impl OptimizerState {
+    /// Checks that this state is of `kind` and that every slot has `buffers` buffers (or none yet).
+    pub(crate) fn check(&self, kind: &str, buffers: usize) -> Result<()> {
+        if self.kind != kind {
+            return Err(Error::InvalidArgument(format!(
+                "optimizer state is for {:?}, but was loaded into {kind:?}",
+                self.kind
+            )));
+        }
+        match self.slots.iter().position(|slot| !slot.is_empty() && slot.len() != buffers) {
+            Some(slot) => Err(Error::InvalidArgument(format!(
+                "{kind} optimizer state: slot {slot} has {} buffers, expected {buffers}",
+                self.slots[slot].len()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The state buffers of `slot`, created as `count` zero buffers of `len` elements on first use; an error when
+/// they exist with another length.
+pub(crate) fn slot_buffers(
+    slots: &mut Vec<Vec<Vec<f32>>>,
+    slot: usize,
+    count: usize,
+    len: usize,
+) -> Result<&mut [Vec<f32>]> {
+    if slots.len() <= slot {
+        slots.resize_with(slot + 1, Vec::new);
+    }
+    let buffers = &mut slots[slot];
+    if buffers.is_empty() {
+        *buffers = vec![vec![0.0; len]; count];
+    }
+    if let Some(found) = buffers.iter().map(Vec::len).find(|&n| n != len) {
+        return Err(Error::shape(
+            format!("optimizer state of slot {slot}"),
+            format!("{len} elements (the parameter's)"),
+            format!("{found} elements"),
+        ));
+    }
+    Ok(buffers)
+}
+
+/// Checks that a parameter and its gradient have the same length.
+pub(crate) fn check_lengths(slot: usize, param: &[f32], grad: &[f32]) -> Result<()> {
+    if param.len() == grad.len() {
+        Ok(())
+    } else {
+        Err(Error::shape(
+            format!("optimizer update of slot {slot} (gradient vs parameter)"),
+            format!("{} elements", param.len()),
+            format!("{} elements", grad.len()),
+        ))
+    }
+}
+
+/// Checks that `value` is finite and at least zero.
+pub(crate) fn check_non_negative(name: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{name} must be finite and >= 0, got {value}"
+        )))
+    }
+}
+
+/// Checks that a beta (a decay rate) is in `[0, 1)`.
+pub(crate) fn check_beta(name: &str, value: f64) -> Result<()> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!("{name} must be in [0, 1), got {value}")))
+    }
+}

@@ -1,0 +1,167 @@
+//! The buffers of a training step, made once and reused, so that a step allocates nothing.
+//!
+//! For a chain of `L` layers and a batch of `n ≤ capacity` rows, layer `i` has:
+//!
+//! | buffer | shape | holds |
+//! |---|---|---|
+//! | `outputs[i]` | `(capacity, outputs_i)` | `y_i`, the layer's output (the next layer's input) |
+//! | `pre_activations[i]` | `(capacity, outputs_i)`, or empty | `z_i`, only for activations whose derivative needs it |
+//! | `grads[i]` | `(capacity, outputs_i)` | `dL/dy_i`, turned into `dL/dz_i` in place by backward |
+//! | `weight_grads[i]`, `bias_grads[i]` | the parameters' shapes | `dL/dW_i`, `dL/db_i` |
+//!
+//! A batch smaller than the capacity (the last one of an epoch) uses the first `n` rows of each buffer.
+
+use ndarray::{s, Array1, Array2, ArrayView2};
+
+use crate::{Dense, Loss, Optimizer, Result};
+
+/// A chain of layers seen as one: the encoder's, then the decoder's.
+#[derive(Clone, Copy)]
+pub(crate) struct Chain<'a> {
+    pub(crate) first: &'a [Dense],
+    pub(crate) second: &'a [Dense],
+}
+
+impl<'a> Chain<'a> {
+    fn len(&self) -> usize {
+        self.first.len() + self.second.len()
+    }
+
+    fn layer(&self, i: usize) -> &'a Dense {
+        match i.checked_sub(self.first.len()) {
+            None => &self.first[i],
+            Some(j) => &self.second[j],
+        }
+    }
+}
+
+/// Training buffers for one chain of layers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Workspace {
+    capacity: usize,
+    outputs: Vec<Array2<f32>>,
+    pre_activations: Vec<Array2<f32>>,
+    grads: Vec<Array2<f32>>,
+    weight_grads: Vec<Array2<f32>>,
+    bias_grads: Vec<Array1<f32>>,
+}
+
+impl Workspace {
+    /// Makes sure the buffers fit `chain` and a batch of `batch` rows; allocates only when they do not.
+    pub(crate) fn prepare(&mut self, chain: Chain<'_>, batch: usize) {
+        let fits = self.capacity >= batch
+            && self.outputs.len() == chain.len()
+            && (0..chain.len()).all(|i| {
+                let layer = chain.layer(i);
+                self.weight_grads[i].dim() == (layer.inputs(), layer.outputs())
+                    && (self.pre_activations[i].nrows() > 0) == layer.activation().needs_pre_activation()
+            });
+        if fits {
+            return;
+        }
+        let capacity = batch.max(self.capacity);
+        let layers = (0..chain.len()).map(|i| chain.layer(i));
+        *self = Workspace {
+            capacity,
+            outputs: layers.clone().map(|l| Array2::zeros((capacity, l.outputs()))).collect(),
+            pre_activations: layers
+                .clone()
+                .map(|l| {
+                    let rows = if l.activation().needs_pre_activation() { capacity } else { 0 };
+                    Array2::zeros((rows, l.outputs()))
+                })
+                .collect(),
+            grads: layers.clone().map(|l| Array2::zeros((capacity, l.outputs()))).collect(),
+            weight_grads: layers.clone().map(|l| Array2::zeros((l.inputs(), l.outputs()))).collect(),
+            bias_grads: layers.map(|l| Array1::zeros(l.outputs())).collect(),
+        };
+    }
+
+    /// Runs the chain forward on `input` (`n` rows), keeping every layer's output; returns the last output.
+    pub(crate) fn forward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) -> ArrayView2<'_, f32> {
+        let n = input.nrows();
+        for i in 0..chain.len() {
+            let layer = chain.layer(i);
+            let (before, after) = self.outputs.split_at_mut(i);
+            let x = match i {
+                0 => input,
+                _ => before[i - 1].slice(s![..n, ..]),
+            };
+            let pre = layer
+                .activation()
+                .needs_pre_activation()
+                .then(|| self.pre_activations[i].slice_mut(s![..n, ..]));
+            layer.forward_into(x, pre, after[0].slice_mut(s![..n, ..]));
+        }
+        self.outputs[chain.len() - 1].slice(s![..n, ..])
+    }
+
+    /// The loss of the last forward pass against `target`, with its gradient stored as the last layer's `dL/dy`.
+    pub(crate) fn loss(&mut self, chain: Chain<'_>, loss: Loss, target: ArrayView2<f32>) -> Result<f32> {
+        let (n, last) = (target.nrows(), chain.len() - 1);
+        loss.value_and_gradient_into(
+            self.outputs[last].slice(s![..n, ..]),
+            target,
+            self.grads[last].slice_mut(s![..n, ..]),
+        )
+    }
+
+    /// Backpropagates from the last layer's `dL/dy` to every layer's `dL/dW` and `dL/db`. The first layer's input
+    /// gradient is not computed: nobody needs it.
+    pub(crate) fn backward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
+        let n = input.nrows();
+        for i in (0..chain.len()).rev() {
+            let layer = chain.layer(i);
+            let x = match i {
+                0 => input,
+                _ => self.outputs[i - 1].slice(s![..n, ..]),
+            };
+            let (grads_before, grads_from) = self.grads.split_at_mut(i);
+            let grad_input = grads_before.last_mut().map(|g| g.slice_mut(s![..n, ..]));
+            let pre = layer
+                .activation()
+                .needs_pre_activation()
+                .then(|| self.pre_activations[i].slice(s![..n, ..]));
+            layer.backward_into(
+                x,
+                pre,
+                self.outputs[i].slice(s![..n, ..]),
+                grads_from[0].slice_mut(s![..n, ..]),
+                self.weight_grads[i].view_mut(),
+                self.bias_grads[i].view_mut(),
+                grad_input,
+            );
+        }
+    }
+
+    /// The first non-finite value among the parameter gradients, if any.
+    pub(crate) fn non_finite_gradient(&self) -> Option<f32> {
+        let weights = self.weight_grads.iter().flat_map(|g| g.iter());
+        let biases = self.bias_grads.iter().flat_map(|g| g.iter());
+        weights.chain(biases).copied().find(|g| !g.is_finite())
+    }
+
+    /// Applies the gradients to the layers with `optimizer`: layer `i`'s weights are slot `2i`, its bias `2i + 1`.
+    pub(crate) fn apply<'l>(
+        &self,
+        layers: impl Iterator<Item = &'l mut Dense>,
+        optimizer: &mut impl Optimizer,
+    ) -> Result<()> {
+        optimizer.begin_step();
+        for (i, layer) in layers.enumerate() {
+            let (weights, bias) = layer.parameters_mut();
+            optimizer.update(2 * i, flat_mut(weights), flat(&self.weight_grads[i]))?;
+            optimizer.update(2 * i + 1, flat_mut(bias), flat(&self.bias_grads[i]))?;
+        }
+        Ok(())
+    }
+}
+
+/// The elements of an array the crate allocated itself (standard layout), as one slice.
+fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
+    a.as_slice().expect("parameters and their gradients are kept in standard layout")
+}
+
+fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
+    a.as_slice_mut().expect("parameters and their gradients are kept in standard layout")
+}
