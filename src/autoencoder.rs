@@ -262,6 +262,16 @@ impl Autoencoder {
         self.encoder.layers().iter().chain(self.decoder.layers())
     }
 
+    /// Replaces the weights of every layer (encoder's then decoder's) with `layers`, which must have the same
+    /// shapes (they come from `self.layers()` earlier, e.g. early stopping's best weights).
+    pub(crate) fn set_layers(&mut self, layers: Vec<Dense>) {
+        let own = self.encoder.layers_mut().iter_mut().chain(self.decoder.layers_mut());
+        for (own, saved) in own.zip(layers) {
+            debug_assert_eq!(own.weights().dim(), saved.weights().dim());
+            *own = saved;
+        }
+    }
+
     /// Checks a training batch: `input` `(n, inputs)` with `n > 0`, `target` `(n, inputs)`.
     pub(crate) fn check_batch(&self, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
         if input.ncols() != self.inputs() {

@@ -23,6 +23,7 @@ pub mod decoder;
 pub mod dense;
 pub mod encoder;
 pub mod error;
+pub mod fit;
 pub mod idx;
 pub mod init;
 pub mod loss;
@@ -40,6 +41,11 @@ pub use decoder::Decoder;
 pub use dense::{Dense, DenseGradients, DenseTrace};
 pub use encoder::Encoder;
 pub use error::{Error, Result};
+pub use fit::{
+    BatchReport, Callback, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,
+};
+pub use idx::IdxArray;
 pub use init::Init;
 pub use loss::Loss;
+pub use mnist::Mnist;
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};

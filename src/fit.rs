@@ -1,0 +1,681 @@
+//! Training over a data set: epochs of shuffled mini-batches, validation, early stopping, divergence checks and
+//! callbacks.
+//!
+//! ```
+//! use autoencoder::{Adam, Autoencoder, FitConfig, EarlyStopping};
+//! use autoencoder::ndarray::Array2;
+//!
+//! let x = Array2::from_shape_fn((64, 10), |(i, j)| ((i * j) % 7) as f32 / 7.0);
+//! let mut ae = Autoencoder::builder(10).hidden(&[8]).latent(3).seed(1).build()?;
+//! let config = FitConfig::new(20)
+//!     .batch_size(16)
+//!     .seed(7)
+//!     .early_stopping(EarlyStopping::new(3).min_delta(1e-5));
+//! let history = ae.fit(x.view(), Some(x.view()), &mut Adam::new(1e-2), &config)?;
+//! assert!(history.train_loss.last() < history.train_loss.first());
+//! assert_eq!(history.validation_loss.len(), history.train_loss.len());
+//! # Ok::<(), autoencoder::Error>(())
+//! ```
+//!
+//! Every epoch is shuffled by a generator seeded from `(seed, epoch)`, so the same seed and thread count give
+//! bit-identical weights, and a run resumed from a checkpoint at epoch `k` ([`FitConfig::start_epoch`]) sees
+//! the same batches as one that never stopped.
+
+use std::time::Instant;
+
+use ndarray::{s, Array2, ArrayView2, Axis, Zip};
+use ndarray_rand::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use ndarray_rand::rand_distr::{Distribution, Normal};
+
+use crate::{Autoencoder, Dense, Error, Loss, Optimizer, Result};
+
+/// How to train: epochs, batch size, shuffling, loss, early stopping.
+///
+/// ```
+/// use autoencoder::{FitConfig, Loss};
+/// let config = FitConfig::new(10).batch_size(256).seed(0).loss(Loss::BinaryCrossEntropy);
+/// assert_eq!((config.epochs(), config.batch_size_value()), (10, 256));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitConfig {
+    epochs: usize,
+    batch_size: usize,
+    seed: u64,
+    shuffle: bool,
+    loss: Loss,
+    input_noise: f32,
+    early_stopping: Option<EarlyStopping>,
+    start_epoch: usize,
+}
+
+/// Stops training when the monitored loss (validation loss if there is validation data, else training loss)
+/// has not improved by more than `min_delta` for `patience` epochs; optionally restores the best weights.
+///
+/// ```
+/// use autoencoder::EarlyStopping;
+/// let stop = EarlyStopping::new(5).min_delta(1e-4).restore_best(false);
+/// assert_eq!(stop.patience(), 5);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct EarlyStopping {
+    patience: usize,
+    min_delta: f32,
+    restore_best: bool,
+}
+
+impl EarlyStopping {
+    /// Stop after `patience` epochs without improvement; `min_delta` 0 and best weights restored by default.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::EarlyStopping::new(3).patience(), 3);
+    /// ```
+    pub fn new(patience: usize) -> EarlyStopping {
+        EarlyStopping {
+            patience,
+            min_delta: 0.0,
+            restore_best: true,
+        }
+    }
+
+    /// The smallest decrease of the loss that counts as an improvement.
+    ///
+    /// ```
+    /// let stop = autoencoder::EarlyStopping::new(3).min_delta(0.01);
+    /// # let _ = stop;
+    /// ```
+    pub fn min_delta(mut self, min_delta: f32) -> EarlyStopping {
+        self.min_delta = min_delta;
+        self
+    }
+
+    /// Whether to put back the weights of the best epoch when training ends (default true).
+    ///
+    /// ```
+    /// let stop = autoencoder::EarlyStopping::new(3).restore_best(false);
+    /// # let _ = stop;
+    /// ```
+    pub fn restore_best(mut self, restore_best: bool) -> EarlyStopping {
+        self.restore_best = restore_best;
+        self
+    }
+
+    /// The number of epochs without improvement that stops training.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::EarlyStopping::new(4).patience(), 4);
+    /// ```
+    pub fn patience(&self) -> usize {
+        self.patience
+    }
+}
+
+impl FitConfig {
+    /// Train for `epochs` epochs, batch size 32, shuffled with seed 0, MSE, no noise, no early stopping.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::FitConfig::new(5).batch_size_value(), 32);
+    /// ```
+    pub fn new(epochs: usize) -> FitConfig {
+        FitConfig {
+            epochs,
+            batch_size: 32,
+            seed: 0,
+            shuffle: true,
+            loss: Loss::Mse,
+            input_noise: 0.0,
+            early_stopping: None,
+            start_epoch: 0,
+        }
+    }
+
+    /// Samples per training step; the last batch of an epoch keeps the remainder.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::FitConfig::new(1).batch_size(256).batch_size_value(), 256);
+    /// ```
+    pub fn batch_size(mut self, batch_size: usize) -> FitConfig {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// The seed of the shuffling (and of the input noise).
+    ///
+    /// ```
+    /// let config = autoencoder::FitConfig::new(1).seed(42);
+    /// # let _ = config;
+    /// ```
+    pub fn seed(mut self, seed: u64) -> FitConfig {
+        self.seed = seed;
+        self
+    }
+
+    /// Whether to reshuffle the samples every epoch (default true).
+    ///
+    /// ```
+    /// let config = autoencoder::FitConfig::new(1).shuffle(false);
+    /// # let _ = config;
+    /// ```
+    pub fn shuffle(mut self, shuffle: bool) -> FitConfig {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// The loss to minimise (default MSE).
+    ///
+    /// ```
+    /// let config = autoencoder::FitConfig::new(1).loss(autoencoder::Loss::BinaryCrossEntropy);
+    /// # let _ = config;
+    /// ```
+    pub fn loss(mut self, loss: Loss) -> FitConfig {
+        self.loss = loss;
+        self
+    }
+
+    /// Adds fresh Gaussian noise of this standard deviation to every training input batch (never to the targets
+    /// or the validation data): a denoising autoencoder. Default 0 (none).
+    ///
+    /// ```
+    /// let config = autoencoder::FitConfig::new(1).input_noise(0.3);
+    /// # let _ = config;
+    /// ```
+    pub fn input_noise(mut self, std_dev: f32) -> FitConfig {
+        self.input_noise = std_dev;
+        self
+    }
+
+    /// Stops early when the monitored loss stops improving.
+    ///
+    /// ```
+    /// let config = autoencoder::FitConfig::new(100).early_stopping(autoencoder::EarlyStopping::new(5));
+    /// # let _ = config;
+    /// ```
+    pub fn early_stopping(mut self, early_stopping: EarlyStopping) -> FitConfig {
+        self.early_stopping = Some(early_stopping);
+        self
+    }
+
+    /// Epochs already done (when resuming from a checkpoint): training runs epochs `start_epoch + 1 ..= epochs`,
+    /// with the same shuffles those epochs would have had.
+    ///
+    /// ```
+    /// let config = autoencoder::FitConfig::new(10).start_epoch(4); // runs epochs 5 to 10
+    /// # let _ = config;
+    /// ```
+    pub fn start_epoch(mut self, start_epoch: usize) -> FitConfig {
+        self.start_epoch = start_epoch;
+        self
+    }
+
+    /// The last epoch to run.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::FitConfig::new(7).epochs(), 7);
+    /// ```
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+
+    /// The batch size.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::FitConfig::new(7).batch_size(8).batch_size_value(), 8);
+    /// ```
+    pub fn batch_size_value(&self) -> usize {
+        self.batch_size
+    }
+
+    fn check(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::InvalidArgument(message));
+        if self.batch_size == 0 {
+            return invalid("fit: the batch size must be at least 1".into());
+        }
+        if self.start_epoch > self.epochs {
+            return invalid(format!(
+                "fit: start_epoch {} is past the last epoch {}",
+                self.start_epoch, self.epochs
+            ));
+        }
+        if !(self.input_noise.is_finite() && self.input_noise >= 0.0) {
+            return invalid(format!(
+                "fit: input noise must be finite and >= 0, got {}",
+                self.input_noise
+            ));
+        }
+        if let Some(stop) = &self.early_stopping {
+            if !(stop.min_delta.is_finite() && stop.min_delta >= 0.0) {
+                return invalid(format!(
+                    "fit: early stopping's min_delta must be finite and >= 0, got {}",
+                    stop.min_delta
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The data to fit: inputs, the targets they should be reconstructed as, and optional validation data.
+///
+/// ```
+/// use autoencoder::FitData;
+/// use autoencoder::ndarray::Array2;
+/// let (noisy, clean) = (Array2::<f32>::zeros((10, 4)), Array2::<f32>::zeros((10, 4)));
+/// let data = FitData::pairs(noisy.view(), clean.view()).with_validation(clean.view(), clean.view());
+/// # let _ = data;
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct FitData<'a> {
+    input: ArrayView2<'a, f32>,
+    target: Option<ArrayView2<'a, f32>>,
+    validation: Option<(ArrayView2<'a, f32>, ArrayView2<'a, f32>)>,
+}
+
+impl<'a> FitData<'a> {
+    /// A plain autoencoder's data: each sample is its own target.
+    ///
+    /// ```
+    /// # use autoencoder::ndarray::Array2;
+    /// let x = Array2::<f32>::zeros((10, 4));
+    /// let data = autoencoder::FitData::autoencoding(x.view());
+    /// # let _ = data;
+    /// ```
+    pub fn autoencoding(input: ArrayView2<'a, f32>) -> FitData<'a> {
+        FitData {
+            input,
+            target: None,
+            validation: None,
+        }
+    }
+
+    /// Inputs and their targets, row by row (e.g. noisy and clean images).
+    ///
+    /// ```
+    /// # use autoencoder::ndarray::Array2;
+    /// let (x, t) = (Array2::<f32>::zeros((10, 4)), Array2::<f32>::ones((10, 4)));
+    /// let data = autoencoder::FitData::pairs(x.view(), t.view());
+    /// # let _ = data;
+    /// ```
+    pub fn pairs(input: ArrayView2<'a, f32>, target: ArrayView2<'a, f32>) -> FitData<'a> {
+        FitData {
+            input,
+            target: Some(target),
+            validation: None,
+        }
+    }
+
+    /// Validation inputs and targets, scored after every epoch (for a plain autoencoder pass the same view twice).
+    ///
+    /// ```
+    /// # use autoencoder::ndarray::Array2;
+    /// let x = Array2::<f32>::zeros((10, 4));
+    /// let data = autoencoder::FitData::autoencoding(x.view()).with_validation(x.view(), x.view());
+    /// # let _ = data;
+    /// ```
+    pub fn with_validation(mut self, input: ArrayView2<'a, f32>, target: ArrayView2<'a, f32>) -> FitData<'a> {
+        self.validation = Some((input, target));
+        self
+    }
+}
+
+/// What happened in training, epoch by epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// The epoch number (1-based) of the first entry: `start_epoch + 1`.
+    pub first_epoch: usize,
+    /// Mean training loss of each epoch (over its batches, weighted by batch size).
+    pub train_loss: Vec<f32>,
+    /// Validation loss after each epoch; empty without validation data.
+    pub validation_loss: Vec<f32>,
+    /// Wall-clock seconds of each epoch (training and validation).
+    pub epoch_seconds: Vec<f64>,
+    /// The epoch (1-based) with the best monitored loss, when early stopping was on.
+    pub best_epoch: Option<usize>,
+    /// Whether training ended before the last epoch (early stopping or a callback).
+    pub stopped_early: bool,
+}
+
+/// After each training step: where training is and the batch's loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchReport {
+    /// The epoch, 1-based.
+    pub epoch: usize,
+    /// The batch within the epoch, 1-based.
+    pub batch: usize,
+    /// Batches in the epoch.
+    pub batches: usize,
+    /// The batch's loss, before its update.
+    pub loss: f32,
+}
+
+/// After each epoch: its losses and time, with the model and optimizer as they are (for checkpoints).
+pub struct EpochReport<'a> {
+    /// The epoch, 1-based.
+    pub epoch: usize,
+    /// The last epoch training will run.
+    pub epochs: usize,
+    /// Mean training loss of the epoch.
+    pub train_loss: f32,
+    /// Validation loss, with validation data.
+    pub validation_loss: Option<f32>,
+    /// Wall-clock seconds of the epoch.
+    pub seconds: f64,
+    /// The model after this epoch.
+    pub autoencoder: &'a Autoencoder,
+    /// The optimizer after this epoch (its `state()` goes into a checkpoint).
+    pub optimizer: &'a dyn Optimizer,
+}
+
+/// Whether training goes on after a callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after this batch or epoch.
+    Stop,
+}
+
+/// Hooks called during [`Autoencoder::fit_with`], for progress bars, logging and checkpoints. Both methods do
+/// nothing by default.
+///
+/// ```
+/// use autoencoder::{Callback, Control, EpochReport};
+/// struct Log(Vec<f32>);
+/// impl Callback for Log {
+///     fn on_epoch(&mut self, report: &EpochReport<'_>) -> autoencoder::Result<Control> {
+///         self.0.push(report.train_loss);
+///         Ok(Control::Continue)
+///     }
+/// }
+/// ```
+pub trait Callback {
+    /// Called after each training step.
+    fn on_batch(&mut self, _report: &BatchReport) -> Control {
+        Control::Continue
+    }
+
+    /// Called after each epoch. An error stops training and is returned by `fit_with`.
+    fn on_epoch(&mut self, _report: &EpochReport<'_>) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+}
+
+/// No callbacks.
+impl Callback for () {}
+
+/// Prints one line per epoch to standard error: epoch, training loss, validation loss, seconds.
+///
+/// ```
+/// let mut progress = autoencoder::PrintProgress;
+/// # let _ = &mut progress;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PrintProgress;
+
+impl Callback for PrintProgress {
+    fn on_epoch(&mut self, r: &EpochReport<'_>) -> Result<Control> {
+        let validation = r
+            .validation_loss
+            .map(|v| format!("  validation loss {v:.6}"))
+            .unwrap_or_default();
+        eprintln!(
+            "epoch {:>3}/{}  train loss {:.6}{validation}  {:.2} s",
+            r.epoch, r.epochs, r.train_loss, r.seconds
+        );
+        Ok(Control::Continue)
+    }
+}
+
+impl Autoencoder {
+    /// Trains on `train` (each sample its own target), scoring `validation` after every epoch when given.
+    ///
+    /// Errors on invalid settings or shapes before any step, and with [`Error::Diverged`] (epoch and batch) when a
+    /// loss or gradient turns NaN or infinite — the model then keeps the weights from before that step.
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Autoencoder, FitConfig};
+    /// use autoencoder::ndarray::Array2;
+    /// let x = Array2::from_shape_fn((32, 6), |(i, j)| ((i + j) % 3) as f32 / 2.0);
+    /// let mut ae = Autoencoder::builder(6).latent(3).build()?;
+    /// let history = ae.fit(x.view(), None, &mut Adam::new(1e-2), &FitConfig::new(3).batch_size(8))?;
+    /// assert_eq!(history.train_loss.len(), 3);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn fit(
+        &mut self,
+        train: ArrayView2<f32>,
+        validation: Option<ArrayView2<f32>>,
+        optimizer: &mut impl Optimizer,
+        config: &FitConfig,
+    ) -> Result<History> {
+        let mut data = FitData::autoencoding(train);
+        if let Some(validation) = validation {
+            data = data.with_validation(validation, validation);
+        }
+        self.fit_with(data, optimizer, config, &mut ())
+    }
+
+    /// Trains on `data` with `callback` called after every batch and epoch. See [`fit`](Self::fit).
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Autoencoder, BatchReport, Callback, Control, FitConfig, FitData};
+    /// use autoencoder::ndarray::Array2;
+    /// struct StopAfter(usize);
+    /// impl Callback for StopAfter {
+    ///     fn on_batch(&mut self, report: &BatchReport) -> Control {
+    ///         if report.batch >= self.0 { Control::Stop } else { Control::Continue }
+    ///     }
+    /// }
+    /// let x = Array2::from_elem((40, 5), 0.5_f32);
+    /// let mut ae = Autoencoder::builder(5).latent(2).build()?;
+    /// let config = FitConfig::new(10).batch_size(4);
+    /// let history = ae.fit_with(FitData::autoencoding(x.view()), &mut Adam::new(1e-3), &config, &mut StopAfter(3))?;
+    /// assert!(history.stopped_early);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn fit_with<O: Optimizer>(
+        &mut self,
+        data: FitData<'_>,
+        optimizer: &mut O,
+        config: &FitConfig,
+        callback: &mut impl Callback,
+    ) -> Result<History> {
+        config.check()?;
+        optimizer.check()?;
+        let target = data.target.unwrap_or(data.input);
+        self.check_batch(data.input, target)?;
+        if let Some((input, target)) = data.validation {
+            self.check_batch(input, target)
+                .map_err(|e| Error::InvalidArgument(format!("fit: validation data: {e}")))?;
+        }
+
+        let samples = data.input.nrows();
+        let batch_size = config.batch_size.min(samples);
+        let batches = samples.div_ceil(batch_size);
+        let mut order: Vec<usize> = (0..samples).collect();
+        let mut input_batch = Array2::zeros((batch_size, data.input.ncols()));
+        // A separate target batch only when the targets differ from the (possibly noisy) input batch.
+        let separate_targets = data.target.is_some() || config.input_noise > 0.0;
+        let mut target_batch = Array2::zeros((if separate_targets { batch_size } else { 0 }, target.ncols()));
+        let noise = Normal::new(0.0, config.input_noise)
+            .map_err(|e| Error::InvalidArgument(format!("fit: input noise: {e}")))?;
+        let mut early = config.early_stopping.clone().map(EarlyStoppingState::new);
+        let mut history = History {
+            first_epoch: config.start_epoch + 1,
+            ..History::default()
+        };
+
+        'epochs: for epoch in config.start_epoch + 1..=config.epochs {
+            let started = Instant::now();
+            let mut rng = StdRng::seed_from_u64(epoch_seed(config.seed, epoch));
+            if config.shuffle {
+                // From the identity every epoch, so an epoch's order depends on (seed, epoch) alone.
+                order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+                order.shuffle(&mut rng);
+            }
+            let mut loss_sum = 0.0_f64;
+            for (batch, rows) in order.chunks(batch_size).enumerate() {
+                let n = rows.len();
+                gather_rows(data.input, rows, &mut input_batch);
+                if config.input_noise > 0.0 {
+                    input_batch
+                        .slice_mut(s![..n, ..])
+                        .mapv_inplace(|v| v + noise.sample(&mut rng));
+                }
+                let input = input_batch.slice(s![..n, ..]);
+                let target = if separate_targets {
+                    // the given targets, or the clean rows under the noisy inputs
+                    gather_rows(target, rows, &mut target_batch);
+                    target_batch.slice(s![..n, ..])
+                } else {
+                    input
+                };
+                let loss = match self.train_step(input, target, config.loss, optimizer) {
+                    Ok(loss) => loss,
+                    Err(Error::NonFinite { value, .. }) => {
+                        return Err(Error::Diverged {
+                            epoch,
+                            batch: batch + 1,
+                            loss: value,
+                        })
+                    }
+                    Err(e) => return Err(e),
+                };
+                loss_sum += f64::from(loss) * n as f64;
+                let report = BatchReport {
+                    epoch,
+                    batch: batch + 1,
+                    batches,
+                    loss,
+                };
+                if callback.on_batch(&report) == Control::Stop {
+                    history.stopped_early = true;
+                    history.push(epoch_loss(loss_sum, samples), None, started);
+                    break 'epochs;
+                }
+            }
+            let train_loss = epoch_loss(loss_sum, samples);
+            let validation_loss = match data.validation {
+                Some((input, target)) => Some(self.evaluate(input, target, config.loss)?),
+                None => None,
+            };
+            history.push(train_loss, validation_loss, started);
+
+            let mut stop = false;
+            if let Some(early) = early.as_mut() {
+                stop = early.observe(epoch, validation_loss.unwrap_or(train_loss), self);
+                history.best_epoch = early.best_epoch;
+            }
+            let report = EpochReport {
+                epoch,
+                epochs: config.epochs,
+                train_loss,
+                validation_loss,
+                seconds: *history.epoch_seconds.last().unwrap_or(&0.0),
+                autoencoder: self,
+                optimizer: &*optimizer,
+            };
+            if callback.on_epoch(&report)? == Control::Stop || stop {
+                history.stopped_early = epoch < config.epochs;
+                break;
+            }
+        }
+        if let Some(early) = early {
+            early.restore(self);
+        }
+        Ok(history)
+    }
+
+    /// The loss of the model's reconstructions of `input` against `target`, over batches of 1024 rows, as one
+    /// mean over every element.
+    ///
+    /// ```
+    /// use autoencoder::{Autoencoder, Loss};
+    /// use autoencoder::ndarray::Array2;
+    /// let ae = Autoencoder::builder(6).latent(2).build()?;
+    /// let x = Array2::from_elem((10, 6), 0.5_f32);
+    /// let loss = ae.evaluate(x.view(), x.view(), Loss::Mse)?;
+    /// assert!((loss - Loss::Mse.value(ae.reconstruct(x.view())?.view(), x.view())?).abs() < 1e-6);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn evaluate(&self, input: ArrayView2<f32>, target: ArrayView2<f32>, loss: Loss) -> Result<f32> {
+        self.check_batch(input, target)?;
+        let mut sum = 0.0_f64;
+        for (x, t) in input
+            .axis_chunks_iter(Axis(0), 1024)
+            .zip(target.axis_chunks_iter(Axis(0), 1024))
+        {
+            let value = loss.value(self.reconstruct(x)?.view(), t)?;
+            sum += f64::from(value) * x.nrows() as f64;
+        }
+        Ok((sum / input.nrows() as f64) as f32)
+    }
+}
+
+impl History {
+    fn push(&mut self, train_loss: f32, validation_loss: Option<f32>, started: Instant) {
+        self.train_loss.push(train_loss);
+        self.validation_loss.extend(validation_loss);
+        self.epoch_seconds.push(started.elapsed().as_secs_f64());
+    }
+}
+
+/// The seed of epoch `epoch`'s shuffle, mixed so that neighbouring seeds and epochs give unrelated streams.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+}
+
+fn epoch_loss(sum: f64, samples: usize) -> f32 {
+    (sum / samples as f64) as f32
+}
+
+/// Copies `source`'s rows `rows` into the first `rows.len()` rows of `batch`.
+fn gather_rows(source: ArrayView2<f32>, rows: &[usize], batch: &mut Array2<f32>) {
+    for (mut destination, &row) in batch.rows_mut().into_iter().zip(rows) {
+        Zip::from(&mut destination)
+            .and(source.row(row))
+            .for_each(|d, &s| *d = s);
+    }
+}
+
+/// Early stopping's running state: the best loss so far, its epoch and its weights.
+struct EarlyStoppingState {
+    config: EarlyStopping,
+    best_loss: f32,
+    best_epoch: Option<usize>,
+    best_layers: Option<Vec<Dense>>,
+    epochs_without_improvement: usize,
+}
+
+impl EarlyStoppingState {
+    fn new(config: EarlyStopping) -> EarlyStoppingState {
+        EarlyStoppingState {
+            config,
+            best_loss: f32::INFINITY,
+            best_epoch: None,
+            best_layers: None,
+            epochs_without_improvement: 0,
+        }
+    }
+
+    /// Records an epoch's loss; true when training should stop.
+    fn observe(&mut self, epoch: usize, loss: f32, model: &Autoencoder) -> bool {
+        if loss < self.best_loss - self.config.min_delta {
+            self.best_loss = loss;
+            self.best_epoch = Some(epoch);
+            self.epochs_without_improvement = 0;
+            if self.config.restore_best {
+                self.best_layers = Some(model.layers().cloned().collect());
+            }
+            false
+        } else {
+            self.epochs_without_improvement += 1;
+            self.epochs_without_improvement >= self.config.patience
+        }
+    }
+
+    /// Puts the best weights back, when asked to and when there were any.
+    fn restore(self, model: &mut Autoencoder) {
+        if let Some(best) = self.best_layers {
+            model.set_layers(best);
+        }
+    }
+}
