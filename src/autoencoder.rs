@@ -29,6 +29,13 @@ use crate::workspace::{Chain, Workspace};
 use crate::{Decoder, Dense, Encoder, Error, Loss, Optimizer, Result};
 
 /// An encoder and a decoder, trained together to reproduce their input.
+///
+/// ```
+/// use autoencoder::Autoencoder;
+/// let ae = Autoencoder::builder(784).hidden(&[256, 64]).latent(16).build()?;
+/// assert_eq!((ae.encoder().layers().len(), ae.decoder().layers().len()), (3, 3));
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Autoencoder {
     encoder: Encoder,

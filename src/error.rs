@@ -16,9 +16,27 @@
 use std::path::PathBuf;
 
 /// `std::result::Result` with the crate's [`Error`].
+///
+/// ```
+/// fn latent_size() -> autoencoder::Result<usize> {
+///     Ok(autoencoder::Autoencoder::builder(784).latent(16).build()?.latent())
+/// }
+/// assert_eq!(latent_size().unwrap(), 16);
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Everything that can go wrong in `autoencoder`.
+///
+/// ```
+/// use autoencoder::{Autoencoder, Error};
+/// use autoencoder::ndarray::Array2;
+/// let ae = Autoencoder::builder(784).latent(16).build()?;
+/// match ae.encode(Array2::zeros((1, 10)).view()) {
+///     Err(Error::Shape { expected, found, .. }) => assert_eq!((expected.as_str(), found.as_str()), ("784 columns", "10 columns")),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

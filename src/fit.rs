@@ -317,6 +317,16 @@ impl<'a> FitData<'a> {
 }
 
 /// What happened in training, epoch by epoch.
+///
+/// ```
+/// # use autoencoder::{Adam, Autoencoder, FitConfig};
+/// # use autoencoder::ndarray::Array2;
+/// # let x = Array2::from_elem((8, 4), 0.5_f32);
+/// # let mut ae = Autoencoder::builder(4).latent(2).build()?;
+/// let history = ae.fit(x.view(), Some(x.view()), &mut Adam::new(1e-3), &FitConfig::new(2))?;
+/// assert_eq!((history.first_epoch, history.train_loss.len(), history.validation_loss.len()), (1, 2, 2));
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
     /// The epoch number (1-based) of the first entry: `start_epoch + 1`.
@@ -334,6 +344,17 @@ pub struct History {
 }
 
 /// After each training step: where training is and the batch's loss.
+///
+/// ```
+/// use autoencoder::{BatchReport, Callback, Control};
+/// struct Losses(Vec<f32>);
+/// impl Callback for Losses {
+///     fn on_batch(&mut self, report: &BatchReport) -> Control {
+///         self.0.push(report.loss);
+///         Control::Continue
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchReport {
     /// The epoch, 1-based.
@@ -347,6 +368,20 @@ pub struct BatchReport {
 }
 
 /// After each epoch: its losses and time, with the model and optimizer as they are (for checkpoints).
+///
+/// ```
+/// use autoencoder::{Callback, Control, EpochReport};
+/// struct SaveBest(f32);
+/// impl Callback for SaveBest {
+///     fn on_epoch(&mut self, report: &EpochReport<'_>) -> autoencoder::Result<Control> {
+///         let loss = report.validation_loss.unwrap_or(report.train_loss);
+///         if loss < self.0 {
+///             self.0 = loss; // e.g. report.autoencoder.save("best.safetensors")?
+///         }
+///         Ok(Control::Continue)
+///     }
+/// }
+/// ```
 pub struct EpochReport<'a> {
     /// The epoch, 1-based.
     pub epoch: usize,
@@ -365,6 +400,16 @@ pub struct EpochReport<'a> {
 }
 
 /// Whether training goes on after a callback.
+///
+/// ```
+/// use autoencoder::{BatchReport, Callback, Control};
+/// struct StopOnSmallLoss;
+/// impl Callback for StopOnSmallLoss {
+///     fn on_batch(&mut self, report: &BatchReport) -> Control {
+///         if report.loss < 1e-3 { Control::Stop } else { Control::Continue }
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
     /// Go on.

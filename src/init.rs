@@ -20,6 +20,11 @@ use ndarray_rand::rand_distr::{Normal, Uniform};
 use ndarray_rand::RandomExt;
 
 /// How a layer's weights are drawn.
+///
+/// ```
+/// use autoencoder::Init;
+/// assert_eq!(Init::default(), Init::GlorotUniform);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Init {
     /// Glorot (Xavier) uniform: `U(-l, l)` with `l = sqrt(6 / (fan_in + fan_out))` (Keras' default).

@@ -22,9 +22,24 @@ use crate::{Error, Result};
 
 /// Predictions are clamped to `[BCE_EPSILON, 1 - BCE_EPSILON]` before the logarithms of the binary
 /// cross-entropy (Keras' `epsilon()`).
+///
+/// ```
+/// use autoencoder::{loss::BCE_EPSILON, Loss};
+/// use autoencoder::ndarray::array;
+/// let at_zero = Loss::BinaryCrossEntropy.value(array![[0.0_f32]].view(), array![[1.0_f32]].view())?;
+/// assert!((at_zero + BCE_EPSILON.ln()).abs() < 1e-4); // -ln(1e-7), not infinity
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 pub const BCE_EPSILON: f32 = 1e-7;
 
 /// A loss between predictions and targets of the same shape.
+///
+/// ```
+/// use autoencoder::Loss;
+/// assert_eq!("binary_cross_entropy".parse::<Loss>()?, Loss::BinaryCrossEntropy);
+/// assert_eq!(Loss::default(), Loss::Mse);
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Loss {
     /// Mean squared error: `mean((p - t)²)`; gradient `2 (p - t) / n`.

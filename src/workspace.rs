@@ -13,6 +13,7 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2};
 
+use crate::matmul::on_pool;
 use crate::{Dense, Loss, Optimizer, Result};
 
 /// A chain of layers seen as one: the encoder's, then the decoder's.
@@ -80,6 +81,13 @@ impl Workspace {
     /// Runs the chain forward on `input` (`n` rows), keeping every layer's output; returns the last output.
     pub(crate) fn forward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) -> ArrayView2<'_, f32> {
         let n = input.nrows();
+        // One hand-over to the thread pool for the whole pass, rather than one per product.
+        on_pool(|| self.forward_layers(chain, input));
+        self.outputs[chain.len() - 1].slice(s![..n, ..])
+    }
+
+    fn forward_layers(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
+        let n = input.nrows();
         for i in 0..chain.len() {
             let layer = chain.layer(i);
             let (before, after) = self.outputs.split_at_mut(i);
@@ -93,7 +101,6 @@ impl Workspace {
                 .then(|| self.pre_activations[i].slice_mut(s![..n, ..]));
             layer.forward_into(x, pre, after[0].slice_mut(s![..n, ..]));
         }
-        self.outputs[chain.len() - 1].slice(s![..n, ..])
     }
 
     /// The loss of the last forward pass against `target`, with its gradient stored as the last layer's `dL/dy`.
@@ -109,6 +116,10 @@ impl Workspace {
     /// Backpropagates from the last layer's `dL/dy` to every layer's `dL/dW` and `dL/db`. The first layer's input
     /// gradient is not computed: nobody needs it.
     pub(crate) fn backward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
+        on_pool(|| self.backward_layers(chain, input));
+    }
+
+    fn backward_layers(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
         let n = input.nrows();
         for i in (0..chain.len()).rev() {
             let layer = chain.layer(i);
@@ -136,9 +147,9 @@ impl Workspace {
 
     /// The first non-finite value among the parameter gradients, if any.
     pub(crate) fn non_finite_gradient(&self) -> Option<f32> {
-        let weights = self.weight_grads.iter().flat_map(|g| g.iter());
-        let biases = self.bias_grads.iter().flat_map(|g| g.iter());
-        weights.chain(biases).copied().find(|g| !g.is_finite())
+        let weights = self.weight_grads.iter().map(flat);
+        let biases = self.bias_grads.iter().map(flat);
+        weights.chain(biases).find_map(first_non_finite)
     }
 
     /// Applies the gradients to the layers with `optimizer`: layer `i`'s weights are slot `2i`, its bias `2i + 1`.
@@ -147,6 +158,11 @@ impl Workspace {
         layers: impl Iterator<Item = &'l mut Dense>,
         optimizer: &mut impl Optimizer,
     ) -> Result<()> {
+        // Every slot is checked before anything moves, so a mismatched state changes nothing.
+        for (i, (weights, bias)) in self.weight_grads.iter().zip(&self.bias_grads).enumerate() {
+            optimizer.check_slot(2 * i, weights.len())?;
+            optimizer.check_slot(2 * i + 1, bias.len())?;
+        }
         optimizer.begin_step();
         for (i, layer) in layers.enumerate() {
             let (weights, bias) = layer.parameters_mut();
@@ -154,6 +170,18 @@ impl Workspace {
             optimizer.update(2 * i + 1, flat_mut(bias), flat(&self.bias_grads[i]))?;
         }
         Ok(())
+    }
+}
+
+/// The first value of `values` that is NaN or infinite. The scan for whether there is one is a branch-free
+/// reduction the compiler vectorises (at the CPU's widest vector width, picked at run time), since it runs over
+/// every gradient at every step; only when there is one is it looked for element by element.
+fn first_non_finite(values: &[f32]) -> Option<f32> {
+    let any_non_finite = pulp::Arch::new().dispatch(|| values.iter().fold(false, |any, v| any | !v.is_finite()));
+    if any_non_finite {
+        values.iter().copied().find(|v| !v.is_finite())
+    } else {
+        None
     }
 }
 

@@ -110,6 +110,10 @@ impl Optimizer for AdamW {
         self.adam.update_slot(slot, param, grad)
     }
 
+    fn check_slot(&self, slot: usize, len: usize) -> Result<()> {
+        self.adam.check_slot(slot, len)
+    }
+
     fn learning_rate(&self) -> f64 {
         self.adam.learning_rate()
     }

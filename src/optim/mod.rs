@@ -31,6 +31,21 @@ use crate::{Error, Result};
 ///
 /// A training step calls [`begin_step`](Self::begin_step) once, then [`update`](Self::update) once per
 /// parameter tensor, each tensor always under the same `slot` number.
+///
+/// ```
+/// use autoencoder::{AdamW, Optimizer, Sgd};
+/// fn one_step(opt: &mut dyn Optimizer, w: &mut [f32], g: &[f32]) -> autoencoder::Result<()> {
+///     opt.check()?;
+///     opt.begin_step();
+///     opt.update(0, w, g)
+/// }
+/// let mut w = [1.0_f32];
+/// one_step(&mut Sgd::new(0.5), &mut w, &[1.0])?;
+/// assert_eq!(w, [0.5]);
+/// one_step(&mut AdamW::new(1e-3), &mut w, &[1.0])?;
+/// assert!(w[0] < 0.5);
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 pub trait Optimizer {
     /// Checks the hyper-parameters (a negative learning rate, a beta outside `[0, 1)`, ...), so that a bad
     /// configuration is an error before training rather than a NaN later.
@@ -45,6 +60,11 @@ pub trait Optimizer {
     /// Errors with [`Error::Shape`] when `param` and `grad` differ in length, or differ from the length the slot
     /// had before (a state loaded for another model).
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) -> Result<()>;
+
+    /// Checks, without changing anything, that `slot`'s state (if it has any yet) fits a parameter of `len`
+    /// elements. A training step checks every slot before its first update, so that a state loaded for another
+    /// model fails before any weight has moved.
+    fn check_slot(&self, slot: usize, len: usize) -> Result<()>;
 
     /// The learning rate.
     fn learning_rate(&self) -> f64;
@@ -113,18 +133,23 @@ pub(crate) fn slot_buffers(
     if slots.len() <= slot {
         slots.resize_with(slot + 1, Vec::new);
     }
-    let buffers = &mut slots[slot];
-    if buffers.is_empty() {
-        *buffers = vec![vec![0.0; len]; count];
+    if slots[slot].is_empty() {
+        slots[slot] = vec![vec![0.0; len]; count];
     }
-    if let Some(found) = buffers.iter().map(Vec::len).find(|&n| n != len) {
-        return Err(Error::shape(
-            format!("optimizer state of slot {slot}"),
+    check_slot_len(slots, slot, len)?;
+    Ok(&mut slots[slot])
+}
+
+/// Checks that the state buffers of `slot`, where they exist, have `len` elements.
+pub(crate) fn check_slot_len(slots: &[Vec<Vec<f32>>], slot: usize, len: usize) -> Result<()> {
+    match slots.get(slot).into_iter().flatten().map(Vec::len).find(|&n| n != len) {
+        Some(found) => Err(Error::shape(
+            format!("optimizer state of slot {slot} (loaded for another model?)"),
             format!("{len} elements (the parameter's)"),
             format!("{found} elements"),
-        ));
+        )),
+        None => Ok(()),
     }
-    Ok(buffers)
 }
 
 /// Checks that a parameter and its gradient have the same length.

@@ -153,6 +153,10 @@ impl Optimizer for Sgd {
         Ok(())
     }
 
+    fn check_slot(&self, slot: usize, len: usize) -> Result<()> {
+        super::check_slot_len(&self.slots, slot, len)
+    }
+
     fn learning_rate(&self) -> f64 {
         self.learning_rate
     }
