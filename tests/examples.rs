@@ -1,0 +1,288 @@
+//! Runs every bundled example on a few digits and checks what it prints and the pictures it writes.
+//!
+//! `cargo test` builds the examples before it runs the integration tests; this file finds them beside its own
+//! binary (`target/<profile>/deps/` → `target/<profile>/examples/`). When only this test target is built
+//! (`cargo test --test examples`), the examples may be missing or stale: run `cargo build --examples` first.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use autoencoder::mnist::Mnist;
+use autoencoder::ndarray::s;
+use autoencoder::{Autoencoder, Loss};
+
+/// The few digits each example trains on here, and its settings.
+const QUICK: [&str; 6] = ["--epochs", "1", "--limit", "1000", "--threads", "1"];
+
+/// The compiled example `name`.
+fn example(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().unwrap();
+    let profile_dir = test_binary.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test` builds the examples, or run `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+/// A fresh empty folder for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("autoencoder-tests-examples-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs example `name` with `args`, asserting that it succeeds; returns its standard output.
+fn run(name: &str, args: &[&str]) -> String {
+    let output = run_raw(name, args);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{name} {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn run_raw(name: &str, args: &[&str]) -> Output {
+    Command::new(example(name)).args(args).output().unwrap()
+}
+
+/// The number after `prefix` on the line that starts with it, e.g. `value(out, "test MSE")`.
+fn value(stdout: &str, prefix: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{stdout}"));
+    let number = line[prefix.len()..].split_whitespace().next().unwrap_or("");
+    number
+        .parse()
+        .unwrap_or_else(|e| panic!("{line:?}: {number:?} is not a number: {e}"))
+}
+
+/// Asserts one progress line per epoch, with finite losses and seconds.
+fn assert_progress(stdout: &str, epochs: usize) {
+    let lines: Vec<&str> = stdout.lines().filter(|line| line.starts_with("epoch ")).collect();
+    assert_eq!(lines.len(), epochs, "{stdout}");
+    for line in lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        // epoch 1/1 train loss X validation loss Y Z s
+        assert_eq!(
+            (words[2], words[3], words[5], words[6], words[9]),
+            ("train", "loss", "validation", "loss", "s")
+        );
+        for number in [words[4], words[7], words[8]] {
+            assert!(number.parse::<f64>().unwrap().is_finite(), "{line}");
+        }
+    }
+}
+
+/// The width, height and colour type of a PNG file (decoding it all, so a truncated file fails).
+fn png_info(path: &Path) -> (u32, u32, png::ColorType) {
+    let file = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    (frame.width, frame.height, frame.color_type)
+}
+
+/// The size of a picture of the examples' digit grids (28×28 digits magnified twice, gap 2, 10 to a row) with
+/// `rows` rows and labels of up to `label_chars` characters.
+fn grid_size(label_chars: usize, rows: usize) -> (u32, u32) {
+    let cell = 28 * 2 + 2;
+    let margin = if label_chars == 0 {
+        0
+    } else {
+        2 + (6 * label_chars - 1) * 2
+    };
+    ((margin + 2 + 10 * cell) as u32, (2 + rows * cell) as u32)
+}
+
+fn assert_gray_grid(path: &Path, label_chars: usize, rows: usize) {
+    let (width, height) = grid_size(label_chars, rows);
+    assert_eq!(
+        png_info(path),
+        (width, height, png::ColorType::Grayscale),
+        "{}",
+        path.display()
+    );
+}
+
+#[test]
+fn mnist_trains_reports_the_test_mse_and_saves_a_model_that_generate_loads() {
+    let dir = scratch("mnist");
+    let out = dir.to_str().unwrap();
+    let model = dir.join("model.safetensors");
+    let stdout = run(
+        "mnist",
+        &[&QUICK[..], &["--out", out, "--model", model.to_str().unwrap()]].concat(),
+    );
+    assert_progress(&stdout, 1);
+    let test_mse = value(&stdout, "test MSE");
+    assert!(test_mse > 0.0 && test_mse < 0.25, "{stdout}");
+    assert_gray_grid(&dir.join("reconstructions.png"), "output".len(), 2);
+    assert!(
+        stdout.contains(&format!("saved the model to {}", model.display())),
+        "{stdout}"
+    );
+
+    // The saved model is the trained one: it scores the same 1,000 test digits the same.
+    let ae = Autoencoder::load(&model).unwrap();
+    let digits = Mnist::load_bundled().unwrap();
+    let test = digits.test_images.slice(s![..1000, ..]);
+    let mse = ae.evaluate(test, test, Loss::Mse).unwrap();
+    assert!((f64::from(mse) - test_mse).abs() < 1e-6, "{mse} vs {test_mse}");
+
+    let stdout = run(
+        "generate",
+        &["--model", model.to_str().unwrap(), "--limit", "1000", "--out", out],
+    );
+    assert!(
+        !stdout.contains("epoch "),
+        "generate trained although given a model:\n{stdout}"
+    );
+    assert_gray_grid(&dir.join("interpolation.png"), "0 to 1".len(), 5);
+    assert_gray_grid(&dir.join("samples.png"), "diagonal".len(), 4);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn mnist_resumed_from_its_checkpoint_ends_as_an_uninterrupted_run() {
+    let dir = scratch("checkpoint");
+    let out = dir.to_str().unwrap();
+    let checkpoint = dir.join("run.ckpt");
+    let args = |epochs: &'static str| {
+        let mut args = vec![
+            "--limit",
+            "300",
+            "--threads",
+            "1",
+            "--batch",
+            "64",
+            "--out",
+            out,
+            "--epochs",
+            epochs,
+        ];
+        args.extend(["--checkpoint", checkpoint.to_str().unwrap()]);
+        args
+    };
+    run("mnist", &args("1"));
+    let resumed = run("mnist", &args("2"));
+    assert!(resumed.contains("after epoch 1"), "{resumed}");
+    assert_progress(&resumed, 1); // only epoch 2 ran
+    let straight = run(
+        "mnist",
+        &[
+            "--limit",
+            "300",
+            "--threads",
+            "1",
+            "--batch",
+            "64",
+            "--out",
+            out,
+            "--epochs",
+            "2",
+        ],
+    );
+    assert_eq!(value(&resumed, "test MSE"), value(&straight, "test MSE"));
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn denoising_reports_psnr_before_and_after() {
+    let dir = scratch("denoising");
+    let stdout = run(
+        "denoising",
+        &[&QUICK[..], &["--out", dir.to_str().unwrap(), "--noise", "0.4"]].concat(),
+    );
+    assert_progress(&stdout, 1);
+    assert_eq!(value(&stdout, "noise standard deviation"), 0.4);
+    let noisy = value(&stdout, "PSNR noisy vs clean");
+    let clamped = value(&stdout, "PSNR noisy clamped to [0, 1] vs clean");
+    let denoised = value(&stdout, "PSNR denoised vs clean");
+    // Noise of standard deviation 0.4 has an MSE of 0.16: 10 · log10(1 / 0.16) ≈ 7.96 dB.
+    assert!((noisy - 7.96).abs() < 0.2, "{stdout}");
+    assert!(
+        clamped > noisy,
+        "clamping to [0, 1] can only bring pixels closer: {stdout}"
+    );
+    assert!(denoised.is_finite() && denoised > 0.0, "{stdout}");
+    assert_gray_grid(&dir.join("denoising.png"), "denoised".len(), 3);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn generate_trains_its_own_model_without_one() {
+    let dir = scratch("generate");
+    let stdout = run(
+        "generate",
+        &[&QUICK[..], &["--out", dir.to_str().unwrap(), "--steps", "7"]].concat(),
+    );
+    assert_progress(&stdout, 1);
+    assert_gray_grid(&dir.join("samples.png"), "diagonal".len(), 4);
+    // Seven steps per line: seven columns.
+    let (width, height, _) = png_info(&dir.join("interpolation.png"));
+    let cell = 28 * 2 + 2;
+    assert_eq!(
+        (width, height),
+        ((2 + 35 * 2 + 2 + 7 * cell) as u32, (2 + 5 * cell) as u32)
+    );
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn latent_2d_draws_the_codes_and_the_decoded_plane() {
+    let dir = scratch("latent_2d");
+    let stdout = run("latent_2d", &[&QUICK[..], &["--out", dir.to_str().unwrap()]].concat());
+    assert_progress(&stdout, 1);
+    assert_eq!(png_info(&dir.join("latent_2d.png")), (800, 600, png::ColorType::Rgb));
+    assert_gray_grid(&dir.join("manifold.png"), 0, 10);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn anomaly_reports_the_roc_auc_and_the_mean_score_of_every_class() {
+    let dir = scratch("anomaly");
+    let stdout = run(
+        "anomaly",
+        &[&QUICK[..], &["--out", dir.to_str().unwrap(), "--anomaly-class", "3"]].concat(),
+    );
+    assert_progress(&stdout, 1);
+    assert!(stdout.contains("without class 3"), "{stdout}");
+    let auc = value(&stdout, "ROC AUC");
+    assert!((0.0..=1.0).contains(&auc), "{stdout}");
+    for class in 0..10 {
+        let score = value(&stdout, &format!("class {class}: mean score"));
+        assert!(score.is_finite() && score > 0.0, "{stdout}");
+    }
+    assert_gray_grid(&dir.join("anomaly.png"), "highest".len(), 2);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_command_lines_print_the_usage_and_fail() {
+    let help = run_raw("mnist", &["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--checkpoint PATH"));
+
+    for args in [&["--epochs", "many"][..], &["--bogus", "1"], &["--epochs"], &["stray"]] {
+        let output = run_raw("mnist", args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).starts_with("error: "),
+            "{args:?}"
+        );
+    }
+    let output = run_raw("latent_2d", &["--data", "/no/such/folder"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/no/such/folder"));
+}
