@@ -1,0 +1,328 @@
+//! Checkpoints for long runs: the model, the optimizer's state and the epoch in one file, to resume training
+//! exactly where it stopped.
+//!
+//! ```
+//! use autoencoder::{Adam, Autoencoder, Checkpoint, Loss, Optimizer};
+//! use autoencoder::ndarray::Array2;
+//!
+//! let x = Array2::from_shape_fn((8, 6), |(i, j)| ((i * j) % 3) as f32 / 2.0);
+//! let mut ae = Autoencoder::builder(6).latent(2).seed(1).build()?;
+//! let mut adam = Adam::new(1e-2);
+//! ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)?;
+//!
+//! let path = std::env::temp_dir().join(format!("autoencoder-doc-{}.ckpt.safetensors", std::process::id()));
+//! Checkpoint::new(ae.clone(), &adam, 1).with_metadata("run", "doc example").save(&path)?;
+//!
+//! // Later, maybe in another process: the same optimizer settings, then its saved state.
+//! let checkpoint = Checkpoint::load(&path)?;
+//! let mut resumed_adam = Adam::new(1e-2);
+//! resumed_adam.load_state(checkpoint.optimizer)?;
+//! let mut resumed = checkpoint.autoencoder;
+//! assert_eq!((checkpoint.epoch, checkpoint.metadata["run"].as_str()), (1, "doc example"));
+//!
+//! // Training on gives the very same weights as if it had never stopped:
+//! ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)?;
+//! resumed.train_step(x.view(), x.view(), Loss::Mse, &mut resumed_adam)?;
+//! assert_eq!(resumed, ae);
+//! # std::fs::remove_file(&path).unwrap();
+//! # Ok::<(), autoencoder::Error>(())
+//! ```
+//!
+//! # The file format
+//!
+//! A checkpoint is a [model file](crate::persist) — the same `encoder.*`/`decoder.*` tensors and metadata — with
+//! more in it. [`Autoencoder::load`] reads the model out of a checkpoint (ignoring the rest), so a checkpoint can
+//! be used as a model as it is. Extra tensors, all `F32`, 1-D, flattened in row-major order:
+//!
+//! | tensor | length | meaning |
+//! |---|---|---|
+//! | `optimizer.{slot}.{k}` | the slot's parameter's element count | buffer `k` of optimizer slot `slot` |
+//!
+//! Slot `2·l` is layer `l`'s weights and `2·l + 1` its bias, layers numbered through the encoder then the decoder
+//! (Adam: buffer 0 the first moment, 1 the second; SGD with momentum: buffer 0 the momentum). Extra
+//! `__metadata__` keys:
+//!
+//! | key | value |
+//! |---|---|
+//! | `checkpoint_version` | `1` ([`CHECKPOINT_VERSION`]); a newer version is an error that says to upgrade |
+//! | `epoch` | [`Checkpoint::epoch`] |
+//! | `optimizer.kind` | [`OptimizerState::kind`]: `adam`, `adamw`, `sgd` |
+//! | `optimizer.step` | [`OptimizerState::step`] |
+//! | `optimizer.slots` | the number of slots |
+//! | `optimizer.{slot}.buffers` | the number of buffers of the slot; `0` for a slot not yet used |
+//! | `user.{key}` | the entry `key` of [`Checkpoint::metadata`] |
+//!
+//! An optimizer's hyper-parameters (learning rate, betas, ...) are not part of its state: build the optimizer
+//! the same way before [`Optimizer::load_state`] (keep them in
+//! [`Checkpoint::metadata`] if they vary).
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use crate::persist::{self, in_memory_path, model_contents, model_file_error, read_file, write_atomically, ModelFile};
+use crate::{Autoencoder, Error, Optimizer, OptimizerState, Result};
+
+/// The newest `checkpoint_version` this version of the crate writes and reads.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// The prefix of [`Checkpoint::metadata`] keys in the file.
+const USER_PREFIX: &str = "user.";
+
+/// A model with its optimizer's state and the epoch, saved to resume training exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// The model.
+    pub autoencoder: Autoencoder,
+    /// The optimizer's state (from [`Optimizer::state`]); restore it with
+    /// [`Optimizer::load_state`].
+    pub optimizer: OptimizerState,
+    /// The number of epochs completed when the checkpoint was taken: what
+    /// [`FitConfig::start_epoch`](crate::FitConfig::start_epoch) takes to resume.
+    pub epoch: usize,
+    /// Free-form notes kept with the checkpoint (hyper-parameters, the data set, a git hash, ...).
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Checkpoint {
+    /// A checkpoint of `autoencoder` with `optimizer`'s current state after `epoch` epochs, without metadata.
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Autoencoder, Checkpoint};
+    /// let ae = Autoencoder::builder(4).latent(2).build()?;
+    /// let checkpoint = Checkpoint::new(ae, &Adam::new(1e-3), 0);
+    /// assert_eq!(checkpoint.optimizer.kind, "adam");
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn new(autoencoder: Autoencoder, optimizer: &impl Optimizer, epoch: usize) -> Checkpoint {
+        Checkpoint {
+            autoencoder,
+            optimizer: optimizer.state(),
+            epoch,
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a metadata entry.
+    ///
+    /// ```
+    /// # use autoencoder::{Adam, Autoencoder, Checkpoint};
+    /// # let ae = Autoencoder::builder(4).latent(2).build()?;
+    /// let checkpoint = Checkpoint::new(ae, &Adam::new(1e-3), 0).with_metadata("learning_rate", "0.001");
+    /// assert_eq!(checkpoint.metadata["learning_rate"], "0.001");
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Checkpoint {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Saves the checkpoint to `path`, atomically as [`Autoencoder::save`] does: a failed save leaves any previous
+    /// file at `path` untouched.
+    ///
+    /// Errors with [`Error::InvalidArgument`] when a weight or optimizer buffer is NaN or infinite, or when the
+    /// optimizer's state does not fit the model (nothing is written), and with [`Error::Io`] when the file cannot
+    /// be written.
+    ///
+    /// ```
+    /// # use autoencoder::{Adam, Autoencoder, Checkpoint};
+    /// # let ae = Autoencoder::builder(4).latent(2).build()?;
+    /// let path = std::env::temp_dir().join(format!("ckpt-save-{}.safetensors", std::process::id()));
+    /// Checkpoint::new(ae, &Adam::new(1e-3), 3).save(&path)?;
+    /// assert_eq!(Checkpoint::load(&path)?.epoch, 3);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let bytes = self.to_safetensors_bytes()?;
+        write_atomically(path.as_ref(), &bytes)
+    }
+
+    /// Loads a checkpoint saved by [`save`](Self::save), checked as thoroughly as [`Autoencoder::load`] checks a
+    /// model, and the optimizer buffers against the model's parameters.
+    ///
+    /// Errors with [`Error::Io`] when the file cannot be read and with [`Error::ModelFile`] when it is not a valid
+    /// checkpoint (a plain model file, too: load that with [`Autoencoder::load`]).
+    ///
+    /// ```
+    /// # use autoencoder::{Autoencoder, Checkpoint};
+    /// # let ae = Autoencoder::builder(4).latent(2).build()?;
+    /// let path = std::env::temp_dir().join(format!("ckpt-load-{}.safetensors", std::process::id()));
+    /// ae.save(&path)?; // a model, not a checkpoint
+    /// let err = Checkpoint::load(&path).unwrap_err();
+    /// assert!(err.to_string().contains("Autoencoder::load"), "{err}");
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        parse_checkpoint(&bytes, path)
+    }
+
+    /// The checkpoint file's bytes, exactly what [`save`](Self::save) writes.
+    ///
+    /// ```
+    /// # use autoencoder::{Adam, Autoencoder, Checkpoint};
+    /// # let ae = Autoencoder::builder(4).latent(2).build()?;
+    /// let checkpoint = Checkpoint::new(ae, &Adam::new(1e-3), 0);
+    /// let bytes = checkpoint.to_safetensors_bytes()?;
+    /// assert_eq!(Checkpoint::from_safetensors_bytes(&bytes)?, checkpoint);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        let mut contents = model_contents(&self.autoencoder)?;
+        let parameter_lengths = parameter_lengths(&self.autoencoder);
+        let state = &self.optimizer;
+        if state.slots.len() > parameter_lengths.len() {
+            return Err(Error::InvalidArgument(format!(
+                "cannot save the checkpoint: the optimizer state has {} slots, but the model has only {} \
+                 parameter tensors (was the state taken from another model?)",
+                state.slots.len(),
+                parameter_lengths.len()
+            )));
+        }
+        let metadata = &mut contents.metadata;
+        metadata.insert("checkpoint_version".into(), CHECKPOINT_VERSION.to_string());
+        metadata.insert("epoch".into(), self.epoch.to_string());
+        metadata.insert("optimizer.kind".into(), state.kind.clone());
+        metadata.insert("optimizer.step".into(), state.step.to_string());
+        metadata.insert("optimizer.slots".into(), state.slots.len().to_string());
+        for (slot, buffers) in state.slots.iter().enumerate() {
+            metadata.insert(format!("optimizer.{slot}.buffers"), buffers.len().to_string());
+        }
+        for (key, value) in &self.metadata {
+            metadata.insert(format!("{USER_PREFIX}{key}"), value.clone());
+        }
+        for (slot, buffers) in state.slots.iter().enumerate() {
+            for (k, buffer) in buffers.iter().enumerate() {
+                let name = format!("optimizer.{slot}.{k}");
+                if buffer.len() != parameter_lengths[slot] {
+                    return Err(Error::InvalidArgument(format!(
+                        "cannot save the checkpoint: optimizer buffer {name} has {} elements, but its parameter \
+                         has {} (was the state taken from another model?)",
+                        buffer.len(),
+                        parameter_lengths[slot]
+                    )));
+                }
+                persist::check_finite_before_save(&name, buffer)?;
+                contents.tensors.insert(
+                    name,
+                    persist::Tensor {
+                        shape: vec![buffer.len()],
+                        values: Cow::Borrowed(buffer),
+                    },
+                );
+            }
+        }
+        contents.to_bytes()
+    }
+
+    /// A checkpoint from the bytes of a checkpoint file, validated as [`load`](Self::load) does; errors name the
+    /// path `<in-memory safetensors>`.
+    ///
+    /// ```
+    /// let err = autoencoder::Checkpoint::from_safetensors_bytes(&[0; 4]).unwrap_err();
+    /// assert!(err.to_string().contains("too short"), "{err}");
+    /// ```
+    pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Checkpoint> {
+        parse_checkpoint(bytes, in_memory_path())
+    }
+}
+
+/// The element count of each optimizer slot's parameter: per layer, encoder then decoder, weights then bias.
+fn parameter_lengths(autoencoder: &Autoencoder) -> Vec<usize> {
+    autoencoder
+        .encoder()
+        .layers()
+        .iter()
+        .chain(autoencoder.decoder().layers())
+        .flat_map(|layer| [layer.weights().len(), layer.bias().len()])
+        .collect()
+}
+
+/// Parses and validates a checkpoint from a file's bytes.
+fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    ModelFile::parse(bytes)
+        .and_then(|file| read_checkpoint(&file))
+        .map_err(|message| model_file_error(path, message))
+}
+
+/// The checkpoint in a parsed file: the model, then the optimizer state checked against it, then the rest.
+fn read_checkpoint(file: &ModelFile<'_>) -> persist::Check<Checkpoint> {
+    file.check_format()?;
+    if file.has_key("checkpoint_version") {
+        file.check_version("checkpoint_version", CHECKPOINT_VERSION)?;
+    }
+    let autoencoder = file.autoencoder()?;
+    if !file.has_key("checkpoint_version") {
+        return Err(
+            "no checkpoint_version in __metadata__: this is a model file (from Autoencoder::save), not \
+                    a checkpoint; load it with Autoencoder::load"
+                .to_string(),
+        );
+    }
+    let epoch: usize = file.number("epoch")?;
+    let kind = file.key("optimizer.kind")?.to_string();
+    let step: u64 = file.number("optimizer.step")?;
+    let slot_count: usize = file.number("optimizer.slots")?;
+    let parameter_lengths = parameter_lengths(&autoencoder);
+    if slot_count > parameter_lengths.len() {
+        return Err(format!(
+            "optimizer.slots is {slot_count}, but the model has only {} parameter tensors (two per layer)",
+            parameter_lengths.len()
+        ));
+    }
+
+    let mut slots = Vec::with_capacity(slot_count);
+    let mut expected = HashSet::new();
+    for (slot, &length) in parameter_lengths.iter().enumerate().take(slot_count) {
+        let buffer_count: usize = file.number(&format!("optimizer.{slot}.buffers"))?;
+        // Bounds the loop by what the file holds, whatever the count claims.
+        if expected.len().saturating_add(buffer_count) > file.tensor_count() {
+            return Err(format!(
+                "optimizer.{slot}.buffers is {buffer_count}, more than the file's {} tensors hold",
+                file.tensor_count()
+            ));
+        }
+        let mut buffers = Vec::with_capacity(buffer_count);
+        for k in 0..buffer_count {
+            let name = format!("optimizer.{slot}.{k}");
+            let (_, values) = file.f32_tensor(&name, 1, "optimizer buffer")?;
+            if values.len() != length {
+                return Err(format!(
+                    "tensor {name} has {} elements, but optimizer slot {slot}'s parameter has {length}",
+                    values.len()
+                ));
+            }
+            buffers.push(values);
+            expected.insert(name);
+        }
+        slots.push(buffers);
+    }
+    let mut extra: Vec<String> = file
+        .tensor_names()
+        .into_iter()
+        .filter(|name| name.starts_with("optimizer.") && !expected.contains(name))
+        .collect();
+    if !extra.is_empty() {
+        extra.sort();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        return Err(format!(
+            "unexpected optimizer tensors {} (optimizer.slots and optimizer.{{slot}}.buffers do not list them)",
+            persist::name_list(&extra)
+        ));
+    }
+
+    let metadata = file
+        .metadata()
+        .iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix(USER_PREFIX)?.to_string(), value.clone())))
+        .collect();
+    Ok(Checkpoint {
+        autoencoder,
+        optimizer: OptimizerState { kind, step, slots },
+        epoch,
+        metadata,
+    })
+}

@@ -1,0 +1,572 @@
+//! Reading model files: parse the safetensors bytes, then check every tensor and metadata key before building
+//! the model. Every problem becomes a message that says what is wrong (the caller adds the path).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Display;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+
+use ndarray::{Array1, Array2};
+use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
+
+use super::{model_file_error, FORMAT, FORMAT_VERSION};
+use crate::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Result};
+
+/// The outcome of a check: the message says what is wrong with the file.
+pub(crate) type Check<T> = std::result::Result<T, String>;
+
+/// The largest header `safetensors` reads.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// How many tensor names an error message lists.
+const SHOWN_NAMES: usize = 10;
+
+/// The bytes of the 8-byte header length that starts every safetensors file.
+const LENGTH_BYTES: usize = 8;
+
+/// Reads a model or checkpoint file in stages — the header length, the header, then the tensor data — checking
+/// each before reading the next, so that a large file that is not a model (a big raw array, another model
+/// format, someone else's safetensors) fails after a few reads instead of being read whole.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let io_error = |e| Error::io(path, e);
+    let not_a_model = |message| model_file_error(path, message);
+    let mut file = File::open(path).map_err(io_error)?;
+    let size = file.metadata().map_err(io_error)?.len();
+
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(LENGTH_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    check_prefix(&bytes, size).map_err(not_a_model)?;
+    // check_prefix bounds the header by MAX_HEADER_BYTES and by the file's size.
+    (&mut file)
+        .take(header_len(&bytes) as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    check_tensor_table(&bytes).map_err(not_a_model)?;
+    let declared = match SafeTensors::read_metadata(&bytes) {
+        Ok(_) => 0, // a header without tensors
+        Err(SafeTensorError::MetadataIncompleteBuffer) => declared_data_len(&bytes).unwrap_or(0),
+        Err(e) => return Err(not_a_model(describe_parse_error(e, &bytes))),
+    };
+    let found = size.saturating_sub(bytes.len() as u64);
+    if declared != found {
+        return Err(not_a_model(data_size_mismatch(declared, found)));
+    }
+    if let Some(format) = declared_format(&bytes) {
+        if format != FORMAT {
+            return Err(not_a_model(other_format_message(&format)));
+        }
+    }
+    file.read_to_end(&mut bytes).map_err(io_error)?;
+    Ok(bytes)
+}
+
+/// A parsed safetensors file: its header and data, not yet checked as a model.
+pub(crate) struct ModelFile<'a> {
+    header: Metadata,
+    data: &'a [u8],
+    metadata: HashMap<String, String>,
+}
+
+impl<'a> ModelFile<'a> {
+    /// Parses the safetensors structure: header length, JSON header, tensor offsets that cover the data.
+    pub(crate) fn parse(bytes: &'a [u8]) -> Check<ModelFile<'a>> {
+        check_prefix(bytes, bytes.len() as u64)?;
+        check_tensor_table(bytes)?;
+        let (header_size, header) = SafeTensors::read_metadata(bytes).map_err(|e| describe_parse_error(e, bytes))?;
+        let data = bytes
+            .get(LENGTH_BYTES + header_size..)
+            .ok_or("corrupt: the header runs past the end of the file")?;
+        let metadata = header.metadata().clone().ok_or_else(|| {
+            format!(
+                "the header has no __metadata__, so this is not a file written by autoencoder (it needs \
+                 format = {FORMAT:?}, the layer counts and activations; see the autoencoder::persist docs)"
+            )
+        })?;
+        Ok(ModelFile { header, data, metadata })
+    }
+
+    /// The model, checked: format and version, the set of tensors, their dtypes, shapes and values, the
+    /// activations, and that the layers chain. A checkpoint's extra `optimizer.*` tensors are allowed.
+    pub(crate) fn autoencoder(&self) -> Check<Autoencoder> {
+        self.check_format()?;
+        let encoder_layers: usize = self.number("encoder.layers")?;
+        let decoder_layers: usize = self.number("decoder.layers")?;
+        for (part, count) in [("encoder", encoder_layers), ("decoder", decoder_layers)] {
+            if count == 0 {
+                return Err(format!(
+                    "{part}.layers is 0: an autoencoder needs at least one layer in each part"
+                ));
+            }
+        }
+        let expected_names = || {
+            [("encoder", encoder_layers), ("decoder", decoder_layers)]
+                .into_iter()
+                .flat_map(|(part, count)| {
+                    (0..count).flat_map(move |i| [format!("{part}.{i}.weight"), format!("{part}.{i}.bias")])
+                })
+        };
+        // Stops at the first few missing names, so a layer count far beyond what the file holds costs nothing.
+        let missing: Vec<String> = expected_names()
+            .filter(|name| self.header.info(name).is_none())
+            .take(SHOWN_NAMES + 1)
+            .collect();
+        if !missing.is_empty() {
+            let shown: Vec<&str> = missing.iter().take(SHOWN_NAMES).map(String::as_str).collect();
+            return Err(format!(
+                "missing tensors: {}{} (encoder.layers is {encoder_layers}, decoder.layers {decoder_layers})",
+                shown.join(", "),
+                if missing.len() > SHOWN_NAMES { " and more" } else { "" }
+            ));
+        }
+        // Every expected tensor exists, so there are no more of them than the file holds.
+        let expected: HashSet<String> = expected_names().collect();
+        let may_hold_optimizer = self.metadata.contains_key("checkpoint_version");
+        let mut extra: Vec<String> = self
+            .header
+            .offset_keys()
+            .into_iter()
+            .filter(|name| !expected.contains(name))
+            .filter(|name| !(may_hold_optimizer && name.starts_with("optimizer.")))
+            .collect();
+        if !extra.is_empty() {
+            extra.sort();
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            return Err(format!(
+                "unexpected tensors {} (a model file holds only encoder.{{i}}.weight/bias and \
+                 decoder.{{i}}.weight/bias for the layers in encoder.layers and decoder.layers)",
+                name_list(&extra)
+            ));
+        }
+
+        let mut encoder = Vec::with_capacity(encoder_layers);
+        let mut decoder = Vec::with_capacity(decoder_layers);
+        for (part, count, layers) in [
+            ("encoder", encoder_layers, &mut encoder),
+            ("decoder", decoder_layers, &mut decoder),
+        ] {
+            for i in 0..count {
+                layers.push(self.layer(part, i)?);
+            }
+        }
+        check_chain(&encoder, &decoder)?;
+        let encoder = Encoder::new(encoder).map_err(|e| e.to_string())?;
+        let decoder = Decoder::new(decoder).map_err(|e| e.to_string())?;
+        Autoencoder::new(encoder, decoder).map_err(|e| e.to_string())
+    }
+
+    /// Checks `format` and `format_version` (first, so that a newer file says "upgrade" and nothing else).
+    pub(crate) fn check_format(&self) -> Check<()> {
+        let format = self.key("format")?;
+        if format != FORMAT {
+            return Err(other_format_message(format));
+        }
+        self.check_version("format_version", FORMAT_VERSION)
+    }
+
+    /// Checks that the version under `key` is one this crate reads (1 to `newest`).
+    pub(crate) fn check_version(&self, key: &str, newest: u32) -> Check<()> {
+        let version: u32 = self.number(key)?;
+        if version > newest {
+            return Err(format!(
+                "{key} {version} is newer than this version of autoencoder ({}) reads ({newest}): upgrade the \
+                 autoencoder crate to load it",
+                env!("CARGO_PKG_VERSION")
+            ));
+        }
+        if version == 0 {
+            return Err(format!("{key} 0 is not a valid version (versions start at 1)"));
+        }
+        Ok(())
+    }
+
+    /// The metadata value under `key`.
+    pub(crate) fn key(&self, key: &str) -> Check<&str> {
+        self.metadata
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| format!("the metadata key {key:?} is missing from __metadata__"))
+    }
+
+    /// Whether the metadata has `key`.
+    pub(crate) fn has_key(&self, key: &str) -> bool {
+        self.metadata.contains_key(key)
+    }
+
+    /// The metadata entries, in no particular order.
+    pub(crate) fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
+    /// The metadata value under `key`, parsed as a number.
+    pub(crate) fn number<T: FromStr>(&self, key: &str) -> Check<T>
+    where
+        T::Err: Display,
+    {
+        let text = self.key(key)?;
+        text.trim()
+            .parse()
+            .map_err(|e| format!("the metadata key {key:?} is {text:?}, not a valid number: {e}"))
+    }
+
+    /// The names of all tensors, in file order.
+    pub(crate) fn tensor_names(&self) -> Vec<String> {
+        self.header.offset_keys()
+    }
+
+    /// The number of tensors.
+    pub(crate) fn tensor_count(&self) -> usize {
+        self.header.tensors().len()
+    }
+
+    /// A tensor's shape and values, checked to be F32 with `rank` dimensions and finite values; `role` names
+    /// what it is in messages ("weight", "bias", "optimizer buffer").
+    pub(crate) fn f32_tensor(&self, name: &str, rank: usize, role: &str) -> Check<(Vec<usize>, Vec<f32>)> {
+        let info: &TensorInfo = self.header.info(name).ok_or_else(|| format!("missing tensor {name}"))?;
+        if info.dtype != Dtype::F32 {
+            return Err(format!(
+                "tensor {name} has dtype {}; autoencoder files hold F32 only (in NumPy: .astype(np.float32))",
+                info.dtype
+            ));
+        }
+        if info.shape.len() != rank {
+            return Err(format!(
+                "tensor {name} has shape {} ({} dimensions), but a {role} has {rank}",
+                shape_text(&info.shape),
+                info.shape.len()
+            ));
+        }
+        let (start, end) = info.data_offsets;
+        let bytes = self
+            .data
+            .get(start..end)
+            .ok_or_else(|| format!("corrupt: tensor {name}'s data lies outside the file"))?;
+        let values: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "tensor {name} holds {} at index {index}: a model with non-finite values is corrupt or \
+                 diverged, and is not loaded",
+                values[index]
+            ));
+        }
+        Ok((info.shape.clone(), values))
+    }
+
+    /// Layer `i` of `part` ("encoder" or "decoder"): its weight, bias and activation.
+    fn layer(&self, part: &str, i: usize) -> Check<Dense> {
+        let name = format!("{part}.{i}");
+        let (weight_shape, weights) = self.f32_tensor(&format!("{name}.weight"), 2, "weight (inputs, outputs)")?;
+        let (_, bias) = self.f32_tensor(&format!("{name}.bias"), 1, "bias (outputs)")?;
+        let (inputs, outputs) = (weight_shape[0], weight_shape[1]);
+        if inputs == 0 || outputs == 0 {
+            return Err(format!(
+                "tensor {name}.weight has shape {}: a layer needs at least one input and one output",
+                shape_text(&weight_shape)
+            ));
+        }
+        if bias.len() != outputs {
+            return Err(format!(
+                "tensor {name}.bias has {} elements, but {name}.weight (shape {}) has {outputs} outputs",
+                bias.len(),
+                shape_text(&weight_shape)
+            ));
+        }
+        let activation_key = format!("{name}.activation");
+        let activation: Activation = self.key(&activation_key)?.parse().map_err(|e| match e {
+            Error::InvalidArgument(message) => format!("{activation_key}: {message}"),
+            other => format!("{activation_key}: {other}"),
+        })?;
+        let weights = Array2::from_shape_vec((inputs, outputs), weights).map_err(|e| format!("{name}.weight: {e}"))?;
+        Dense::from_parts(weights, Array1::from(bias), activation).map_err(|e| format!("{name}: {e}"))
+    }
+}
+
+/// Checks that each layer takes what the previous one gives, and that the decoder gives back the encoder's
+/// input size, naming the layers that disagree.
+fn check_chain(encoder: &[Dense], decoder: &[Dense]) -> Check<()> {
+    let named = encoder
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("encoder.{i}"), l))
+        .chain(decoder.iter().enumerate().map(|(i, l)| (format!("decoder.{i}"), l)));
+    let mut previous: Option<(String, usize)> = None;
+    for (name, layer) in named {
+        if let Some((previous_name, previous_outputs)) = &previous {
+            if layer.inputs() != *previous_outputs {
+                return Err(format!(
+                    "the layers do not chain: {name}.weight has shape ({}, {}), so {name} takes {} inputs, but \
+                     {previous_name} gives {previous_outputs} outputs",
+                    layer.inputs(),
+                    layer.outputs(),
+                    layer.inputs()
+                ));
+            }
+        }
+        previous = Some((name, layer.outputs()));
+    }
+    if let (Some(first), Some(last)) = (encoder.first(), decoder.last()) {
+        if last.outputs() != first.inputs() {
+            return Err(format!(
+                "the decoder gives {} outputs (decoder.{}.weight), but the encoder takes {} inputs \
+                 (encoder.0.weight): an autoencoder must reconstruct its input",
+                last.outputs(),
+                decoder.len() - 1,
+                first.inputs()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the 8-byte header length before parsing, to name the common cases: a file too short, another
+/// format, a truncated file. `size` is the whole file's size; `prefix` holds its first 8 bytes (or all of it,
+/// when shorter).
+fn check_prefix(prefix: &[u8], size: u64) -> Check<()> {
+    let problem = match prefix.get(..LENGTH_BYTES) {
+        None => format!(
+            "not a safetensors file (or truncated): {size} bytes, too short for the 8-byte header length \
+             that starts one"
+        ),
+        Some(_) => {
+            let claimed = header_len(prefix) as u64;
+            let available = size.saturating_sub(LENGTH_BYTES as u64);
+            if claimed > MAX_HEADER_BYTES {
+                format!(
+                    "not a safetensors file: its first 8 bytes give a header length of {claimed} bytes, \
+                     more than the {MAX_HEADER_BYTES} safetensors allows"
+                )
+            } else if claimed > available {
+                format!(
+                    "truncated or not a safetensors file: the header length is {claimed} bytes, but only \
+                     {available} bytes follow it"
+                )
+            } else {
+                return Ok(());
+            }
+        }
+    };
+    Err(match other_format(prefix) {
+        Some(format) => format!("not a safetensors file: this looks like {format}"),
+        None => problem,
+    })
+}
+
+/// Checks the header's tensor table — offsets that tile the data without gaps or overlaps, byte sizes that match
+/// shapes and dtypes, no empty tensors — in a fixed order (by offsets, then name), so that a corrupt file always
+/// gets the same message. (`safetensors` checks the same, but in `HashMap` order, so its verdict on which tensor
+/// is wrong varies between runs.) A header that does not parse as a tensor table passes, for `safetensors` to
+/// report; `bytes` holds at least the whole header.
+fn check_tensor_table(bytes: &[u8]) -> Check<()> {
+    let Some(tensors) = tensor_table(bytes) else {
+        return Ok(());
+    };
+    let mut end_of_previous = 0_usize;
+    for (name, dtype, shape, (start, end)) in tensors {
+        if start != end_of_previous || end < start {
+            return Err(format!(
+                "corrupt header: tensor {name:?} has data offsets [{start}, {end}], but the previous tensor ends at \
+                 {end_of_previous}: the tensors' data must follow one another without gaps or overlaps"
+            ));
+        }
+        let elements = shape.iter().try_fold(1_usize, |n, &d| n.checked_mul(d));
+        let Some(bits) = elements.and_then(|n| n.checked_mul(dtype.bitsize())) else {
+            return Err(format!(
+                "corrupt header: tensor {name:?} has shape {}, too large to address",
+                shape_text(&shape)
+            ));
+        };
+        if bits == 0 {
+            return Err(format!(
+                "tensor {name:?} has shape {} and holds nothing: autoencoder files have no empty tensors (every \
+                 layer needs at least one input and one output)",
+                shape_text(&shape)
+            ));
+        }
+        if bits % 8 != 0 {
+            return Err(format!(
+                "corrupt header: tensor {name:?} has dtype {dtype} and shape {}, which take {bits} bits, not a \
+                 whole number of bytes",
+                shape_text(&shape)
+            ));
+        }
+        if bits / 8 != end - start {
+            return Err(format!(
+                "corrupt header: tensor {name:?} has dtype {dtype} and shape {}, which take {} bytes, but its data \
+                 offsets [{start}, {end}] span {} bytes",
+                shape_text(&shape),
+                bits / 8,
+                end - start
+            ));
+        }
+        end_of_previous = end;
+    }
+    Ok(())
+}
+
+/// One tensor's entry in the header: name, dtype, shape and data offsets.
+type TableEntry = (String, Dtype, Vec<usize>, (usize, usize));
+
+/// The header's tensors sorted by offsets then name, or `None` when the header is not such a table.
+fn tensor_table(bytes: &[u8]) -> Option<Vec<TableEntry>> {
+    let end = LENGTH_BYTES.checked_add(header_len(bytes))?;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(LENGTH_BYTES..end)?).ok()?;
+    let mut tensors = header
+        .as_object()?
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .map(|(name, info)| {
+            let dtype: Dtype = serde_json::from_value(info.get("dtype")?.clone()).ok()?;
+            let shape: Vec<usize> = serde_json::from_value(info.get("shape")?.clone()).ok()?;
+            let offsets: (usize, usize) = serde_json::from_value(info.get("data_offsets")?.clone()).ok()?;
+            Some((name.clone(), dtype, shape, offsets))
+        })
+        .collect::<Option<Vec<TableEntry>>>()?;
+    tensors.sort_by(|a, b| (a.3, &a.0).cmp(&(b.3, &b.0)));
+    Some(tensors)
+}
+
+/// Names a few formats a model file is mistaken for, from their first bytes.
+fn other_format(prefix: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: &[(&[u8], &str)] = &[
+        (
+            b"PK\x03\x04",
+            "a zip archive (a PyTorch .pt/.pth file or a Keras .keras file?)",
+        ),
+        (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 model?)"),
+        (b"\x93NUMPY", "a NumPy .npy array"),
+        (b"\x1f\x8b", "a gzip-compressed file (decompress it first)"),
+        (b"\x80\x02", "a Python pickle"),
+        (b"\x80\x03", "a Python pickle"),
+        (b"\x80\x04", "a Python pickle"),
+        (b"\x80\x05", "a Python pickle"),
+        (
+            b"{\"",
+            "JSON text (a safetensors file starts with the header's 8-byte length, then the JSON)",
+        ),
+        (
+            b"{\n",
+            "JSON text (a safetensors file starts with the header's 8-byte length, then the JSON)",
+        ),
+        (b"<", "HTML or XML text (an error page saved in place of the download?)"),
+    ];
+    SIGNATURES
+        .iter()
+        .find(|(signature, _)| prefix.starts_with(signature))
+        .map(|&(_, format)| format)
+}
+
+/// A readable message for an error of the `safetensors` parser on `bytes`, naming the file's real format when
+/// it is a known one.
+fn describe_parse_error(error: SafeTensorError, bytes: &[u8]) -> String {
+    match other_format(bytes) {
+        Some(format) => format!("not a safetensors file: this looks like {format}"),
+        None => describe(error, bytes),
+    }
+}
+
+/// The message for a file whose tensor data is shorter or longer than its header says.
+fn data_size_mismatch(declared: u64, found: u64) -> String {
+    if declared > found {
+        format!("truncated: the header describes {declared} bytes of tensor data, but the file holds only {found}")
+    } else {
+        format!(
+            "corrupt: the header describes {declared} bytes of tensor data, but the file holds {found} (bytes \
+             after the last tensor)"
+        )
+    }
+}
+
+/// The message for a safetensors file whose `format` is not ours.
+fn other_format_message(format: &str) -> String {
+    format!(
+        "__metadata__ has format = {format:?}, expected {FORMAT:?}: this safetensors file was not written by \
+         autoencoder{} (see the autoencoder::persist docs for the layout it needs)",
+        if format == "pt" { " but by PyTorch" } else { "" }
+    )
+}
+
+/// A readable message for an error of the `safetensors` parser.
+fn describe(error: SafeTensorError, bytes: &[u8]) -> String {
+    match error {
+        SafeTensorError::InvalidHeader(_) => "not a safetensors file: the header is not UTF-8 text".to_string(),
+        SafeTensorError::InvalidHeaderDeserialization(e) | SafeTensorError::JsonError(e) => {
+            format!("corrupt safetensors header (not valid JSON of the expected shape): {e}")
+        }
+        SafeTensorError::MetadataIncompleteBuffer => {
+            let found = bytes
+                .len()
+                .saturating_sub(LENGTH_BYTES.saturating_add(header_len(bytes)));
+            match declared_data_len(bytes) {
+                Some(declared) => data_size_mismatch(declared, found as u64),
+                None => "corrupt: the tensor data does not match the header".to_string(),
+            }
+        }
+        SafeTensorError::InvalidOffset(name) => {
+            format!("corrupt header: the data offsets of tensor {name:?} overlap, leave a gap, or run backwards")
+        }
+        SafeTensorError::TensorInvalidInfo => {
+            "corrupt header: a tensor's data offsets do not match its shape and dtype".to_string()
+        }
+        SafeTensorError::ValidationOverflow => "corrupt header: a tensor's shape is too large to address".to_string(),
+        other => format!("not a valid safetensors file: {other}"),
+    }
+}
+
+/// The header length in the first 8 bytes (0 when there are fewer).
+fn header_len(bytes: &[u8]) -> usize {
+    let mut length = [0_u8; LENGTH_BYTES];
+    match bytes.get(..LENGTH_BYTES) {
+        Some(b) => length.copy_from_slice(b),
+        None => return 0,
+    }
+    usize::try_from(u64::from_le_bytes(length)).unwrap_or(usize::MAX)
+}
+
+/// The end of the last tensor's data (0 without tensors), read loosely from the JSON header; `None` when the
+/// header is not a JSON object.
+fn declared_data_len(bytes: &[u8]) -> Option<u64> {
+    let end = LENGTH_BYTES.checked_add(header_len(bytes))?;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(LENGTH_BYTES..end)?).ok()?;
+    let ends = header
+        .as_object()?
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .filter_map(|(_, tensor)| tensor.get("data_offsets")?.get(1)?.as_u64());
+    Some(ends.max().unwrap_or(0))
+}
+
+/// The `format` in the header's `__metadata__`, read loosely (to refuse someone else's file before reading its
+/// data).
+fn declared_format(bytes: &[u8]) -> Option<String> {
+    let end = LENGTH_BYTES.checked_add(header_len(bytes))?;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(LENGTH_BYTES..end)?).ok()?;
+    Some(header.get("__metadata__")?.get("format")?.as_str()?.to_string())
+}
+
+/// `(784, 256)`.
+fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    }
+}
+
+/// `a, b, c` — at most ten names, then how many more.
+pub(crate) fn name_list(names: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = names.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
+}

@@ -1,0 +1,174 @@
+//! Model files: [`Autoencoder::save`] and [`Autoencoder::load`], in the [safetensors] format.
+//!
+//! ```
+//! use autoencoder::Autoencoder;
+//!
+//! let ae = Autoencoder::builder(784).hidden(&[64]).latent(16).seed(7).build()?;
+//! let path = std::env::temp_dir().join(format!("autoencoder-doc-{}.safetensors", std::process::id()));
+//! ae.save(&path)?;
+//! let loaded = Autoencoder::load(&path)?;
+//! assert_eq!(loaded, ae); // bit for bit: same weights, biases and activations
+//! # std::fs::remove_file(&path).unwrap();
+//! # Ok::<(), autoencoder::Error>(())
+//! ```
+//!
+//! # The file format (a contract: Python and other readers rely on it)
+//!
+//! A model file is a plain safetensors file: an 8-byte little-endian header length, a JSON header, then the
+//! tensor data. Every tensor is `F32`, little-endian, C (row-major) order. For the `i`-th layer (from 0) of the
+//! encoder and of the decoder, first layer first:
+//!
+//! | tensor | shape | meaning |
+//! |---|---|---|
+//! | `encoder.{i}.weight` | `(inputs, outputs)` | the weights `W` of `y = act(x · W + b)` |
+//! | `encoder.{i}.bias` | `(outputs)` | the bias `b` |
+//! | `decoder.{i}.weight` | `(inputs, outputs)` | |
+//! | `decoder.{i}.bias` | `(outputs)` | |
+//!
+//! The weights are in Keras' kernel layout `(inputs, outputs)`; PyTorch's `nn.Linear.weight` is its transpose
+//! `(outputs, inputs)`, so `linear.weight = torch.from_numpy(w.T)` loads one into PyTorch.
+//!
+//! The header's `__metadata__` (a map from string to string) holds:
+//!
+//! | key | value | on load |
+//! |---|---|---|
+//! | `format` | `autoencoder` | required |
+//! | `format_version` | `1` ([`FORMAT_VERSION`]) | required; a newer version is an error that says to upgrade |
+//! | `encoder.layers`, `decoder.layers` | the number of layers, e.g. `3` | required |
+//! | `encoder.{i}.activation`, `decoder.{i}.activation` | the activation's name, as [`Activation`](crate::Activation) prints it: `relu`, `leaky_relu(0.01)`, `sigmoid`, ... | required |
+//! | `crate_version` | the version of `autoencoder` that wrote the file, e.g. `0.1.0` | informational |
+//!
+//! Other metadata keys are ignored on load. A [checkpoint](crate::checkpoint) is a model file with more in it
+//! (`checkpoint_version`, `optimizer.*` tensors and keys); [`Autoencoder::load`] reads the model out of a
+//! checkpoint and ignores the rest.
+//!
+//! In Python:
+//!
+//! ```python
+//! from safetensors.numpy import load_file
+//! from safetensors import safe_open
+//! tensors = load_file("model.safetensors")            # {"encoder.0.weight": float32 array (784, 256), ...}
+//! meta = safe_open("model.safetensors", "np").metadata()  # {"format": "autoencoder", "encoder.0.activation": "relu", ...}
+//! ```
+//!
+//! # Saving
+//! [`Autoencoder::save`] is atomic: it writes a temporary file `.{name}.tmp-{pid}-{n}` in the target's folder,
+//! flushes and syncs it, then renames it over the target (and syncs the folder on Unix). A crash or an error
+//! mid-save leaves the previous file as it was. The same model always gives the same bytes. A model with a NaN
+//! or infinite weight is not saved (it could not be loaded).
+//!
+//! # Loading
+//! [`Autoencoder::load`] checks everything and reports what is wrong with [`Error::ModelFile`](crate::Error):
+//! a file that is not safetensors (a PyTorch zip, an HDF5 file, ...), a truncated or corrupt one, missing
+//! metadata, an unknown activation, a missing or unexpected tensor (by name), a dtype other than `F32`, a weight
+//! that is not 2-D or a bias that is not 1-D, an empty tensor, shapes that do not chain, and NaN or infinite
+//! values. It never panics, whatever the bytes, and allocates only for what the file holds. It reads a file in
+//! stages (header length, header, data) and stops at the first stage that is wrong, so pointing it at a large
+//! file of another kind costs a few small reads.
+//!
+//! [safetensors]: https://huggingface.co/docs/safetensors
+
+mod atomic;
+mod load;
+mod save;
+
+use std::path::{Path, PathBuf};
+
+pub(crate) use atomic::write_atomically;
+pub(crate) use load::{name_list, read_file, Check, ModelFile};
+pub(crate) use save::{check_finite_before_save, model_contents, Tensor};
+
+use crate::{Autoencoder, Error, Result};
+
+/// The `format` value in a model file's `__metadata__`.
+pub const FORMAT: &str = "autoencoder";
+
+/// The newest `format_version` this version of the crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The path that errors name for bytes that did not come from a file.
+const IN_MEMORY: &str = "<in-memory safetensors>";
+
+impl Autoencoder {
+    /// Saves the model to `path` as a safetensors file (the format is in the [`persist`](crate::persist) module
+    /// docs), atomically: a failed save leaves any previous file at `path` untouched.
+    ///
+    /// Errors with [`Error::InvalidArgument`] when a weight is NaN or infinite (nothing is written) and with
+    /// [`Error::Io`] when the file cannot be written. A symbolic link at `path` is replaced, not followed.
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(8).latent(2).build()?;
+    /// let path = std::env::temp_dir().join(format!("ae-save-{}.safetensors", std::process::id()));
+    /// ae.save(&path)?;
+    /// assert!(path.metadata().unwrap().len() > 0);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let bytes = self.to_safetensors_bytes()?;
+        write_atomically(path.as_ref(), &bytes)
+    }
+
+    /// Loads a model saved by [`save`](Self::save) (or written elsewhere in the same format, or a checkpoint).
+    ///
+    /// Errors with [`Error::Io`] when the file cannot be read and with [`Error::ModelFile`] when its contents are
+    /// not a valid model; the message says what is wrong.
+    ///
+    /// ```
+    /// use autoencoder::{Autoencoder, Error};
+    /// let path = std::env::temp_dir().join(format!("ae-load-{}.txt", std::process::id()));
+    /// std::fs::write(&path, "not a model").unwrap();
+    /// let err = Autoencoder::load(&path).unwrap_err();
+    /// assert!(matches!(err, Error::ModelFile { .. }), "{err}");
+    /// # std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<Autoencoder> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        parse_model(&bytes, path)
+    }
+
+    /// The model file's bytes, exactly what [`save`](Self::save) writes.
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(8).latent(2).build()?;
+    /// let bytes = ae.to_safetensors_bytes()?;
+    /// assert_eq!(autoencoder::Autoencoder::from_safetensors_bytes(&bytes)?, ae);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        model_contents(self)?.to_bytes()
+    }
+
+    /// A model from the bytes of a model file, validated as [`load`](Self::load) does; errors name the path
+    /// `<in-memory safetensors>`.
+    ///
+    /// ```
+    /// use autoencoder::Autoencoder;
+    /// let err = Autoencoder::from_safetensors_bytes(b"PK\x03\x04 a zip").unwrap_err();
+    /// assert!(err.to_string().contains("zip"), "{err}");
+    /// ```
+    pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Autoencoder> {
+        parse_model(bytes, Path::new(IN_MEMORY))
+    }
+}
+
+/// Parses and validates a model (or the model in a checkpoint) from a file's bytes.
+fn parse_model(bytes: &[u8], path: &Path) -> Result<Autoencoder> {
+    ModelFile::parse(bytes)
+        .and_then(|file| file.autoencoder())
+        .map_err(|message| model_file_error(path, message))
+}
+
+/// An [`Error::ModelFile`] for `path`.
+pub(crate) fn model_file_error(path: &Path, message: String) -> Error {
+    Error::ModelFile {
+        path: PathBuf::from(path),
+        message,
+    }
+}
+
+/// The path that errors name for bytes that did not come from a file.
+pub(crate) fn in_memory_path() -> &'static Path {
+    Path::new(IN_MEMORY)
+}

@@ -1,0 +1,131 @@
+//! Writing model files: an [`Autoencoder`]'s tensors and metadata, serialised as safetensors.
+//!
+//! The serialiser is our own rather than `safetensors::serialize`, because that one writes `__metadata__` from a
+//! `HashMap` in random order, so the same model would give different bytes on every save. Here keys are sorted,
+//! so equal models give equal files (stable hashes, clean diffs, cacheable artefacts). The layout is the one
+//! `safetensors` writes: an 8-byte little-endian header length, the JSON header padded with spaces to a multiple
+//! of 8 bytes, then each tensor's little-endian data in the order of the header's offsets.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::{FORMAT, FORMAT_VERSION};
+use crate::{Autoencoder, Dense, Error, Result};
+
+/// The largest header `safetensors` reads.
+const MAX_HEADER_BYTES: usize = 100_000_000;
+
+/// A one- or two-dimensional f32 tensor to write.
+pub(crate) struct Tensor<'a> {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) values: Cow<'a, [f32]>,
+}
+
+/// What goes into a file: tensors by name and `__metadata__`, both kept sorted by name.
+#[derive(Default)]
+pub(crate) struct Contents<'a> {
+    pub(crate) tensors: BTreeMap<String, Tensor<'a>>,
+    pub(crate) metadata: BTreeMap<String, String>,
+}
+
+impl Contents<'_> {
+    /// The safetensors bytes.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut header = BTreeMap::<&str, Value>::new();
+        header.insert("__metadata__", json!(self.metadata));
+        let mut offset = 0_usize;
+        for (name, tensor) in &self.tensors {
+            let end = offset + 4 * tensor.values.len();
+            header.insert(
+                name,
+                json!({"dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, end]}),
+            );
+            offset = end;
+        }
+        let mut header_bytes = serde_json::to_vec(&header)
+            .map_err(|e| Error::InvalidArgument(format!("cannot write the safetensors header: {e}")))?;
+        header_bytes.resize(header_bytes.len().next_multiple_of(8), b' ');
+        if header_bytes.len() > MAX_HEADER_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "the safetensors header would be {} bytes, more than the {MAX_HEADER_BYTES} safetensors reads: \
+                 store less metadata",
+                header_bytes.len()
+            )));
+        }
+
+        let mut bytes = Vec::with_capacity(8 + header_bytes.len() + offset);
+        bytes.extend_from_slice(&(header_bytes.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&header_bytes);
+        for tensor in self.tensors.values() {
+            for value in tensor.values.iter() {
+                bytes.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+/// The tensors and metadata of a model file for `autoencoder`; errors when a weight is not finite.
+pub(crate) fn model_contents(autoencoder: &Autoencoder) -> Result<Contents<'_>> {
+    let mut contents = Contents::default();
+    let metadata = &mut contents.metadata;
+    metadata.insert("format".into(), FORMAT.into());
+    metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
+    metadata.insert("crate_version".into(), env!("CARGO_PKG_VERSION").into());
+    for (part, layers) in [
+        ("encoder", autoencoder.encoder().layers()),
+        ("decoder", autoencoder.decoder().layers()),
+    ] {
+        contents
+            .metadata
+            .insert(format!("{part}.layers"), layers.len().to_string());
+        for (i, layer) in layers.iter().enumerate() {
+            contents
+                .metadata
+                .insert(format!("{part}.{i}.activation"), layer.activation().to_string());
+            let (weight, bias) = layer_tensors(layer);
+            for (kind, tensor) in [("weight", weight), ("bias", bias)] {
+                let name = format!("{part}.{i}.{kind}");
+                check_finite_before_save(&name, &tensor.values)?;
+                contents.tensors.insert(name, tensor);
+            }
+        }
+    }
+    Ok(contents)
+}
+
+/// A layer's weights `(inputs, outputs)` and bias `(outputs)`, borrowed when in standard layout (always, for
+/// [`Dense`]).
+fn layer_tensors(layer: &Dense) -> (Tensor<'_>, Tensor<'_>) {
+    let weights = layer.weights();
+    let bias = layer.bias();
+    let weight = Tensor {
+        shape: vec![weights.nrows(), weights.ncols()],
+        values: match weights.as_slice() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(weights.iter().copied().collect()),
+        },
+    };
+    let bias = Tensor {
+        shape: vec![bias.len()],
+        values: match bias.as_slice() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(bias.to_vec()),
+        },
+    };
+    (weight, bias)
+}
+
+/// Refuses to save a NaN or infinite value, which `load` would refuse to read.
+pub(crate) fn check_finite_before_save(name: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(Error::InvalidArgument(format!(
+            "cannot save {name}: it holds {} at index {index}; a model with non-finite values is diverged \
+             and could not be loaded again",
+            values[index]
+        ))),
+    }
+}
