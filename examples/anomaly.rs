@@ -20,7 +20,7 @@ mod common;
 use autoencoder::image::write_labelled_rows;
 use autoencoder::metrics::roc_auc;
 use autoencoder::ndarray::{Array2, Axis};
-use autoencoder::{Adam, Autoencoder, FitConfig, FitData};
+use autoencoder::{Adam, FitData};
 use common::{Args, Flag, Progress};
 
 fn main() -> Result<(), common::Failure> {
@@ -49,14 +49,14 @@ fn main() -> Result<(), common::Failure> {
     let validation = normal(&data.test_images, &test_labels);
     println!("training on {} images without class {anomaly}", train.nrows());
 
-    let mut ae = Autoencoder::builder(data.image_len())
-        .hidden(&[256, 64])
-        .latent(16)
-        .seed(run.seed)
-        .build()?;
-    let config = FitConfig::new(run.epochs).batch_size(run.batch_size).seed(run.seed);
+    let mut ae = run.autoencoder(16)?;
     let fit_data = FitData::autoencoding(train.view()).with_validation(validation.view(), validation.view());
-    ae.fit_with(fit_data, &mut Adam::new(1e-3), &config, &mut Progress::default())?;
+    ae.fit_with(
+        fit_data,
+        &mut Adam::new(1e-3),
+        &run.fit_config(),
+        &mut Progress::default(),
+    )?;
 
     // Score every test digit; the positives are the unseen class.
     let scores = ae.reconstruction_error(data.test_images.view())?.to_vec();

@@ -17,7 +17,7 @@ use autoencoder::image::write_labelled_rows;
 use autoencoder::metrics::psnr;
 use autoencoder::ndarray::{s, Array2};
 use autoencoder::rand::{rngs::StdRng, SeedableRng};
-use autoencoder::{Adam, Autoencoder, FitConfig, FitData};
+use autoencoder::{Adam, FitData};
 use common::{Args, Flag, Progress};
 
 fn main() -> Result<(), common::Failure> {
@@ -40,15 +40,8 @@ fn main() -> Result<(), common::Failure> {
     let gaussian = common::standard_normal(&mut rng, clean.nrows(), clean.ncols());
     let noisy: Array2<f32> = &clean + &gaussian.mapv(|g| g as f32 * noise);
 
-    let mut ae = Autoencoder::builder(run.data.image_len())
-        .hidden(&[256, 64])
-        .latent(32)
-        .seed(run.seed)
-        .build()?;
-    let config = FitConfig::new(run.epochs)
-        .batch_size(run.batch_size)
-        .seed(run.seed)
-        .input_noise(noise);
+    let mut ae = run.autoencoder(32)?;
+    let config = run.fit_config().input_noise(noise);
     let data = FitData::autoencoding(train).with_validation(noisy.view(), clean);
     ae.fit_with(data, &mut Adam::new(1e-3), &config, &mut Progress::default())?;
 

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use autoencoder::image::write_labelled_rows;
 use autoencoder::ndarray::{s, Array2, Axis};
 use autoencoder::rand::{rngs::StdRng, SeedableRng};
-use autoencoder::{Adam, Autoencoder, FitConfig, FitData};
+use autoencoder::{Adam, Autoencoder, FitData};
 use common::{Args, Flag, Progress};
 
 fn main() -> Result<(), common::Failure> {
@@ -55,14 +55,9 @@ fn main() -> Result<(), common::Failure> {
             ae
         }
         None => {
-            let mut ae = Autoencoder::builder(run.data.image_len())
-                .hidden(&[256, 64])
-                .latent(16)
-                .seed(run.seed)
-                .build()?;
-            let config = FitConfig::new(run.epochs).batch_size(run.batch_size).seed(run.seed);
+            let mut ae = run.autoencoder(16)?;
             let data = FitData::autoencoding(train).with_validation(test, test);
-            ae.fit_with(data, &mut Adam::new(1e-3), &config, &mut Progress::default())?;
+            ae.fit_with(data, &mut Adam::new(1e-3), &run.fit_config(), &mut Progress::default())?;
             ae
         }
     };

@@ -14,7 +14,7 @@ mod common;
 
 use autoencoder::image::{write_grid, write_scatter, ScatterStyle};
 use autoencoder::ndarray::{Array2, Axis};
-use autoencoder::{Adam, Autoencoder, FitConfig, FitData};
+use autoencoder::{Adam, FitData};
 use common::{Args, Progress};
 
 fn main() -> Result<(), common::Failure> {
@@ -27,14 +27,9 @@ fn main() -> Result<(), common::Failure> {
     let run = common::start(&args)?;
     let (train, test) = (run.data.train_images.view(), run.data.test_images.view());
 
-    let mut ae = Autoencoder::builder(run.data.image_len())
-        .hidden(&[256, 64])
-        .latent(2)
-        .seed(run.seed)
-        .build()?;
-    let config = FitConfig::new(run.epochs).batch_size(run.batch_size).seed(run.seed);
+    let mut ae = run.autoencoder(2)?;
     let data = FitData::autoencoding(train).with_validation(test, test);
-    ae.fit_with(data, &mut Adam::new(1e-3), &config, &mut Progress::default())?;
+    ae.fit_with(data, &mut Adam::new(1e-3), &run.fit_config(), &mut Progress::default())?;
 
     let codes = ae.encode(test)?;
     let picture = run.out.join("latent_2d.png");

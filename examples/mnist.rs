@@ -15,7 +15,7 @@ mod common;
 
 use autoencoder::image::write_labelled_rows;
 use autoencoder::ndarray::s;
-use autoencoder::{Adam, Autoencoder, Checkpoint, FitConfig, FitData, Loss, Optimizer};
+use autoencoder::{Adam, Checkpoint, FitData, Loss, Optimizer};
 use common::{Args, Flag, Progress};
 
 fn main() -> Result<(), common::Failure> {
@@ -39,13 +39,9 @@ fn main() -> Result<(), common::Failure> {
     let run = common::start(&args)?;
     let (train, test) = (run.data.train_images.view(), run.data.test_images.view());
 
-    let mut ae = Autoencoder::builder(run.data.image_len())
-        .hidden(&[256, 64])
-        .latent(16)
-        .seed(run.seed)
-        .build()?;
+    let mut ae = run.autoencoder(16)?;
     let mut adam = Adam::new(1e-3);
-    let mut config = FitConfig::new(run.epochs).batch_size(run.batch_size).seed(run.seed);
+    let mut config = run.fit_config();
     let checkpoint = args.get::<std::path::PathBuf>("checkpoint");
     if let Some(path) = checkpoint.as_ref().filter(|path| path.exists()) {
         let saved = Checkpoint::load(path)?;

@@ -148,12 +148,14 @@ impl AutoencoderBuilder {
         self
     }
 
-    /// Builds the autoencoder. Errors when the latent size is missing, or a size is zero.
+    /// Builds the autoencoder. Errors when the latent size is missing, a size is zero, or a layer's weight matrix
+    /// would be too large to address.
     ///
     /// ```
     /// use autoencoder::Autoencoder;
     /// assert!(Autoencoder::builder(784).hidden(&[0]).latent(16).build().is_err());
     /// assert!(Autoencoder::builder(0).latent(16).build().is_err());
+    /// assert!(Autoencoder::builder(1 << 40).latent(1 << 30).build().is_err());
     /// ```
     pub fn build(&self) -> Result<Autoencoder> {
         let latent = self.latent.ok_or_else(|| {
@@ -168,22 +170,60 @@ impl AutoencoderBuilder {
                 "Autoencoder::builder: layer sizes must be at least 1, got {sizes:?} (index {zero})"
             )));
         }
+        // Each weight matrix holds `from × to` f32 values, which must fit in memory's address space.
+        let too_large = |(from, to): (usize, usize)| {
+            let bytes = from
+                .checked_mul(to)
+                .and_then(|n| n.checked_mul(std::mem::size_of::<f32>()));
+            bytes.is_none_or(|b| isize::try_from(b).is_err())
+        };
+        if let Some(pair) = sizes.windows(2).find(|pair| too_large((pair[0], pair[1]))) {
+            return Err(Error::InvalidArgument(format!(
+                "Autoencoder::builder: a {} × {} weight matrix is too large to address (layer sizes {sizes:?})",
+                pair[0], pair[1]
+            )));
+        }
         let mut rng = StdRng::seed_from_u64(self.seed);
         let depth = sizes.len() - 1;
         let mut layer = |from: usize, to: usize, activation| Dense::new(from, to, activation, self.init, &mut rng);
         let encoder = (0..depth)
             .map(|i| {
-                let activation = if i + 1 == depth { self.latent_activation } else { self.hidden_activation };
+                let activation = if i + 1 == depth {
+                    self.latent_activation
+                } else {
+                    self.hidden_activation
+                };
                 layer(sizes[i], sizes[i + 1], activation)
             })
             .collect();
         let decoder = (0..depth)
             .rev()
             .map(|i| {
-                let activation = if i == 0 { self.output_activation } else { self.hidden_activation };
+                let activation = if i == 0 {
+                    self.output_activation
+                } else {
+                    self.hidden_activation
+                };
                 layer(sizes[i + 1], sizes[i], activation)
             })
             .collect();
         Autoencoder::new(Encoder::new(encoder)?, Decoder::new(decoder)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Autoencoder, Error};
+
+    #[test]
+    fn sizes_too_large_to_address_are_an_error_not_a_panic() {
+        for (inputs, latent) in [(1 << 40, 1 << 30), (usize::MAX, 2), (1 << 31, 1 << 31)] {
+            match Autoencoder::builder(inputs).latent(latent).build() {
+                Err(Error::InvalidArgument(message)) => {
+                    assert!(message.contains("too large to address"), "{message}")
+                }
+                other => panic!("{inputs} × {latent}: expected an error, got {other:?}"),
+            }
+        }
     }
 }

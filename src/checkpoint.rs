@@ -64,12 +64,33 @@ use crate::persist::{self, in_memory_path, model_contents, model_file_error, rea
 use crate::{Autoencoder, Error, Optimizer, OptimizerState, Result};
 
 /// The newest `checkpoint_version` this version of the crate writes and reads.
+///
+/// ```
+/// # use autoencoder::{Adam, Autoencoder, Checkpoint};
+/// # let ae = Autoencoder::builder(4).latent(2).build()?;
+/// let bytes = Checkpoint::new(ae, &Adam::new(1e-3), 0).to_safetensors_bytes()?;
+/// let text = String::from_utf8_lossy(&bytes);
+/// let version = autoencoder::checkpoint::CHECKPOINT_VERSION;
+/// assert!(text.contains(&format!(r#""checkpoint_version":"{version}""#)));
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 pub const CHECKPOINT_VERSION: u32 = 1;
 
 /// The prefix of [`Checkpoint::metadata`] keys in the file.
 const USER_PREFIX: &str = "user.";
 
 /// A model with its optimizer's state and the epoch, saved to resume training exactly.
+///
+/// ```
+/// use autoencoder::{Adam, Autoencoder, Checkpoint, Optimizer};
+/// let ae = Autoencoder::builder(6).latent(2).build()?;
+/// let checkpoint = Checkpoint::new(ae, &Adam::new(1e-3), 4).with_metadata("data", "toy");
+/// let back = Checkpoint::from_safetensors_bytes(&checkpoint.to_safetensors_bytes()?)?;
+/// assert_eq!((back.epoch, back.metadata["data"].as_str()), (4, "toy"));
+/// let mut adam = Adam::new(1e-3);
+/// adam.load_state(back.optimizer)?; // the same settings, then the saved state
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
     /// The model.

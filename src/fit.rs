@@ -331,9 +331,11 @@ impl<'a> FitData<'a> {
 pub struct History {
     /// The epoch number (1-based) of the first entry: `start_epoch + 1`.
     pub first_epoch: usize,
-    /// Mean training loss of each epoch (over its batches, weighted by batch size).
+    /// Mean training loss of each epoch (over its batches, weighted by batch size; for an epoch that a callback
+    /// stopped mid-way, over the batches that ran).
     pub train_loss: Vec<f32>,
-    /// Validation loss after each epoch; empty without validation data.
+    /// Validation loss after each epoch; empty without validation data, and none for an epoch that a callback
+    /// stopped mid-way.
     pub validation_loss: Vec<f32>,
     /// Wall-clock seconds of each epoch (training and validation).
     pub epoch_seconds: Vec<f64>,
@@ -526,10 +528,9 @@ impl Autoencoder {
         config.check()?;
         optimizer.check()?;
         let target = data.target.unwrap_or(data.input);
-        self.check_batch(data.input, target)?;
+        self.check_batch("fit (training data)", data.input, target)?;
         if let Some((input, target)) = data.validation {
-            self.check_batch(input, target)
-                .map_err(|e| Error::InvalidArgument(format!("fit: validation data: {e}")))?;
+            self.check_batch("fit (validation data)", input, target)?;
         }
 
         let samples = data.input.nrows();
@@ -556,7 +557,8 @@ impl Autoencoder {
                 order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
                 order.shuffle(&mut rng);
             }
-            let mut loss_sum = 0.0_f64;
+            // The sum of the batches' losses, each weighted by its size, and the samples they hold.
+            let (mut loss_sum, mut seen) = (0.0_f64, 0_usize);
             for (batch, rows) in order.chunks(batch_size).enumerate() {
                 let n = rows.len();
                 gather_rows(data.input, rows, &mut input_batch);
@@ -585,6 +587,7 @@ impl Autoencoder {
                     Err(e) => return Err(e),
                 };
                 loss_sum += f64::from(loss) * n as f64;
+                seen += n;
                 let report = BatchReport {
                     epoch,
                     batch: batch + 1,
@@ -593,11 +596,12 @@ impl Autoencoder {
                 };
                 if callback.on_batch(&report) == Control::Stop {
                     history.stopped_early = true;
-                    history.push(epoch_loss(loss_sum, samples), None, started);
+                    // the mean over the batches that ran, not over the whole epoch
+                    history.push(epoch_loss(loss_sum, seen), None, started);
                     break 'epochs;
                 }
             }
-            let train_loss = epoch_loss(loss_sum, samples);
+            let train_loss = epoch_loss(loss_sum, seen);
             let validation_loss = match data.validation {
                 Some((input, target)) => Some(self.evaluate(input, target, config.loss)?),
                 None => None,
@@ -642,7 +646,7 @@ impl Autoencoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn evaluate(&self, input: ArrayView2<f32>, target: ArrayView2<f32>, loss: Loss) -> Result<f32> {
-        self.check_batch(input, target)?;
+        self.check_batch("evaluate", input, target)?;
         let mut sum = 0.0_f64;
         for (x, t) in input
             .axis_chunks_iter(Axis(0), 1024)

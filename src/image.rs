@@ -33,13 +33,27 @@ use crate::persist::write_atomically;
 use crate::{Error, Result};
 
 /// The gray level (0 black, 255 white) of the gaps between the cells of a grid and of its label margin.
+///
+/// ```
+/// use autoencoder::image::{GRID_BACKGROUND, GRID_TEXT};
+/// assert!(GRID_BACKGROUND < GRID_TEXT); // light text on a darker background
+/// ```
 pub const GRID_BACKGROUND: u8 = 96;
 
 /// The gray level of the labels' text in a grid.
+///
+/// ```
+/// assert_eq!(autoencoder::image::GRID_TEXT, 255); // white
+/// ```
 pub const GRID_TEXT: u8 = 255;
 
 /// The colour of class `c` in a scatter plot is `PALETTE[c % 10]`: matplotlib's "tab10" colours, ten hues that
 /// stay distinct on a white background.
+///
+/// ```
+/// use autoencoder::image::PALETTE;
+/// assert_eq!(PALETTE[3], [214, 39, 40]); // class 3 (and 13, 23, ...) is red
+/// ```
 pub const PALETTE: [[u8; 3]; 10] = [
     [31, 119, 180],  // blue
     [255, 127, 14],  // orange
@@ -485,40 +499,40 @@ pub fn write_scatter(
     canvas.write_png(path)
 }
 
-/// One axis of a scatter plot: the data's range widened by 5% on each side.
+/// One axis of a scatter plot: the data's range widened by 5% on each side. In `f64`, where the span of any
+/// finite `f32` values is finite and a margin around a large value does not round away.
 struct Axis {
-    low: f32,
-    high: f32,
+    low: f64,
+    high: f64,
 }
 
 impl Axis {
-    /// The axis for these (finite) values; a single value gets a range of ±1 around it.
+    /// The axis for these (finite) values; when they are all equal, a range of ±1 around them (±5% of the value
+    /// when that is larger).
     fn fitted(values: ArrayView1<f32>) -> Axis {
-        let (min, max) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
+        let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(f64::from(v)), hi.max(f64::from(v)))
         });
         let span = max - min;
-        if span > 0.0 && span.is_finite() {
-            Axis {
-                low: min - 0.05 * span,
-                high: max + 0.05 * span,
-            }
+        let margin = if span > 0.0 {
+            0.05 * span
         } else {
-            Axis {
-                low: min - 1.0,
-                high: max + 1.0,
-            }
+            (0.05 * max.abs()).max(1.0)
+        };
+        Axis {
+            low: min - margin,
+            high: max + margin,
         }
     }
 
     /// Where `value` lies between `low` (0) and `high` (1).
     fn fraction(&self, value: f32) -> f32 {
-        (value - self.low) / (self.high - self.low)
+        ((f64::from(value) - self.low) / (self.high - self.low)) as f32
     }
 }
 
 /// An axis value short enough for a corner of the frame.
-fn axis_number(value: f32) -> String {
+fn axis_number(value: f64) -> String {
     let size = value.abs();
     if size != 0.0 && !(1e-2..1e4).contains(&size) {
         format!("{value:.1e}")
@@ -653,6 +667,18 @@ mod tests {
         let axis = Axis::fitted(ndarray::arr1(&[0.0_f32, 10.0]).view());
         assert_eq!((axis.low, axis.high), (-0.5, 10.5));
         assert_eq!(axis.fraction(-0.5), 0.0);
+    }
+
+    #[test]
+    fn axes_of_extreme_or_equal_large_values_place_every_point_inside() {
+        // Equal values of 1e8 once got a range of ±1, which rounds away in f32: every point was NaN and vanished.
+        for values in [[1e8_f32, 1e8], [-f32::MAX, f32::MAX], [f32::MAX, f32::MAX]] {
+            let axis = Axis::fitted(ndarray::arr1(&values).view());
+            for v in values {
+                let fraction = axis.fraction(v);
+                assert!((0.0..=1.0).contains(&fraction), "{values:?}: {v} at {fraction}");
+            }
+        }
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub enum Init {
 impl Init {
     /// Draws a `(fan_in, fan_out)` weight matrix.
     ///
+    /// **Panics** if `fan_in × fan_out` values cannot be addressed (more than `isize::MAX` bytes), as `ndarray`
+    /// does; [`Autoencoder::builder`](crate::Autoencoder::builder) checks its sizes and returns an error instead.
+    ///
     /// ```
     /// use autoencoder::Init;
     /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
@@ -118,7 +121,13 @@ mod tests {
         let w = Init::HeUniform.weights(50, 10, &mut StdRng::seed_from_u64(2));
         let limit = (6.0_f32 / 50.0).sqrt();
         assert!(w.iter().all(|v| v.abs() <= limit));
-        assert_eq!(Init::GlorotUniform.weights(0, 0, &mut StdRng::seed_from_u64(2)).len(), 0);
-        assert_eq!(Init::HeNormal.weights(0, 3, &mut StdRng::seed_from_u64(2)).dim(), (0, 3));
+        assert_eq!(
+            Init::GlorotUniform.weights(0, 0, &mut StdRng::seed_from_u64(2)).len(),
+            0
+        );
+        assert_eq!(
+            Init::HeNormal.weights(0, 3, &mut StdRng::seed_from_u64(2)).dim(),
+            (0, 3)
+        );
     }
 }

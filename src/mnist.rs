@@ -31,6 +31,14 @@ use crate::idx::{self, IdxArray};
 ///
 /// Image `i` is row `i` of `train_images` (or `test_images`): `image_rows * image_cols` pixels in row-major
 /// order, each the stored byte divided by 255. Its class, `0..=9`, is `train_labels[i]` (or `test_labels[i]`).
+///
+/// ```
+/// use autoencoder::mnist::Mnist;
+/// let mnist = Mnist::load_bundled()?;
+/// let (first, label) = (mnist.train_images.row(0), mnist.train_labels[0]);
+/// assert_eq!((first.len(), label <= 9), (mnist.image_len(), true));
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mnist {
     /// Training images, shape `(n_train, image_rows * image_cols)`, pixels in `[0, 1]`.
@@ -223,11 +231,22 @@ impl Mnist {
     }
 
     /// The folder of the bundled digits, `data/mnist-10k/` in this crate's source tree (fixed at compile time).
+    ///
+    /// ```
+    /// let dir = autoencoder::mnist::Mnist::bundled_dir();
+    /// assert!(dir.join("train-images-idx3-ubyte.gz").is_file());
+    /// ```
     pub fn bundled_dir() -> &'static Path {
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"))
     }
 
     /// The number of pixels in one image, `image_rows * image_cols`: the width of the image matrices.
+    ///
+    /// ```
+    /// let mnist = autoencoder::mnist::Mnist::load_bundled()?;
+    /// assert_eq!(mnist.image_len(), 28 * 28);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
     pub fn image_len(&self) -> usize {
         self.image_rows * self.image_cols
     }

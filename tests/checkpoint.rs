@@ -1,33 +1,17 @@
 //! Checkpoints: bit-identical round trips of the model and the optimizer state, exact resumption with
 //! `train_step`, the format, and the checks on load.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use autoencoder::ndarray::Array2;
 use autoencoder::{Adam, AdamW, Autoencoder, Checkpoint, Error, Loss, Optimizer, OptimizerState, Sgd};
-use safetensors::{Dtype, SafeTensors, View};
+use common::{assert_contains, entries, parameter_bits, scratch, Parts};
+use safetensors::Dtype;
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("autoencoder-checkpoint-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 fn model() -> Autoencoder {
     Autoencoder::builder(10)
@@ -50,22 +34,6 @@ fn train(ae: &mut Autoencoder, optimizer: &mut impl Optimizer, steps: std::ops::
     }
 }
 
-/// Every weight and bias as bits.
-fn weight_bits(ae: &Autoencoder) -> Vec<u32> {
-    ae.encoder()
-        .layers()
-        .iter()
-        .chain(ae.decoder().layers())
-        .flat_map(|l| {
-            l.weights()
-                .iter()
-                .chain(l.bias())
-                .map(|v| v.to_bits())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 /// The optimizer state with every buffer value as bits.
 fn state_bits(state: &OptimizerState) -> (String, u64, Vec<Vec<Vec<u32>>>) {
     let slots = state
@@ -86,82 +54,19 @@ fn trained_checkpoint() -> Checkpoint {
         .with_metadata("empty", "")
 }
 
-#[derive(Clone)]
-struct Raw {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
-}
-
-impl View for &Raw {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.data)
-    }
-    fn data_len(&self) -> usize {
-        self.data.len()
-    }
-}
-
-/// A checkpoint file taken apart with the `safetensors` crate, to break it in one place.
-struct Parts {
-    tensors: BTreeMap<String, Raw>,
-    metadata: HashMap<String, String>,
-}
-
 impl Parts {
-    fn of(checkpoint: &Checkpoint) -> Parts {
-        let bytes = checkpoint.to_safetensors_bytes().unwrap();
-        let file = SafeTensors::deserialize(&bytes).unwrap();
-        let tensors = file
-            .tensors()
-            .into_iter()
-            .map(|(n, v)| {
-                (
-                    n,
-                    Raw {
-                        dtype: v.dtype(),
-                        shape: v.shape().to_vec(),
-                        data: v.data().to_vec(),
-                    },
-                )
-            })
-            .collect();
-        let metadata = SafeTensors::read_metadata(&bytes)
-            .unwrap()
-            .1
-            .metadata()
-            .clone()
-            .unwrap();
-        Parts { tensors, metadata }
+    /// The parts of `checkpoint`'s file, to break it in one place.
+    fn of_checkpoint(checkpoint: &Checkpoint) -> Parts {
+        Parts::of(&checkpoint.to_safetensors_bytes().unwrap())
     }
 
-    fn bytes(&self) -> Vec<u8> {
-        safetensors::serialize(
-            self.tensors.iter().map(|(n, r)| (n.clone(), r)),
-            Some(self.metadata.clone()),
-        )
-        .unwrap()
-    }
-
+    /// The message of the [`Error::ModelFile`] that loading these parts as a checkpoint gives.
     fn load_error(&self) -> String {
         match Checkpoint::from_safetensors_bytes(&self.bytes()) {
             Err(Error::ModelFile { message, .. }) => message,
             Err(other) => panic!("expected Error::ModelFile, got {other:?}"),
             Ok(_) => panic!("loaded an invalid checkpoint"),
         }
-    }
-}
-
-#[track_caller]
-fn assert_contains(message: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(message.contains(part), "{message:?} should contain {part:?}");
     }
 }
 
@@ -176,7 +81,10 @@ fn save_then_load_is_bit_identical() {
     assert_eq!(checkpoint.optimizer.slots.len(), 8, "every slot was used");
     checkpoint.save(&path).unwrap();
     let loaded = Checkpoint::load(&path).unwrap();
-    assert_eq!(weight_bits(&loaded.autoencoder), weight_bits(&checkpoint.autoencoder));
+    assert_eq!(
+        parameter_bits(&loaded.autoencoder),
+        parameter_bits(&checkpoint.autoencoder)
+    );
     assert_eq!(state_bits(&loaded.optimizer), state_bits(&checkpoint.optimizer));
     assert_eq!(loaded, checkpoint);
     assert_eq!(loaded.metadata["data.set"], "toy ünïcode ✓");
@@ -256,8 +164,8 @@ fn resumes_exactly<O: Optimizer>(make: impl Fn() -> O, name: &str) {
     train(&mut resumed, &mut resumed_opt, checkpoint.epoch..n + m);
 
     assert_eq!(
-        weight_bits(&resumed),
-        weight_bits(&straight),
+        parameter_bits(&resumed),
+        parameter_bits(&straight),
         "{name}: resumed weights differ"
     );
     assert_eq!(state_bits(&resumed_opt.state()), state_bits(&straight_opt.state()));
@@ -275,13 +183,13 @@ fn training_resumed_from_a_checkpoint_gives_bit_identical_weights() {
 fn a_checkpoint_loads_as_a_model() {
     let checkpoint = trained_checkpoint();
     let ae = Autoencoder::from_safetensors_bytes(&checkpoint.to_safetensors_bytes().unwrap()).unwrap();
-    assert_eq!(weight_bits(&ae), weight_bits(&checkpoint.autoencoder));
+    assert_eq!(parameter_bits(&ae), parameter_bits(&checkpoint.autoencoder));
 }
 
 #[test]
 fn the_file_follows_the_documented_format() {
-    let parts = Parts::of(&trained_checkpoint());
-    let m = &parts.metadata;
+    let parts = Parts::of_checkpoint(&trained_checkpoint());
+    let m = parts.metadata.as_ref().unwrap();
     assert_eq!(
         (m["format"].as_str(), m["format_version"].as_str()),
         ("autoencoder", "1")
@@ -331,8 +239,8 @@ fn a_model_file_is_not_a_checkpoint() {
 
 #[test]
 fn a_newer_checkpoint_version_says_to_upgrade() {
-    let mut parts = Parts::of(&trained_checkpoint());
-    parts.metadata.insert("checkpoint_version".into(), "2".into());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
+    parts.meta().insert("checkpoint_version".into(), "2".into());
     assert_contains(&parts.load_error(), &["checkpoint_version 2 is newer", "upgrade"]);
 }
 
@@ -345,29 +253,27 @@ fn missing_checkpoint_metadata_is_an_error() {
         "optimizer.slots",
         "optimizer.2.buffers",
     ] {
-        let mut parts = Parts::of(&trained_checkpoint());
-        parts.metadata.remove(key);
+        let mut parts = Parts::of_checkpoint(&trained_checkpoint());
+        parts.meta().remove(key);
         assert_contains(&parts.load_error(), &[&format!("{key:?} is missing")]);
     }
-    let mut parts = Parts::of(&trained_checkpoint());
-    parts.metadata.insert("optimizer.step".into(), "-3".into());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
+    parts.meta().insert("optimizer.step".into(), "-3".into());
     assert_contains(&parts.load_error(), &["optimizer.step", "not a valid number"]);
 }
 
 #[test]
 fn missing_and_extra_optimizer_tensors_are_named() {
-    let mut parts = Parts::of(&trained_checkpoint());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
     parts.tensors.remove("optimizer.1.1");
     assert_contains(&parts.load_error(), &["missing tensor optimizer.1.1"]);
 
-    let mut parts = Parts::of(&trained_checkpoint());
-    parts.metadata.insert("optimizer.3.buffers".into(), "1".into());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
+    parts.meta().insert("optimizer.3.buffers".into(), "1".into());
     assert_contains(&parts.load_error(), &["unexpected optimizer tensors optimizer.3.1"]);
 
-    let mut parts = Parts::of(&trained_checkpoint());
-    parts
-        .metadata
-        .insert("optimizer.0.buffers".into(), u64::MAX.to_string());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
+    parts.meta().insert("optimizer.0.buffers".into(), u64::MAX.to_string());
     assert_contains(
         &parts.load_error(),
         &["optimizer.0.buffers", "more than the file's 24 tensors"],
@@ -376,7 +282,7 @@ fn missing_and_extra_optimizer_tensors_are_named() {
 
 #[test]
 fn optimizer_state_that_does_not_fit_the_model_is_an_error() {
-    let mut parts = Parts::of(&trained_checkpoint());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
     let buffer = parts.tensors.get_mut("optimizer.2.0").unwrap();
     buffer.shape = vec![17];
     buffer.data.truncate(17 * 4);
@@ -385,21 +291,21 @@ fn optimizer_state_that_does_not_fit_the_model_is_an_error() {
         &["optimizer.2.0 has 17 elements", "slot 2's parameter has 18"],
     );
 
-    let mut parts = Parts::of(&trained_checkpoint());
-    parts.metadata.insert("optimizer.slots".into(), "9".into());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
+    parts.meta().insert("optimizer.slots".into(), "9".into());
     assert_contains(
         &parts.load_error(),
         &["optimizer.slots is 9", "only 8 parameter tensors"],
     );
 
-    let mut parts = Parts::of(&trained_checkpoint());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
     parts.tensors.get_mut("optimizer.0.1").unwrap().shape = vec![6, 10];
     assert_contains(
         &parts.load_error(),
         &["optimizer.0.1 has shape (6, 10)", "optimizer buffer"],
     );
 
-    let mut parts = Parts::of(&trained_checkpoint());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
     let buffer = parts.tensors.get_mut("optimizer.0.0").unwrap();
     buffer.dtype = Dtype::F64;
     buffer.shape = vec![30];
@@ -408,7 +314,7 @@ fn optimizer_state_that_does_not_fit_the_model_is_an_error() {
 
 #[test]
 fn non_finite_optimizer_state_is_an_error() {
-    let mut parts = Parts::of(&trained_checkpoint());
+    let mut parts = Parts::of_checkpoint(&trained_checkpoint());
     parts.tensors.get_mut("optimizer.3.1").unwrap().data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
     assert_contains(&parts.load_error(), &["optimizer.3.1 holds NaN at index 0"]);
 }

@@ -4,6 +4,8 @@
 //! binary (`target/<profile>/deps/` → `target/<profile>/examples/`). When only this test target is built
 //! (`cargo test --test examples`), the examples may be missing or stale: run `cargo build --examples` first.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,6 +13,7 @@ use std::process::{Command, Output};
 use autoencoder::mnist::Mnist;
 use autoencoder::ndarray::s;
 use autoencoder::{Autoencoder, Loss};
+use common::scratch;
 
 /// The few digits each example trains on here, and its settings.
 const QUICK: [&str; 6] = ["--epochs", "1", "--limit", "1000", "--threads", "1"];
@@ -30,14 +33,6 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-/// A fresh empty folder for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("autoencoder-tests-examples-{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs example `name` with `args`, asserting that it succeeds; returns its standard output.
 fn run(name: &str, args: &[&str]) -> String {
     let output = run_raw(name, args);
@@ -48,6 +43,14 @@ fn run(name: &str, args: &[&str]) -> String {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+/// Runs example `name` on the [`QUICK`] settings with its pictures in `dir` and `extra` flags, asserting that it
+/// succeeds with one progress line (one epoch); returns its standard output.
+fn run_quick(name: &str, dir: &Path, extra: &[&str]) -> String {
+    let stdout = run(name, &[&QUICK[..], &["--out", dir.to_str().unwrap()], extra].concat());
+    assert_progress(&stdout, 1);
     stdout
 }
 
@@ -120,11 +123,7 @@ fn mnist_trains_reports_the_test_mse_and_saves_a_model_that_generate_loads() {
     let dir = scratch("mnist");
     let out = dir.to_str().unwrap();
     let model = dir.join("model.safetensors");
-    let stdout = run(
-        "mnist",
-        &[&QUICK[..], &["--out", out, "--model", model.to_str().unwrap()]].concat(),
-    );
-    assert_progress(&stdout, 1);
+    let stdout = run_quick("mnist", &dir, &["--model", model.to_str().unwrap()]);
     let test_mse = value(&stdout, "test MSE");
     assert!(test_mse > 0.0 && test_mse < 0.25, "{stdout}");
     assert_gray_grid(&dir.join("reconstructions.png"), "output".len(), 2);
@@ -158,41 +157,19 @@ fn mnist_resumed_from_its_checkpoint_ends_as_an_uninterrupted_run() {
     let dir = scratch("checkpoint");
     let out = dir.to_str().unwrap();
     let checkpoint = dir.join("run.ckpt");
-    let args = |epochs: &'static str| {
-        let mut args = vec![
-            "--limit",
-            "300",
-            "--threads",
-            "1",
-            "--batch",
-            "64",
-            "--out",
-            out,
-            "--epochs",
-            epochs,
-        ];
-        args.extend(["--checkpoint", checkpoint.to_str().unwrap()]);
-        args
+    let settings = ["--limit", "300", "--threads", "1", "--batch", "64", "--out", out];
+    let with_checkpoint = |epochs| {
+        [
+            &settings[..],
+            &["--epochs", epochs, "--checkpoint", checkpoint.to_str().unwrap()],
+        ]
+        .concat()
     };
-    run("mnist", &args("1"));
-    let resumed = run("mnist", &args("2"));
+    run("mnist", &with_checkpoint("1"));
+    let resumed = run("mnist", &with_checkpoint("2"));
     assert!(resumed.contains("after epoch 1"), "{resumed}");
     assert_progress(&resumed, 1); // only epoch 2 ran
-    let straight = run(
-        "mnist",
-        &[
-            "--limit",
-            "300",
-            "--threads",
-            "1",
-            "--batch",
-            "64",
-            "--out",
-            out,
-            "--epochs",
-            "2",
-        ],
-    );
+    let straight = run("mnist", &[&settings[..], &["--epochs", "2"]].concat());
     assert_eq!(value(&resumed, "test MSE"), value(&straight, "test MSE"));
     fs::remove_dir_all(dir).unwrap();
 }
@@ -200,11 +177,7 @@ fn mnist_resumed_from_its_checkpoint_ends_as_an_uninterrupted_run() {
 #[test]
 fn denoising_reports_psnr_before_and_after() {
     let dir = scratch("denoising");
-    let stdout = run(
-        "denoising",
-        &[&QUICK[..], &["--out", dir.to_str().unwrap(), "--noise", "0.4"]].concat(),
-    );
-    assert_progress(&stdout, 1);
+    let stdout = run_quick("denoising", &dir, &["--noise", "0.4"]);
     assert_eq!(value(&stdout, "noise standard deviation"), 0.4);
     let noisy = value(&stdout, "PSNR noisy vs clean");
     let clamped = value(&stdout, "PSNR noisy clamped to [0, 1] vs clean");
@@ -223,11 +196,7 @@ fn denoising_reports_psnr_before_and_after() {
 #[test]
 fn generate_trains_its_own_model_without_one() {
     let dir = scratch("generate");
-    let stdout = run(
-        "generate",
-        &[&QUICK[..], &["--out", dir.to_str().unwrap(), "--steps", "7"]].concat(),
-    );
-    assert_progress(&stdout, 1);
+    run_quick("generate", &dir, &["--steps", "7"]);
     assert_gray_grid(&dir.join("samples.png"), "diagonal".len(), 4);
     // Seven steps per line: seven columns.
     let (width, height, _) = png_info(&dir.join("interpolation.png"));
@@ -242,8 +211,7 @@ fn generate_trains_its_own_model_without_one() {
 #[test]
 fn latent_2d_draws_the_codes_and_the_decoded_plane() {
     let dir = scratch("latent_2d");
-    let stdout = run("latent_2d", &[&QUICK[..], &["--out", dir.to_str().unwrap()]].concat());
-    assert_progress(&stdout, 1);
+    run_quick("latent_2d", &dir, &[]);
     assert_eq!(png_info(&dir.join("latent_2d.png")), (800, 600, png::ColorType::Rgb));
     assert_gray_grid(&dir.join("manifold.png"), 0, 10);
     fs::remove_dir_all(dir).unwrap();
@@ -252,11 +220,7 @@ fn latent_2d_draws_the_codes_and_the_decoded_plane() {
 #[test]
 fn anomaly_reports_the_roc_auc_and_the_mean_score_of_every_class() {
     let dir = scratch("anomaly");
-    let stdout = run(
-        "anomaly",
-        &[&QUICK[..], &["--out", dir.to_str().unwrap(), "--anomaly-class", "3"]].concat(),
-    );
-    assert_progress(&stdout, 1);
+    let stdout = run_quick("anomaly", &dir, &["--anomaly-class", "3"]);
     assert!(stdout.contains("without class 3"), "{stdout}");
     let auc = value(&stdout, "ROC AUC");
     assert!((0.0..=1.0).contains(&auc), "{stdout}");

@@ -2,7 +2,7 @@
 
 use autoencoder::ndarray::{s, Array2};
 use autoencoder::{
-    Adam, Autoencoder, BatchReport, Callback, Control, EarlyStopping, EpochReport, Error, FitConfig, FitData,
+    Adam, Autoencoder, BatchReport, Callback, Control, EarlyStopping, EpochReport, Error, FitConfig, FitData, History,
     Loss, Optimizer, Sgd,
 };
 
@@ -15,7 +15,12 @@ fn data() -> Array2<f32> {
 }
 
 fn model(seed: u64) -> Autoencoder {
-    Autoencoder::builder(12).hidden(&[8]).latent(3).seed(seed).build().unwrap()
+    Autoencoder::builder(12)
+        .hidden(&[8])
+        .latent(3)
+        .seed(seed)
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -61,14 +66,23 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     // Stop after epoch 2 (as a crash would), keeping the model and the optimizer's state ...
     let mut first = model(2);
     let mut first_opt = Adam::new(5e-3);
-    first.fit(x.view(), None, &mut first_opt, &FitConfig::new(2).batch_size(20).seed(9)).unwrap();
+    first
+        .fit(
+            x.view(),
+            None,
+            &mut first_opt,
+            &FitConfig::new(2).batch_size(20).seed(9),
+        )
+        .unwrap();
     let (saved_model, saved_state) = (first.clone(), first_opt.state());
 
     // ... then resume into fresh objects from epoch 3.
     let mut resumed = saved_model;
     let mut resumed_opt = Adam::new(5e-3);
     resumed_opt.load_state(saved_state).unwrap();
-    let history = resumed.fit(x.view(), None, &mut resumed_opt, &config.clone().start_epoch(2)).unwrap();
+    let history = resumed
+        .fit(x.view(), None, &mut resumed_opt, &config.clone().start_epoch(2))
+        .unwrap();
     assert_eq!(history.first_epoch, 3);
     assert_eq!(history.train_loss.len(), 3);
     assert_eq!(resumed, straight);
@@ -97,7 +111,9 @@ fn early_stopping_stops_and_restores_the_best_weights() {
         .early_stopping(EarlyStopping::new(3).min_delta(1e-4));
     let mut snapshots = Snapshots::default();
     let data = FitData::autoencoding(x.view()).with_validation(validation.view(), validation.view());
-    let history = ae.fit_with(data, &mut Adam::new(2e-2), &config, &mut snapshots).unwrap();
+    let history = ae
+        .fit_with(data, &mut Adam::new(2e-2), &config, &mut snapshots)
+        .unwrap();
 
     assert!(history.stopped_early, "ran all {} epochs", history.train_loss.len());
     let best = history.best_epoch.expect("a best epoch");
@@ -119,7 +135,8 @@ fn without_restore_best_the_last_weights_stay() {
         .early_stopping(EarlyStopping::new(3).min_delta(1e-4).restore_best(false));
     let mut snapshots = Snapshots::default();
     let data = FitData::autoencoding(x.view()).with_validation(validation.view(), validation.view());
-    ae.fit_with(data, &mut Adam::new(2e-2), &config, &mut snapshots).unwrap();
+    ae.fit_with(data, &mut Adam::new(2e-2), &config, &mut snapshots)
+        .unwrap();
     assert_eq!(&ae, snapshots.0.last().unwrap());
 }
 
@@ -145,7 +162,9 @@ fn a_nan_in_the_data_stops_training_at_its_batch_and_keeps_the_weights_from_befo
     let mut reference_opt = Adam::new(1e-2);
     for b in 0..2 {
         let batch = x.slice(s![b * 16..(b + 1) * 16, ..]);
-        reference.train_step(batch, batch, Loss::Mse, &mut reference_opt).unwrap();
+        reference
+            .train_step(batch, batch, Loss::Mse, &mut reference_opt)
+            .unwrap();
     }
     assert_eq!(ae, reference);
 }
@@ -165,7 +184,11 @@ fn an_exploding_learning_rate_is_reported_as_divergence() {
         .fit(x.view(), None, &mut Sgd::new(1e3), &FitConfig::new(50).batch_size(8))
         .unwrap_err();
     assert!(matches!(err, Error::Diverged { .. }), "{err:?}");
-    assert!(ae.encoder().layers().iter().all(|l| l.weights().iter().all(|w| w.is_finite())));
+    assert!(ae
+        .encoder()
+        .layers()
+        .iter()
+        .all(|l| l.weights().iter().all(|w| w.is_finite())));
 }
 
 #[derive(Default)]
@@ -197,8 +220,13 @@ fn callbacks_see_every_batch_and_epoch_and_can_stop_training() {
     let mut ae = model(8);
     let mut counter = Counter::default();
     let config = FitConfig::new(3).batch_size(40);
-    ae.fit_with(FitData::autoencoding(x.view()), &mut Adam::new(1e-3), &config, &mut counter)
-        .unwrap();
+    ae.fit_with(
+        FitData::autoencoding(x.view()),
+        &mut Adam::new(1e-3),
+        &config,
+        &mut counter,
+    )
+    .unwrap();
     assert_eq!(counter.epochs, 3);
     assert_eq!(counter.batches.len(), 9);
     assert_eq!(counter.batches[2].batches, 3);
@@ -209,7 +237,12 @@ fn callbacks_see_every_batch_and_epoch_and_can_stop_training() {
         ..Counter::default()
     };
     let history = ae
-        .fit_with(FitData::autoencoding(x.view()), &mut Adam::new(1e-3), &FitConfig::new(10), &mut stopper)
+        .fit_with(
+            FitData::autoencoding(x.view()),
+            &mut Adam::new(1e-3),
+            &FitConfig::new(10),
+            &mut stopper,
+        )
         .unwrap();
     assert_eq!(history.train_loss.len(), 2);
     assert!(history.stopped_early);
@@ -243,7 +276,10 @@ fn bad_settings_and_shapes_are_errors_before_any_step() {
         (FitConfig::new(1).batch_size(0), None),
         (FitConfig::new(1).start_epoch(2), None),
         (FitConfig::new(1).input_noise(-1.0), None),
-        (FitConfig::new(1).early_stopping(EarlyStopping::new(1).min_delta(f32::NAN)), None),
+        (
+            FitConfig::new(1).early_stopping(EarlyStopping::new(1).min_delta(f32::NAN)),
+            None,
+        ),
         (FitConfig::new(1), Some(Array2::zeros((5, 11)))),
     ];
     for (config, validation) in cases {
@@ -257,7 +293,9 @@ fn bad_settings_and_shapes_are_errors_before_any_step() {
         ae.fit(wrong_width.view(), None, &mut opt, &FitConfig::new(1)),
         Err(Error::Shape { .. })
     ));
-    assert!(ae.fit(x.view(), None, &mut Adam::new(-1.0), &FitConfig::new(1)).is_err());
+    assert!(ae
+        .fit(x.view(), None, &mut Adam::new(-1.0), &FitConfig::new(1))
+        .is_err());
     assert_eq!(ae, before, "no failed call changed the weights");
 }
 
@@ -267,9 +305,88 @@ fn pairs_train_inputs_towards_their_targets() {
     let shifted = x.mapv(|v| 1.0 - v);
     let mut ae = model(12);
     let config = FitConfig::new(40).batch_size(16);
-    ae.fit_with(FitData::pairs(x.view(), shifted.view()), &mut Adam::new(1e-2), &config, &mut ())
-        .unwrap();
+    ae.fit_with(
+        FitData::pairs(x.view(), shifted.view()),
+        &mut Adam::new(1e-2),
+        &config,
+        &mut (),
+    )
+    .unwrap();
     let towards_target = ae.evaluate(x.view(), shifted.view(), Loss::Mse).unwrap();
     let towards_input = ae.evaluate(x.view(), x.view(), Loss::Mse).unwrap();
-    assert!(towards_target < towards_input / 2.0, "{towards_target} vs {towards_input}");
+    assert!(
+        towards_target < towards_input / 2.0,
+        "{towards_target} vs {towards_input}"
+    );
+}
+
+/// Stops training after `after` batches, keeping each batch's loss.
+struct StopAfterBatches {
+    after: usize,
+    losses: Vec<f32>,
+}
+
+impl Callback for StopAfterBatches {
+    fn on_batch(&mut self, report: &BatchReport) -> Control {
+        self.losses.push(report.loss);
+        if self.losses.len() >= self.after {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+}
+
+#[test]
+fn an_epoch_stopped_mid_way_reports_the_mean_loss_of_the_batches_that_ran() {
+    let x = data(); // 96 rows: batches of 40, 40, 16
+    let mut ae = model(13);
+    let mut stopper = StopAfterBatches {
+        after: 2,
+        losses: Vec::new(),
+    };
+    let config = FitConfig::new(3).batch_size(40);
+    let history = ae
+        .fit_with(
+            FitData::autoencoding(x.view()),
+            &mut Adam::new(1e-3),
+            &config,
+            &mut stopper,
+        )
+        .unwrap();
+    assert!(history.stopped_early);
+    let [first, second] = stopper.losses[..] else {
+        panic!("expected two batches, saw {:?}", stopper.losses)
+    };
+    // Two batches of 40 ran: their mean, not their sum spread over all 96 samples.
+    let mean = ((f64::from(first) * 40.0 + f64::from(second) * 40.0) / 80.0) as f32;
+    assert_eq!(history.train_loss, [mean]);
+    assert!(history.validation_loss.is_empty());
+}
+
+#[test]
+fn errors_in_fit_and_evaluate_name_the_call_and_the_data() {
+    let x = data();
+    let mut ae = model(14);
+    let narrow = Array2::<f32>::zeros((5, 11));
+    let message = |result: autoencoder::Result<History>| match result {
+        Err(err @ Error::Shape { .. }) => err.to_string(),
+        other => panic!("expected a shape error, got {other:?}"),
+    };
+    let validation = message(ae.fit(x.view(), Some(narrow.view()), &mut Adam::new(1e-3), &FitConfig::new(1)));
+    assert!(validation.contains("fit (validation data)"), "{validation}");
+    assert!(
+        validation.contains("expected 12 columns, found 11 columns"),
+        "{validation}"
+    );
+    let training = message(ae.fit(narrow.view(), None, &mut Adam::new(1e-3), &FitConfig::new(1)));
+    assert!(training.contains("fit (training data)"), "{training}");
+
+    let empty = Array2::<f32>::zeros((0, 12));
+    match ae.fit(empty.view(), None, &mut Adam::new(1e-3), &FitConfig::new(1)) {
+        Err(Error::InvalidArgument(message)) => assert!(message.contains("fit (training data)"), "{message}"),
+        other => panic!("expected an invalid argument, got {other:?}"),
+    }
+    let err = ae.evaluate(narrow.view(), narrow.view(), Loss::Mse).unwrap_err();
+    assert!(err.to_string().contains("evaluate (input columns)"), "{err}");
 }

@@ -1,12 +1,14 @@
 //! The IDX reader and writer: round trips for every element type, raw and gzip, and one test for each kind
 //! of malformed input, asserting on what its message says.
 
+mod common;
+
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
 
 use autoencoder::idx::{self, Compression, ElementType, IdxArray};
 use autoencoder::ndarray::{array, Array, ArrayD, IxDyn};
 use autoencoder::Error;
+use common::{assert_contains, scratch};
 use flate2::write::GzEncoder;
 
 /// An IDX header: magic (two zero bytes, type code, dimension count), then each dimension big-endian.
@@ -31,22 +33,6 @@ fn message(bytes: &[u8]) -> String {
         Err(e @ Error::Idx { path: None, .. }) => e.to_string(),
         Err(e) => panic!("expected Error::Idx, got {e:?}"),
     }
-}
-
-/// Asserts that `message` contains every one of `parts`.
-#[track_caller]
-fn assert_says(message: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(message.contains(part), "message {message:?} lacks {part:?}");
-    }
-}
-
-/// A fresh folder for one test's files.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("idx-tests").join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The array's elements as bit patterns, so that NaN payloads and -0.0 compare exactly.
@@ -129,7 +115,7 @@ fn every_type_and_shape_round_trips_raw_and_gzip_in_memory() {
 
 #[test]
 fn every_type_round_trips_through_files_raw_and_gzip() {
-    let dir = temp_dir("files");
+    let dir = scratch("files");
     for t in ElementType::ALL {
         for compression in [Compression::Raw, Compression::Gzip] {
             let array = sample(t, &[4, 3, 2]);
@@ -189,7 +175,7 @@ fn zero_dimensional_file_holds_one_element() {
 
 #[test]
 fn gzip_is_recognised_by_its_bytes_not_the_file_name() {
-    let dir = temp_dir("names");
+    let dir = scratch("names");
     let array = IdxArray::from(array![[1i16, 2], [3, 4]]);
     let (gzipped, raw) = (dir.join("plain-name.idx"), dir.join("looks-compressed.gz"));
     idx::write(&gzipped, &array, Compression::Gzip).unwrap();
@@ -225,31 +211,31 @@ fn bundled_file_reads_as_the_bytes_flate2_gives() {
 
 #[test]
 fn empty_input() {
-    assert_says(&message(b""), &["the input is empty", "4-byte magic number"]);
-    assert_says(&message(&gzip(b"")), &["the decompressed data is empty"]);
+    assert_contains(&message(b""), &["the input is empty", "4-byte magic number"]);
+    assert_contains(&message(&gzip(b"")), &["the decompressed data is empty"]);
 }
 
 #[test]
 fn magic_number_cut_short() {
-    assert_says(
+    assert_contains(
         &message(&[0, 0, 0x08]),
         &["header cut short", "ends after 3 byte(s)", "magic number"],
     );
-    assert_says(&message(&[0]), &["header cut short", "ends after 1 byte(s)"]);
+    assert_contains(&message(&[0]), &["header cut short", "ends after 1 byte(s)"]);
 }
 
 #[test]
 fn bad_magic_number() {
-    assert_says(
+    assert_contains(
         &message(&[0xDE, 0xAD, 0xBE, 0xEF, 1, 2]),
         &["bad magic 0xDEADBEEF", "two zero bytes"],
     );
-    assert_says(&message(&[0x12, 0x80]), &["bad magic (only 2 byte(s): 12 80)"]);
+    assert_contains(&message(&[0x12, 0x80]), &["bad magic (only 2 byte(s): 12 80)"]);
 }
 
 #[test]
 fn unknown_type_code() {
-    assert_says(
+    assert_contains(
         &message(&[0, 0, 0x0A, 1, 0, 0, 0, 0]),
         &["unknown type code 0x0A", "magic bytes 00 00 0a 01", "0x0E (f64)"],
     );
@@ -257,14 +243,14 @@ fn unknown_type_code() {
 
 #[test]
 fn little_endian_magic() {
-    assert_says(&message(&[0x03, 0x08, 0, 0, 1]), &["little-endian", "00 00 08 03"]);
+    assert_contains(&message(&[0x03, 0x08, 0, 0, 1]), &["little-endian", "00 00 08 03"]);
 }
 
 #[test]
 fn header_cut_short_in_the_dimensions() {
     let mut bytes = header(0x08, &[60000, 28, 28]);
     bytes.truncate(9);
-    assert_says(
+    assert_contains(
         &message(&bytes),
         &[
             "header cut short",
@@ -278,7 +264,7 @@ fn header_cut_short_in_the_dimensions() {
 fn data_cut_short_says_expected_and_found_bytes() {
     let mut bytes = header(0x0B, &[10, 3]);
     bytes.extend([0; 59]);
-    assert_says(
+    assert_contains(
         &message(&bytes),
         &[
             "data cut short",
@@ -288,7 +274,7 @@ fn data_cut_short_says_expected_and_found_bytes() {
             "holds only 59",
         ],
     );
-    assert_says(
+    assert_contains(
         &message(&gzip(&bytes)),
         &["data cut short", "the decompressed data holds only 59"],
     );
@@ -298,11 +284,11 @@ fn data_cut_short_says_expected_and_found_bytes() {
 fn trailing_bytes_after_the_data() {
     let mut bytes = header(0x08, &[2, 2]);
     bytes.extend([1, 2, 3, 4, 5, 6, 7]);
-    assert_says(
+    assert_contains(
         &message(&bytes),
         &["trailing bytes", "[2, 2] array of u8 takes 16 bytes", "has 3 more"],
     );
-    assert_says(
+    assert_contains(
         &message(&gzip(&bytes)),
         &["trailing bytes", "the decompressed data has 3 more"],
     );
@@ -314,20 +300,20 @@ fn an_endless_stream_after_the_data_does_not_hang() {
     let err = idx::read_from((&valid[..]).chain(io::repeat(0)))
         .unwrap_err()
         .to_string();
-    assert_says(&err, &["trailing bytes", "at least 1048576 more"]);
+    assert_contains(&err, &["trailing bytes", "at least 1048576 more"]);
 }
 
 #[test]
 fn dimensions_whose_product_overflows() {
-    assert_says(
+    assert_contains(
         &message(&header(0x08, &[u32::MAX; 3])),
         &["dimensions overflow", "[4294967295, 4294967295, 4294967295]"],
     );
     // The element count fits, but not its size in bytes.
     let msg = message(&header(0x0E, &[u32::MAX, u32::MAX, 1 << 30]));
-    assert_says(&msg, &["dimensions overflow", "array of f64"]);
+    assert_contains(&msg, &["dimensions overflow", "array of f64"]);
     // As in ndarray, a zero-length axis does not excuse the others from overflowing.
-    assert_says(
+    assert_contains(
         &message(&header(0x08, &[0, u32::MAX, u32::MAX, u32::MAX])),
         &["dimensions overflow"],
     );
@@ -347,11 +333,11 @@ const CHILD_ENV: &str = "AUTOENCODER_IDX_TEST_MEMORY_LIMITED";
 #[test]
 fn a_header_claiming_far_more_data_fails_at_once_in_little_memory() {
     let [trillion, four_gib] = huge_claims();
-    assert_says(
+    assert_contains(
         &message(&trillion),
         &["data cut short", "needs 1000000000000 bytes", "holds only 18"],
     );
-    assert_says(
+    assert_contains(
         &message(&gzip(&four_gib)),
         &["data cut short", "needs 4294967296 bytes", "holds only 18"],
     );
@@ -390,17 +376,17 @@ fn corrupt_gzip() {
     let mut damaged = gz.clone();
     damaged[12] ^= 0xFF; // inside the deflate data
     damaged[13] ^= 0xFF;
-    assert_says(&message(&damaged), &["corrupt gzip data"]);
+    assert_contains(&message(&damaged), &["corrupt gzip data"]);
 
     let mut bad_crc = gz.clone();
     let crc = bad_crc.len() - 8;
     bad_crc[crc] ^= 1;
-    assert_says(&message(&bad_crc), &["corrupt gzip data"]);
+    assert_contains(&message(&bad_crc), &["corrupt gzip data"]);
 
     let garbage_after = [&gz[..], b"<html>not gzip</html>"].concat();
-    assert_says(&message(&garbage_after), &["corrupt gzip data"]);
+    assert_contains(&message(&garbage_after), &["corrupt gzip data"]);
 
-    assert_says(&message(&[0x1F, 0x8B, 0x08]), &["gzip data cut short"]);
+    assert_contains(&message(&[0x1F, 0x8B, 0x08]), &["gzip data cut short"]);
 }
 
 #[test]
@@ -413,7 +399,7 @@ fn gzip_cut_short() {
             "{len}: {msg}"
         );
     }
-    assert_says(&message(&gz[..gz.len() - 4]), &["gzip data cut short", "truncated"]);
+    assert_contains(&message(&gz[..gz.len() - 4]), &["gzip data cut short", "truncated"]);
 }
 
 #[test]
@@ -423,18 +409,18 @@ fn html_page_saved_under_an_idx_name() {
         "looks like an HTML page titled \"404 Not Found\"",
         "e.g. a download error page",
     ];
-    assert_says(&message(page), &expect);
-    assert_says(&message(&gzip(page)), &expect);
-    let dir = temp_dir("html");
+    assert_contains(&message(page), &expect);
+    assert_contains(&message(&gzip(page)), &expect);
+    let dir = scratch("html");
     let path = dir.join("train-images-idx3-ubyte.gz");
     std::fs::write(&path, page).unwrap();
     let err = idx::read(&path).unwrap_err().to_string();
-    assert_says(&err, &[&path.display().to_string(), "HTML page"]);
+    assert_contains(&err, &[&path.display().to_string(), "HTML page"]);
 }
 
 #[test]
 fn plain_text_file() {
-    assert_says(
+    assert_contains(
         &message(b"5,0,0,0,128,255\n3,0,0,0,0,0\n"),
         &["looks like a text file", "\"5,0,0,0,128,255\""],
     );
@@ -444,7 +430,7 @@ fn plain_text_file() {
 fn gzip_inside_gzip_is_named_with_its_magic() {
     let idx_bytes = [header(0x08, &[1]), vec![1]].concat();
     let twice = gzip(&gzip(&idx_bytes));
-    assert_says(
+    assert_contains(
         &message(&twice),
         &["bad magic 0x1F8B0800", "gzip signature", "gzip inside gzip", "gunzip"],
     );
@@ -452,8 +438,8 @@ fn gzip_inside_gzip_is_named_with_its_magic() {
 
 #[test]
 fn other_archive_formats_are_named() {
-    assert_says(&message(b"PK\x03\x04\x14\x00\x00\x00"), &["ZIP archive"]);
-    assert_says(
+    assert_contains(&message(b"PK\x03\x04\x14\x00\x00\x00"), &["ZIP archive"]);
+    assert_contains(
         &message(b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\n"),
         &["Git LFS pointer"],
     );
@@ -461,13 +447,13 @@ fn other_archive_formats_are_named() {
 
 #[test]
 fn errors_reading_a_file_name_the_file() {
-    let dir = temp_dir("path");
+    let dir = scratch("path");
     let path = dir.join("short-idx1-ubyte");
     std::fs::write(&path, [header(0x08, &[5]), vec![1, 2]].concat()).unwrap();
     match idx::read(&path).unwrap_err() {
         Error::Idx { path: Some(p), message } => {
             assert_eq!(p, path);
-            assert_says(&message, &["data cut short"]);
+            assert_contains(&message, &["data cut short"]);
         }
         other => panic!("expected Error::Idx with the path, got {other:?}"),
     }
@@ -489,7 +475,7 @@ fn errors_reading_a_file_name_the_file() {
 
 #[test]
 fn write_errors_name_the_file() {
-    let dir = temp_dir("write");
+    let dir = scratch("write");
     let path = dir.join("missing-folder").join("out.idx");
     let err = idx::write(&path, &IdxArray::from(array![1u8]), Compression::Raw).unwrap_err();
     assert!(matches!(&err, Error::Io { path: p, .. } if *p == path), "{err:?}");

@@ -1,14 +1,17 @@
 //! The PNG pictures of `autoencoder::image`, decoded back with the `png` crate: sizes, layout, pixel values,
 //! colours, and the errors on bad input.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use autoencoder::image::{
     write_grid, write_labelled_rows, write_scatter, GridLayout, ScatterStyle, GRID_BACKGROUND, GRID_TEXT, PALETTE,
 };
 use autoencoder::ndarray::{array, Array1, Array2};
 use autoencoder::Error;
+use common::scratch;
 
 /// A decoded 8-bit PNG: width, height, channels (1 gray, 3 RGB) and the pixels row by row.
 struct Picture {
@@ -57,14 +60,6 @@ impl Picture {
             .filter(|&(x, y)| self.rgb(x, y) == colour)
             .collect()
     }
-}
-
-/// A fresh empty folder for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("autoencoder-tests-image-{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn assert_image_error(result: autoencoder::Result<()>, needle: &str) {

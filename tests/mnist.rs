@@ -1,6 +1,8 @@
 //! The MNIST loader: the bundled digits, full Fashion-MNIST when installed, and every error it checks for, on
 //! small data sets written by the tests.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -8,16 +10,7 @@ use autoencoder::idx::{self, Compression, IdxArray};
 use autoencoder::mnist::Mnist;
 use autoencoder::ndarray::{Array, Array1, Array3};
 use autoencoder::Error;
-
-/// A fresh folder for one test's files.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("mnist-tests")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{assert_contains, scratch};
 
 /// `n` images of `rows × cols` pixels, pixel `k` of image `i` being `(i + k) % 256`.
 fn images(n: usize, rows: usize, cols: usize) -> IdxArray {
@@ -48,13 +41,6 @@ fn dataset_error(dir: &Path) -> (PathBuf, String) {
     match Mnist::load(dir) {
         Err(Error::Dataset { path, message }) => (path, message),
         other => panic!("expected Error::Dataset, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn assert_says(message: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(message.contains(part), "message {message:?} lacks {part:?}");
     }
 }
 
@@ -136,7 +122,7 @@ fn full_fashion_mnist_loads_with_balanced_classes() {
 
 #[test]
 fn raw_and_gzipped_files_load_alike_and_pixels_scale_to_unit_range() {
-    let (raw, gz) = (temp_dir("raw"), temp_dir("gz"));
+    let (raw, gz) = (scratch("raw"), scratch("gz"));
     write_small_set(&raw, Compression::Raw);
     write_small_set(&gz, Compression::Gzip);
     let mnist = Mnist::load(&raw).unwrap();
@@ -152,7 +138,7 @@ fn raw_and_gzipped_files_load_alike_and_pixels_scale_to_unit_range() {
 
 #[test]
 fn dotted_names_and_mixed_compression_are_found() {
-    let dir = temp_dir("dotted");
+    let dir = scratch("dotted");
     idx::write(dir.join("train-images.idx3-ubyte"), &images(2, 2, 2), Compression::Raw).unwrap();
     idx::write(dir.join("train-labels.idx1-ubyte.gz"), &labels(2), Compression::Gzip).unwrap();
     idx::write(
@@ -168,7 +154,7 @@ fn dotted_names_and_mixed_compression_are_found() {
 
 #[test]
 fn full_byte_range_maps_to_zero_through_one() {
-    let dir = temp_dir("range");
+    let dir = scratch("range");
     write_small_set(&dir, Compression::Raw);
     let all_bytes: Array3<u8> = Array::from_shape_fn((256, 1, 1), |(i, _, _)| i as u8);
     idx::write(dir.join("train-images-idx3-ubyte"), &all_bytes.into(), Compression::Raw).unwrap();
@@ -183,22 +169,22 @@ fn full_byte_range_maps_to_zero_through_one() {
 
 #[test]
 fn missing_folder_is_named() {
-    let dir = temp_dir("no-folder").join("absent");
+    let dir = scratch("no-folder").join("absent");
     let (path, message) = dataset_error(&dir);
     assert_eq!(path, dir);
-    assert_says(&message, &["does not exist"]);
+    assert_contains(&message, &["does not exist"]);
     let err = Mnist::load(&dir).unwrap_err().to_string();
     assert!(err.contains(&dir.display().to_string()), "{err}");
 }
 
 #[test]
 fn missing_file_names_every_name_tried() {
-    let dir = temp_dir("missing");
+    let dir = scratch("missing");
     write_small_set(&dir, Compression::Gzip);
     std::fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
     let (path, message) = dataset_error(&dir);
     assert_eq!(path, dir);
-    assert_says(
+    assert_contains(
         &message,
         &[
             "missing the test labels",
@@ -209,13 +195,13 @@ fn missing_file_names_every_name_tried() {
 
 #[test]
 fn images_must_be_u8_in_three_dimensions() {
-    let dir = temp_dir("image-type");
+    let dir = scratch("image-type");
     write_small_set(&dir, Compression::Raw);
     let file = dir.join("train-images-idx3-ubyte");
     idx::write(&file, &Array3::<f32>::zeros((5, 4, 3)).into(), Compression::Raw).unwrap();
     let (path, message) = dataset_error(&dir);
     assert_eq!(path, file);
-    assert_says(
+    assert_contains(
         &message,
         &[
             "expected images as u8 elements in 3 dimensions",
@@ -224,24 +210,24 @@ fn images_must_be_u8_in_three_dimensions() {
     );
 
     idx::write(&file, &Array::<u8, _>::zeros((5, 12)).into(), Compression::Raw).unwrap();
-    assert_says(
+    assert_contains(
         &dataset_error(&dir).1,
         &["in 3 dimensions", "found u8 elements of shape [5, 12]"],
     );
 
     idx::write(&file, &Array3::<u8>::zeros((5, 0, 3)).into(), Compression::Raw).unwrap();
-    assert_says(&dataset_error(&dir).1, &["0×3 pixels"]);
+    assert_contains(&dataset_error(&dir).1, &["0×3 pixels"]);
 }
 
 #[test]
 fn labels_must_be_u8_in_one_dimension() {
-    let dir = temp_dir("label-type");
+    let dir = scratch("label-type");
     write_small_set(&dir, Compression::Raw);
     let file = dir.join("t10k-labels-idx1-ubyte");
     idx::write(&file, &Array1::<i32>::zeros(3).into(), Compression::Raw).unwrap();
     let (path, message) = dataset_error(&dir);
     assert_eq!(path, file);
-    assert_says(
+    assert_contains(
         &message,
         &[
             "expected labels as u8 elements in 1 dimension (count)",
@@ -250,17 +236,17 @@ fn labels_must_be_u8_in_one_dimension() {
     );
 
     idx::write(&file, &Array::<u8, _>::zeros((3, 1)).into(), Compression::Raw).unwrap();
-    assert_says(&dataset_error(&dir).1, &["found u8 elements of shape [3, 1]"]);
+    assert_contains(&dataset_error(&dir).1, &["found u8 elements of shape [3, 1]"]);
 }
 
 #[test]
 fn image_and_label_counts_must_match() {
-    let dir = temp_dir("counts");
+    let dir = scratch("counts");
     write_small_set(&dir, Compression::Raw);
     idx::write(dir.join("train-labels-idx1-ubyte"), &labels(4), Compression::Raw).unwrap();
     let (path, message) = dataset_error(&dir);
     assert_eq!(path, dir);
-    assert_says(
+    assert_contains(
         &message,
         &[
             "train-images-idx3-ubyte holds 5 images",
@@ -271,22 +257,22 @@ fn image_and_label_counts_must_match() {
 
 #[test]
 fn labels_above_nine_are_refused() {
-    let dir = temp_dir("label-range");
+    let dir = scratch("label-range");
     write_small_set(&dir, Compression::Raw);
     let file = dir.join("train-labels-idx1-ubyte");
     idx::write(&file, &Array1::from(vec![0u8, 9, 3, 10, 200]).into(), Compression::Raw).unwrap();
     let (path, message) = dataset_error(&dir);
     assert_eq!(path, file);
-    assert_says(&message, &["label 10 at index 3 is above 9"]);
+    assert_contains(&message, &["label 10 at index 3 is above 9"]);
 }
 
 #[test]
 fn train_and_test_image_sizes_must_agree() {
-    let dir = temp_dir("sizes");
+    let dir = scratch("sizes");
     write_small_set(&dir, Compression::Raw);
     idx::write(dir.join("t10k-images-idx3-ubyte"), &images(3, 3, 4), Compression::Raw).unwrap();
     let (_, message) = dataset_error(&dir);
-    assert_says(
+    assert_contains(
         &message,
         &[
             "training images (train-images-idx3-ubyte) are 4×3",
@@ -297,7 +283,7 @@ fn train_and_test_image_sizes_must_agree() {
 
 #[test]
 fn a_malformed_file_is_an_idx_error_naming_it() {
-    let dir = temp_dir("malformed");
+    let dir = scratch("malformed");
     write_small_set(&dir, Compression::Gzip);
     let file = dir.join("t10k-images-idx3-ubyte.gz");
     std::fs::write(&file, "<html><head><title>Service Unavailable</title></head></html>").unwrap();
@@ -307,7 +293,7 @@ fn a_malformed_file_is_an_idx_error_naming_it() {
             message,
         }) => {
             assert_eq!(path, file);
-            assert_says(&message, &["HTML page"]);
+            assert_contains(&message, &["HTML page"]);
         }
         other => panic!("expected Error::Idx naming the file, got {other:?}"),
     }

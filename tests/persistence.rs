@@ -3,35 +3,18 @@
 //! Broken files are made with the `safetensors` crate's own writer from a valid model's tensors, so the checks
 //! do not depend on our writer.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use autoencoder::ndarray::{Array1, Array2};
 use autoencoder::{Activation, Autoencoder, Decoder, Dense, Encoder, Error};
-use safetensors::{Dtype, SafeTensors, View};
+use common::{assert_contains, entries, scratch, Parts, Raw};
+use safetensors::Dtype;
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
-
-/// A fresh empty folder for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("autoencoder-persistence-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The names in a folder, sorted.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 /// Deterministic values that exercise the bit patterns a round trip could lose: signed zeros, subnormals,
 /// the largest and smallest normal floats, and ordinary values.
@@ -82,29 +65,7 @@ fn fingerprint(ae: &Autoencoder) -> Vec<(Vec<u32>, Vec<u32>, String)> {
         .collect()
 }
 
-/// A tensor as raw bytes, for the `safetensors` writer.
-#[derive(Clone, Debug)]
-struct Raw {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
-}
-
-impl View for &Raw {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.data)
-    }
-    fn data_len(&self) -> usize {
-        self.data.len()
-    }
-}
-
+/// An F32 tensor of `shape` holding `values`.
 fn f32_raw(shape: &[usize], values: &[f32]) -> Raw {
     Raw {
         dtype: Dtype::F32,
@@ -113,45 +74,10 @@ fn f32_raw(shape: &[usize], values: &[f32]) -> Raw {
     }
 }
 
-/// The tensors and metadata of a file, taken apart with the `safetensors` crate.
-struct Parts {
-    tensors: BTreeMap<String, Raw>,
-    metadata: Option<HashMap<String, String>>,
-}
-
 impl Parts {
-    fn of(bytes: &[u8]) -> Parts {
-        let file = SafeTensors::deserialize(bytes).unwrap();
-        let tensors = file
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| {
-                let raw = Raw {
-                    dtype: view.dtype(),
-                    shape: view.shape().to_vec(),
-                    data: view.data().to_vec(),
-                };
-                (name, raw)
-            })
-            .collect();
-        let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
-        Parts {
-            tensors,
-            metadata: header.metadata().clone(),
-        }
-    }
-
+    /// The parts of [`model`]'s file.
     fn of_model() -> Parts {
         Parts::of(&model().to_safetensors_bytes().unwrap())
-    }
-
-    fn meta(&mut self) -> &mut HashMap<String, String> {
-        self.metadata.as_mut().unwrap()
-    }
-
-    /// Serialised with `safetensors::serialize`.
-    fn bytes(&self) -> Vec<u8> {
-        safetensors::serialize(self.tensors.iter().map(|(n, r)| (n.clone(), r)), self.metadata.clone()).unwrap()
     }
 
     /// The message of the [`Error::ModelFile`] that loading these parts gives.
@@ -175,13 +101,6 @@ fn load_error(bytes: &[u8]) -> String {
 /// A crash input from `cargo fuzz run model_load`: a header without tensors (`{\n}`), then 28 bytes of data.
 fn fuzz_found_empty_header_with_data() -> Vec<u8> {
     [b"\x03\0\0\0\0\0\0\0{\n}".as_slice(), &[b'}'; 26], b"sf"].concat()
-}
-
-#[track_caller]
-fn assert_contains(message: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(message.contains(part), "{message:?} should contain {part:?}");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -384,6 +303,22 @@ fn a_failed_save_leaves_the_previous_file_byte_identical() {
     assert_contains(&err.to_string(), &["encoder.0.weight", "NaN", "diverged"]);
     assert_eq!(fs::read(&path).unwrap(), before);
     assert_eq!(entries(&dir), ["model.safetensors"]);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+/// `load` could not read back `leaky_relu(NaN)`, so `save` must not write it (it once did).
+#[test]
+fn an_activation_with_a_non_finite_parameter_is_not_saved() {
+    let dir = scratch("odd-activation");
+    let path = dir.join("model.safetensors");
+    for slope in [f32::NAN, f32::INFINITY] {
+        let decoder = Decoder::new(vec![dense(2, 7, Activation::LeakyRelu(slope), 1)]).unwrap();
+        let encoder = Encoder::new(vec![dense(7, 2, Activation::Relu, 2)]).unwrap();
+        let err = Autoencoder::new(encoder, decoder).unwrap().save(&path).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+        assert_contains(&err.to_string(), &["decoder.0", "leaky_relu(", "not a finite number"]);
+    }
+    assert_eq!(entries(&dir), Vec::<String>::new(), "nothing was written");
     fs::remove_dir_all(dir).unwrap();
 }
 

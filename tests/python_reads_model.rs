@@ -4,12 +4,15 @@
 //! Runs `tests/python/check_safetensors.py` with `$AUTOENCODER_PYTHON`, else `python3`. When that Python lacks
 //! `safetensors` or `numpy`, the test fails if `CI` is set (`.ci/run` installs them) and is skipped otherwise.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use autoencoder::ndarray::{Array1, Array2};
 use autoencoder::{Activation, Adam, Autoencoder, Checkpoint, Decoder, Dense, Encoder, Loss};
+use common::scratch;
 use serde_json::{json, Map, Value};
 
 /// The Python to run, or `None` (after a note on stderr) when it cannot import safetensors and numpy.
@@ -36,13 +39,6 @@ fn python() -> Option<String> {
         "skipping the Python interoperability test: {problem} (set AUTOENCODER_PYTHON to a python that has them)"
     );
     None
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("autoencoder-python-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The expected contents of a file as the Python script reads them: each tensor's shape and bits, and the

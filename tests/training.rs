@@ -1,28 +1,15 @@
 //! Training end to end: a tiny network that must learn, the errors a training step gives (and the weights it
 //! then keeps), and the thread-safety of the public types.
 
+mod common;
+
 use autoencoder::ndarray::{array, Array1, Array2};
 use autoencoder::rand::{rngs::StdRng, SeedableRng};
 use autoencoder::{
-    Activation, Adam, AdamW, Autoencoder, AutoencoderBuilder, Decoder, Dense, DenseGradients,
-    DenseTrace, Encoder, Error, Init, Loss, Optimizer, OptimizerState, Sgd,
+    Activation, Adam, AdamW, Autoencoder, AutoencoderBuilder, Decoder, Dense, DenseGradients, DenseTrace, Encoder,
+    Error, Init, Loss, Optimizer, OptimizerState, Sgd,
 };
-
-/// The bits of every weight and bias, encoder then decoder: "unchanged" below means bit for bit.
-fn parameter_bits(ae: &Autoencoder) -> Vec<u32> {
-    ae.encoder()
-        .layers()
-        .iter()
-        .chain(ae.decoder().layers())
-        .flat_map(|layer| {
-            layer
-                .weights()
-                .iter()
-                .chain(layer.bias())
-                .map(|v| v.to_bits())
-        })
-        .collect()
-}
+use common::parameter_bits;
 
 fn identity_layer(weights: Array2<f32>) -> Dense {
     let outputs = weights.ncols();
@@ -30,11 +17,7 @@ fn identity_layer(weights: Array2<f32>) -> Dense {
 }
 
 fn autoencoder(encoder: Vec<Dense>, decoder: Vec<Dense>) -> Autoencoder {
-    Autoencoder::new(
-        Encoder::new(encoder).unwrap(),
-        Decoder::new(decoder).unwrap(),
-    )
-    .unwrap()
+    Autoencoder::new(Encoder::new(encoder).unwrap(), Decoder::new(decoder).unwrap()).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -53,48 +36,24 @@ fn an_8_3_8_autoencoder_learns_the_one_hot_codes() {
     for seed in 0..3 {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut ae = autoencoder(
-            vec![Dense::new(
-                8,
-                3,
-                Activation::Tanh,
-                Init::GlorotUniform,
-                &mut rng,
-            )],
-            vec![Dense::new(
-                3,
-                8,
-                Activation::Sigmoid,
-                Init::GlorotUniform,
-                &mut rng,
-            )],
+            vec![Dense::new(8, 3, Activation::Tanh, Init::GlorotUniform, &mut rng)],
+            vec![Dense::new(3, 8, Activation::Sigmoid, Init::GlorotUniform, &mut rng)],
         );
         let mut adam = Adam::new(0.05);
-        let initial = ae
-            .train_step(x.view(), x.view(), Loss::Mse, &mut adam)
-            .unwrap();
+        let initial = ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
         assert!(
             initial > 0.2,
             "seed {seed}: the bound is met before training ({initial})"
         );
         let steps = (2..=MAX_STEPS)
-            .find(|_| {
-                ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)
-                    .unwrap()
-                    < BOUND
-            })
-            .unwrap_or_else(|| {
-                panic!("seed {seed}: the loss did not fall below {BOUND} in {MAX_STEPS} steps")
-            });
+            .find(|_| ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap() < BOUND)
+            .unwrap_or_else(|| panic!("seed {seed}: the loss did not fall below {BOUND} in {MAX_STEPS} steps"));
 
         // Each input comes back as itself: its own position is the largest output, above 0.5, all others below.
         let reconstruction = ae.reconstruct(x.view()).unwrap();
         for (i, row) in reconstruction.rows().into_iter().enumerate() {
             for (j, &v) in row.iter().enumerate() {
-                assert_eq!(
-                    v > 0.5,
-                    i == j,
-                    "seed {seed}: one-hot {i} reconstructs as {row}"
-                );
+                assert_eq!(v > 0.5, i == j, "seed {seed}: one-hot {i} reconstructs as {row}");
             }
         }
         // And the 8 codes are distinct points of the 3-d latent space.
@@ -102,10 +61,7 @@ fn an_8_3_8_autoencoder_learns_the_one_hot_codes() {
         for i in 0..8 {
             for j in 0..i {
                 let distance = (&codes.row(i) - &codes.row(j)).mapv(|d| d * d).sum().sqrt();
-                assert!(
-                    distance > 0.1,
-                    "seed {seed}: codes {i} and {j} are {distance} apart"
-                );
+                assert!(distance > 0.1, "seed {seed}: codes {i} and {j} are {distance} apart");
             }
         }
         eprintln!("seed {seed}: loss {initial:.3} at step 1, below {BOUND} at step {steps}");
@@ -118,16 +74,10 @@ fn an_8_3_8_autoencoder_learns_the_one_hot_codes() {
 
 #[test]
 fn a_nan_input_is_refused_and_the_weights_are_kept() {
-    let mut ae = Autoencoder::builder(6)
-        .hidden(&[4])
-        .latent(2)
-        .seed(5)
-        .build()
-        .unwrap();
+    let mut ae = Autoencoder::builder(6).hidden(&[4]).latent(2).seed(5).build().unwrap();
     let x = Array2::from_shape_fn((3, 6), |(i, j)| (i * 6 + j) as f32 / 18.0);
     let mut adam = Adam::new(1e-2);
-    ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)
-        .unwrap();
+    ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
     let (weights, state) = (parameter_bits(&ae), adam.state());
 
     let mut poisoned = x.clone();
@@ -142,10 +92,7 @@ fn a_nan_input_is_refused_and_the_weights_are_kept() {
     for (input, target) in [(&poisoned, &x), (&x, &poisoned)] {
         for loss in [Loss::Mse, Loss::BinaryCrossEntropy] {
             match ae.train_step(input.view(), target.view(), loss, &mut adam) {
-                Err(Error::NonFinite {
-                    what: "loss",
-                    value,
-                }) => assert!(value.is_nan()),
+                Err(Error::NonFinite { what: "loss", value }) => assert!(value.is_nan()),
                 other => panic!("{loss}: expected a non-finite loss, got {other:?}"),
             }
             assert_eq!(parameter_bits(&ae), weights, "{loss}: the weights changed");
@@ -170,9 +117,7 @@ fn an_infinite_loss_from_a_huge_learning_rate_is_refused() {
     );
     let (x, target) = (array![[1.0_f32, -1.0]], Array2::zeros((1, 2)));
     let mut sgd = Sgd::new(1e30);
-    let first = ae
-        .train_step(x.view(), target.view(), Loss::Mse, &mut sgd)
-        .unwrap();
+    let first = ae.train_step(x.view(), target.view(), Loss::Mse, &mut sgd).unwrap();
     assert_eq!(first, 0.0625); // mean(0.25², 0.25²)
     let weights = parameter_bits(&ae);
     let largest = ae.encoder().layers()[0]
@@ -185,10 +130,7 @@ fn an_infinite_loss_from_a_huge_learning_rate_is_refused() {
     );
 
     match ae.train_step(x.view(), target.view(), Loss::Mse, &mut sgd) {
-        Err(Error::NonFinite {
-            what: "loss",
-            value,
-        }) => assert!(!value.is_finite()),
+        Err(Error::NonFinite { what: "loss", value }) => assert!(!value.is_finite()),
         other => panic!("expected a non-finite loss, got {other:?}"),
     }
     assert_eq!(parameter_bits(&ae), weights);
@@ -239,12 +181,7 @@ fn expect_shape_error<T: std::fmt::Debug>(result: autoencoder::Result<T>, mentio
 
 #[test]
 fn train_step_refuses_mismatched_shapes_and_keeps_the_weights() {
-    let mut ae = Autoencoder::builder(6)
-        .hidden(&[4])
-        .latent(2)
-        .seed(9)
-        .build()
-        .unwrap();
+    let mut ae = Autoencoder::builder(6).hidden(&[4]).latent(2).seed(9).build().unwrap();
     let weights = parameter_bits(&ae);
     let mut adam = Adam::new(1e-2);
     let (x, wide) = (Array2::<f32>::zeros((3, 6)), Array2::<f32>::zeros((3, 7)));
@@ -280,26 +217,14 @@ fn train_step_refuses_mismatched_shapes_and_keeps_the_weights() {
     assert_eq!(parameter_bits(&ae), weights);
     assert_eq!(adam.state().step, 0);
     // ... and the model still trains.
-    ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)
-        .unwrap();
+    ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
 }
 
 #[test]
 fn encode_decode_and_reconstruct_refuse_wrong_widths() {
-    let ae = Autoencoder::builder(6)
-        .hidden(&[4])
-        .latent(2)
-        .seed(9)
-        .build()
-        .unwrap();
-    expect_shape_error(
-        ae.encode(Array2::zeros((3, 5)).view()),
-        &["6 columns", "5 columns"],
-    );
-    expect_shape_error(
-        ae.decode(Array2::zeros((3, 6)).view()),
-        &["2 columns", "6 columns"],
-    );
+    let ae = Autoencoder::builder(6).hidden(&[4]).latent(2).seed(9).build().unwrap();
+    expect_shape_error(ae.encode(Array2::zeros((3, 5)).view()), &["6 columns", "5 columns"]);
+    expect_shape_error(ae.decode(Array2::zeros((3, 6)).view()), &["2 columns", "6 columns"]);
     expect_shape_error(
         ae.reconstruct(Array2::zeros((1, 2)).view()),
         &["6 columns", "2 columns"],
@@ -309,14 +234,8 @@ fn encode_decode_and_reconstruct_refuse_wrong_widths() {
         &["6 columns", "7 columns"],
     );
     // The right widths work, also for a single row.
-    assert_eq!(
-        ae.encode(Array2::zeros((1, 6)).view()).unwrap().dim(),
-        (1, 2)
-    );
-    assert_eq!(
-        ae.decode(Array2::zeros((1, 2)).view()).unwrap().dim(),
-        (1, 6)
-    );
+    assert_eq!(ae.encode(Array2::zeros((1, 6)).view()).unwrap().dim(), (1, 2));
+    assert_eq!(ae.decode(Array2::zeros((1, 2)).view()).unwrap().dim(), (1, 6));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -350,8 +269,7 @@ fn a_model_trains_on_another_thread_and_comes_back() {
     let trained = std::thread::spawn(move || {
         let mut ae = ae;
         let mut adam = Adam::new(1e-2);
-        ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam)
-            .unwrap();
+        ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
         ae
     })
     .join()

@@ -10,7 +10,7 @@ use autoencoder::image::GridLayout;
 use autoencoder::mnist::Mnist;
 use autoencoder::ndarray::{s, Array2};
 use autoencoder::rand::Rng;
-use autoencoder::{Callback, Checkpoint, Control, EpochReport};
+use autoencoder::{Autoencoder, Callback, Checkpoint, Control, EpochReport, FitConfig};
 
 /// A flag of one example, besides the common ones: `--name VALUE`, with its help text.
 pub struct Flag {
@@ -163,6 +163,23 @@ pub struct Run {
     pub epochs: usize,
     pub batch_size: usize,
     pub seed: u64,
+}
+
+impl Run {
+    /// The examples' model, `inputs-256-64-{latent}-64-256-inputs` with the builder's defaults (ReLU hidden layers,
+    /// a linear code, a sigmoid output, Glorot-uniform weights), its weights drawn from `--seed`.
+    pub fn autoencoder(&self, latent: usize) -> autoencoder::Result<Autoencoder> {
+        Autoencoder::builder(self.data.image_len())
+            .hidden(&[256, 64])
+            .latent(latent)
+            .seed(self.seed)
+            .build()
+    }
+
+    /// Training for `--epochs` epochs in batches of `--batch`, shuffled from `--seed`.
+    pub fn fit_config(&self) -> FitConfig {
+        FitConfig::new(self.epochs).batch_size(self.batch_size).seed(self.seed)
+    }
 }
 
 /// Applies the common flags: sets the thread count, loads (and trims) the data, creates the output folder.

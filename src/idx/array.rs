@@ -7,6 +7,12 @@ use ndarray::{Array, ArrayD, Dimension};
 use crate::error::{Error, Result};
 
 /// The element type of an IDX file, as named by the third byte of its magic number.
+///
+/// ```
+/// use autoencoder::idx::ElementType;
+/// let t = ElementType::from_code(0x0D).unwrap();
+/// assert_eq!((t, t.size(), t.to_string()), (ElementType::F32, 4, "f32".to_string()));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ElementType {
     /// Unsigned byte, type code `0x08` (MNIST images and labels).
@@ -25,6 +31,12 @@ pub enum ElementType {
 
 impl ElementType {
     /// Every element type, in type-code order.
+    ///
+    /// ```
+    /// use autoencoder::idx::ElementType;
+    /// let codes: Vec<u8> = ElementType::ALL.iter().map(|t| t.code()).collect();
+    /// assert_eq!(codes, [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E]);
+    /// ```
     pub const ALL: [ElementType; 6] = [
         ElementType::U8,
         ElementType::I8,
@@ -35,6 +47,10 @@ impl ElementType {
     ];
 
     /// The type code stored in the third byte of the magic number.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::idx::ElementType::U8.code(), 0x08);
+    /// ```
     pub fn code(self) -> u8 {
         match self {
             ElementType::U8 => 0x08,
@@ -47,11 +63,21 @@ impl ElementType {
     }
 
     /// The element type of a type code, or `None` for a code IDX does not define.
+    ///
+    /// ```
+    /// use autoencoder::idx::ElementType;
+    /// assert_eq!(ElementType::from_code(0x0B), Some(ElementType::I16));
+    /// assert_eq!(ElementType::from_code(0x0A), None);
+    /// ```
     pub fn from_code(code: u8) -> Option<ElementType> {
         ElementType::ALL.into_iter().find(|t| t.code() == code)
     }
 
     /// The size of one element in bytes.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::idx::ElementType::F64.size(), 8);
+    /// ```
     pub fn size(self) -> usize {
         match self {
             ElementType::U8 | ElementType::I8 => 1,
@@ -62,6 +88,10 @@ impl ElementType {
     }
 
     /// The Rust name of the element type: `"u8"`, `"i8"`, `"i16"`, `"i32"`, `"f32"` or `"f64"`.
+    ///
+    /// ```
+    /// assert_eq!(autoencoder::idx::ElementType::I32.name(), "i32");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             ElementType::U8 => "u8",
@@ -138,6 +168,12 @@ macro_rules! typed_access {
     ($variant:ident, $t:ty, $into:ident, $as:ident) => {
         #[doc = concat!("Takes out the `", stringify!($t), "` array, or fails with an [`Error::Idx`] that names ")]
         #[doc = "the element type actually held."]
+        #[doc = ""]
+        #[doc = "```"]
+        #[doc = "use autoencoder::idx::IdxArray;"]
+        #[doc = concat!("let array = IdxArray::from(autoencoder::ndarray::arr1(&[1 as ", stringify!($t), "]));")]
+        #[doc = concat!("assert_eq!(array.", stringify!($into), "().unwrap().len(), 1);")]
+        #[doc = "```"]
         pub fn $into(self) -> Result<ArrayD<$t>> {
             match self {
                 IdxArray::$variant(a) => Ok(a),
@@ -146,6 +182,12 @@ macro_rules! typed_access {
         }
 
         #[doc = concat!("The `", stringify!($t), "` array, or `None` if the elements are of another type.")]
+        #[doc = ""]
+        #[doc = "```"]
+        #[doc = "use autoencoder::idx::IdxArray;"]
+        #[doc = concat!("let array = IdxArray::from(autoencoder::ndarray::arr1(&[1 as ", stringify!($t), ", 2 as ", stringify!($t), "]));")]
+        #[doc = concat!("assert_eq!(array.", stringify!($as), "().map(|a| a.len()), Some(2));")]
+        #[doc = "```"]
         pub fn $as(&self) -> Option<&ArrayD<$t>> {
             match self {
                 IdxArray::$variant(a) => Some(a),
@@ -157,6 +199,11 @@ macro_rules! typed_access {
 
 impl IdxArray {
     /// The type of the elements.
+    ///
+    /// ```
+    /// use autoencoder::idx::{ElementType, IdxArray};
+    /// assert_eq!(IdxArray::from(autoencoder::ndarray::array![1i16]).element_type(), ElementType::I16);
+    /// ```
     pub fn element_type(&self) -> ElementType {
         match self {
             IdxArray::U8(_) => ElementType::U8,
@@ -169,21 +216,42 @@ impl IdxArray {
     }
 
     /// The length of each dimension, outermost first (`[count, rows, cols]` for MNIST images).
+    ///
+    /// ```
+    /// let images = autoencoder::IdxArray::from(autoencoder::ndarray::Array3::<u8>::zeros((5, 28, 28)));
+    /// assert_eq!(images.shape(), &[5, 28, 28]);
+    /// ```
     pub fn shape(&self) -> &[usize] {
         with_array!(self, a => a.shape())
     }
 
     /// The number of dimensions (0 for a single scalar).
+    ///
+    /// ```
+    /// use autoencoder::IdxArray;
+    /// assert_eq!(IdxArray::from(autoencoder::ndarray::arr0(1.5f32)).ndim(), 0);
+    /// assert_eq!(IdxArray::from(autoencoder::ndarray::array![[1u8, 2]]).ndim(), 2);
+    /// ```
     pub fn ndim(&self) -> usize {
         self.shape().len()
     }
 
     /// The number of elements: the product of the dimensions (1 for a 0-dimensional array).
+    ///
+    /// ```
+    /// let labels = autoencoder::IdxArray::from(autoencoder::ndarray::Array1::<u8>::zeros(7));
+    /// assert_eq!(labels.len(), 7);
+    /// ```
     pub fn len(&self) -> usize {
         with_array!(self, a => a.len())
     }
 
     /// Whether the array has no elements (some dimension has length 0).
+    ///
+    /// ```
+    /// let none = autoencoder::IdxArray::from(autoencoder::ndarray::Array2::<f64>::zeros((3, 0)));
+    /// assert!(none.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

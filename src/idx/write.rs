@@ -12,6 +12,17 @@ use super::IdxArray;
 use crate::error::{Error, Result};
 
 /// Whether [`write`](fn@write) and [`write_to`] compress what they write. Readers detect either form by itself.
+///
+/// ```
+/// use autoencoder::idx::{self, Compression, IdxArray};
+/// let array = IdxArray::from(autoencoder::ndarray::array![1u8, 2, 3]);
+/// let (mut raw, mut gz) = (Vec::new(), Vec::new());
+/// idx::write_to(&mut raw, &array, Compression::Raw)?;
+/// idx::write_to(&mut gz, &array, Compression::Gzip)?;
+/// assert_eq!(&gz[..2], &[0x1F, 0x8B]); // the gzip signature
+/// assert_eq!(idx::read_from(&gz[..])?, idx::read_from(&raw[..])?);
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
     /// Plain IDX bytes.

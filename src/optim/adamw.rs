@@ -104,6 +104,8 @@ impl Optimizer for AdamW {
 
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) -> Result<()> {
         super::check_lengths(slot, param, grad)?;
+        // before the decay, so that a state of another length (loaded for another model) changes nothing
+        self.adam.check_slot(slot, param.len())?;
         // decoupled weight decay: w *= 1 - lr · wd, with the factor formed in f64 as PyTorch does
         let decay = (1.0 - self.adam.learning_rate() * self.weight_decay) as f32;
         param.iter_mut().for_each(|w| *w *= decay);
@@ -164,6 +166,18 @@ mod tests {
             adam.update(0, &mut b, &g).unwrap();
         }
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_slot_state_of_another_length_is_an_error_that_leaves_the_weights_alone() {
+        let mut opt = AdamW::new(0.1).with_weight_decay(0.5);
+        opt.begin_step();
+        opt.update(0, &mut [1.0, 2.0], &[0.1, 0.1]).unwrap();
+        let mut w = [1.0_f32, 2.0, 3.0];
+        opt.begin_step();
+        let err = opt.update(0, &mut w, &[0.1; 3]).unwrap_err();
+        assert!(err.to_string().contains("optimizer state of slot 0"), "{err}");
+        assert_eq!(w, [1.0, 2.0, 3.0], "the weights were decayed before the error");
     }
 
     #[test]

@@ -55,7 +55,7 @@
 //! [`Autoencoder::save`] is atomic: it writes a temporary file `.{name}.tmp-{pid}-{n}` in the target's folder,
 //! flushes and syncs it, then renames it over the target (and syncs the folder on Unix). A crash or an error
 //! mid-save leaves the previous file as it was. The same model always gives the same bytes. A model with a NaN
-//! or infinite weight is not saved (it could not be loaded).
+//! or infinite weight, or activation parameter (`leaky_relu(NaN)`), is not saved (it could not be loaded).
 //!
 //! # Loading
 //! [`Autoencoder::load`] checks everything and reports what is wrong with [`Error::ModelFile`](crate::Error):
@@ -81,9 +81,25 @@ pub(crate) use save::{check_finite_before_save, model_contents, Tensor};
 use crate::{Autoencoder, Error, Result};
 
 /// The `format` value in a model file's `__metadata__`.
+///
+/// ```
+/// # let ae = autoencoder::Autoencoder::builder(4).latent(2).build()?;
+/// let bytes = ae.to_safetensors_bytes()?;
+/// assert!(String::from_utf8_lossy(&bytes).contains(r#""format":"autoencoder""#));
+/// assert_eq!(autoencoder::persist::FORMAT, "autoencoder");
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 pub const FORMAT: &str = "autoencoder";
 
 /// The newest `format_version` this version of the crate writes and reads.
+///
+/// ```
+/// # let ae = autoencoder::Autoencoder::builder(4).latent(2).build()?;
+/// let text = String::from_utf8_lossy(&ae.to_safetensors_bytes()?).into_owned();
+/// let version = autoencoder::persist::FORMAT_VERSION;
+/// assert!(text.contains(&format!(r#""format_version":"{version}""#)));
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The path that errors name for bytes that did not come from a file.
@@ -93,7 +109,8 @@ impl Autoencoder {
     /// Saves the model to `path` as a safetensors file (the format is in the [`persist`](crate::persist) module
     /// docs), atomically: a failed save leaves any previous file at `path` untouched.
     ///
-    /// Errors with [`Error::InvalidArgument`] when a weight is NaN or infinite (nothing is written) and with
+    /// Errors with [`Error::InvalidArgument`] when a weight or an activation's parameter is NaN or infinite (nothing
+    /// is written) and with
     /// [`Error::Io`] when the file cannot be written. A symbolic link at `path` is replaced, not followed.
     ///
     /// ```

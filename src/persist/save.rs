@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{FORMAT, FORMAT_VERSION};
-use crate::{Autoencoder, Dense, Error, Result};
+use crate::{Activation, Autoencoder, Dense, Error, Result};
 
 /// The largest header `safetensors` reads.
 const MAX_HEADER_BYTES: usize = 100_000_000;
@@ -82,9 +82,15 @@ pub(crate) fn model_contents(autoencoder: &Autoencoder) -> Result<Contents<'_>> 
             .metadata
             .insert(format!("{part}.layers"), layers.len().to_string());
         for (i, layer) in layers.iter().enumerate() {
-            contents
-                .metadata
-                .insert(format!("{part}.{i}.activation"), layer.activation().to_string());
+            let activation = layer.activation().to_string();
+            // `load` reads the name back, which fails for a NaN or infinite parameter (`leaky_relu(NaN)`).
+            if activation.parse::<Activation>().is_err() {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot save {part}.{i}: its activation {activation} has a parameter that is not a finite \
+                     number, so the file could not be loaded again"
+                )));
+            }
+            contents.metadata.insert(format!("{part}.{i}.activation"), activation);
             let (weight, bias) = layer_tensors(layer);
             for (kind, tensor) in [("weight", weight), ("bias", bias)] {
                 let name = format!("{part}.{i}.{kind}");

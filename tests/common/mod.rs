@@ -1,0 +1,118 @@
+//! Helpers shared by the integration tests: a fresh folder per test, a folder's listing, a check on error
+//! messages, and safetensors files taken apart with the `safetensors` crate (not ours) to break them in one place.
+//! Each test file includes it with `mod common;`.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use autoencoder::Autoencoder;
+use safetensors::{Dtype, SafeTensors, View};
+
+/// A fresh empty folder for one test: `autoencoder-{test file}-{name}-{process id}` in the system's temporary
+/// folder, emptied first if an earlier run left it behind.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "autoencoder-{}-{name}-{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The names in a folder, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The bits of every weight and bias, encoder then decoder, each layer's weights then its bias: equal means
+/// bit-identical parameters.
+pub fn parameter_bits(ae: &Autoencoder) -> Vec<u32> {
+    ae.encoder()
+        .layers()
+        .iter()
+        .chain(ae.decoder().layers())
+        .flat_map(|layer| layer.weights().iter().chain(layer.bias()).map(|v| v.to_bits()))
+        .collect()
+}
+
+/// Asserts that `message` contains every one of `parts`.
+#[track_caller]
+pub fn assert_contains(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(message.contains(part), "{message:?} should contain {part:?}");
+    }
+}
+
+/// A tensor as raw bytes, for the `safetensors` writer.
+#[derive(Clone, Debug)]
+pub struct Raw {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+impl View for &Raw {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// The tensors and `__metadata__` of a safetensors file, taken apart with the `safetensors` crate; change them,
+/// then [`Parts::bytes`] writes them back with `safetensors::serialize`.
+pub struct Parts {
+    pub tensors: BTreeMap<String, Raw>,
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+impl Parts {
+    /// The parts of the safetensors file `bytes`.
+    pub fn of(bytes: &[u8]) -> Parts {
+        let file = SafeTensors::deserialize(bytes).unwrap();
+        let tensors = file
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                let raw = Raw {
+                    dtype: view.dtype(),
+                    shape: view.shape().to_vec(),
+                    data: view.data().to_vec(),
+                };
+                (name, raw)
+            })
+            .collect();
+        let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+        Parts {
+            tensors,
+            metadata: header.metadata().clone(),
+        }
+    }
+
+    /// The `__metadata__` map, which must be there.
+    pub fn meta(&mut self) -> &mut HashMap<String, String> {
+        self.metadata.as_mut().unwrap()
+    }
+
+    /// Serialised with `safetensors::serialize`.
+    pub fn bytes(&self) -> Vec<u8> {
+        safetensors::serialize(self.tensors.iter().map(|(n, r)| (n.clone(), r)), self.metadata.clone()).unwrap()
+    }
+}
