@@ -87,15 +87,18 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// The loss turned NaN or infinite during training; the model keeps the weights from before that step.
-    #[error("training diverged at epoch {epoch}, batch {batch}: the loss is {loss}; the weights from before this step were kept (try a smaller learning rate)")]
+    /// The loss or a gradient turned NaN or infinite during training; the model keeps the weights from before
+    /// that step. (Batch 0 with `what` = `validation loss`: the epoch's validation loss, after its last step.)
+    #[error("{}", diverged_message(*epoch, *batch, what, *value))]
     Diverged {
-        /// The epoch (1-based) in which the loss diverged.
+        /// The epoch (1-based) in which training diverged.
         epoch: usize,
-        /// The batch (1-based) within that epoch.
+        /// The batch (1-based) within that epoch; 0 for the validation after the epoch.
         batch: usize,
-        /// The non-finite loss value.
-        loss: f32,
+        /// What turned non-finite: `loss`, `gradient` or `validation loss`.
+        what: &'static str,
+        /// The non-finite value.
+        value: f32,
     },
 
     /// A training step met a NaN or infinite loss or gradient and did not change the weights.
@@ -125,6 +128,20 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+}
+
+fn diverged_message(epoch: usize, batch: usize, what: &str, value: f32) -> String {
+    if batch == 0 {
+        format!(
+            "training diverged at epoch {epoch}: the {what} is {value}; look for NaN or infinite values in the \
+             validation data, or try a smaller learning rate"
+        )
+    } else {
+        format!(
+            "training diverged at epoch {epoch}, batch {batch}: the {what} is {value}; the weights from before this \
+             step were kept (try a smaller learning rate, or look for NaN or infinite values in the data)"
+        )
+    }
 }
 
 impl Error {

@@ -577,11 +577,12 @@ impl Autoencoder {
                 };
                 let loss = match self.train_step(input, target, config.loss, optimizer) {
                     Ok(loss) => loss,
-                    Err(Error::NonFinite { value, .. }) => {
+                    Err(Error::NonFinite { what, value }) => {
                         return Err(Error::Diverged {
                             epoch,
                             batch: batch + 1,
-                            loss: value,
+                            what,
+                            value,
                         })
                     }
                     Err(e) => return Err(e),
@@ -606,6 +607,14 @@ impl Autoencoder {
                 Some((input, target)) => Some(self.evaluate(input, target, config.loss)?),
                 None => None,
             };
+            if let Some(value) = validation_loss.filter(|v| !v.is_finite()) {
+                return Err(Error::Diverged {
+                    epoch,
+                    batch: 0,
+                    what: "validation loss",
+                    value,
+                });
+            }
             history.push(train_loss, validation_loss, started);
 
             let mut stop = false;

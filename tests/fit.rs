@@ -149,9 +149,14 @@ fn a_nan_in_the_data_stops_training_at_its_batch_and_keeps_the_weights_from_befo
     let mut opt = Adam::new(1e-2);
     let err = ae.fit(x.view(), None, &mut opt, &config).unwrap_err();
     match &err {
-        Error::Diverged { epoch, batch, loss } => {
-            assert_eq!((*epoch, *batch), (1, 3));
-            assert!(loss.is_nan());
+        Error::Diverged {
+            epoch,
+            batch,
+            what,
+            value,
+        } => {
+            assert_eq!((*epoch, *batch, *what), (1, 3, "loss"));
+            assert!(value.is_nan());
         }
         other => panic!("expected Diverged, got {other:?}"),
     }
@@ -389,4 +394,20 @@ fn errors_in_fit_and_evaluate_name_the_call_and_the_data() {
     }
     let err = ae.evaluate(narrow.view(), narrow.view(), Loss::Mse).unwrap_err();
     assert!(err.to_string().contains("evaluate (input columns)"), "{err}");
+}
+
+#[test]
+fn a_nan_in_the_validation_data_stops_training_with_an_error_that_says_so() {
+    let x = data();
+    let mut validation = x.clone();
+    validation[[7, 2]] = f32::NAN;
+    let mut ae = model(13);
+    let err = ae
+        .fit(x.view(), Some(validation.view()), &mut Adam::new(1e-3), &FitConfig::new(3))
+        .unwrap_err();
+    match &err {
+        Error::Diverged { epoch, batch, what, .. } => assert_eq!((*epoch, *batch, *what), (1, 0, "validation loss")),
+        other => panic!("expected Diverged, got {other:?}"),
+    }
+    assert!(err.to_string().contains("validation data"), "{err}");
 }

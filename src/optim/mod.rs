@@ -122,6 +122,9 @@ impl OptimizerState {
     }
 }
 
+/// How far past the last slot in use a new slot number may go (layers may be updated out of order).
+const MAX_SLOT_GAP: usize = 1 << 16;
+
 /// The state buffers of `slot`, created as `count` zero buffers of `len` elements on first use; an error when
 /// they exist with another length.
 pub(crate) fn slot_buffers(
@@ -131,6 +134,14 @@ pub(crate) fn slot_buffers(
     len: usize,
 ) -> Result<&mut [Vec<f32>]> {
     if slots.len() <= slot {
+        // Slots are numbered densely from 0 (two per layer); a number far past that is a caller's mistake.
+        if slot > slots.len() + MAX_SLOT_GAP {
+            return Err(Error::InvalidArgument(format!(
+                "optimizer slot {slot} is far past the {} slots in use: slots are numbered 0, 1, 2, ... \
+                 (a layer's weights 2i, its bias 2i + 1)",
+                slots.len()
+            )));
+        }
         slots.resize_with(slot + 1, Vec::new);
     }
     if slots[slot].is_empty() {
@@ -182,5 +193,22 @@ pub(crate) fn check_beta(name: &str, value: f64) -> Result<()> {
         Ok(())
     } else {
         Err(Error::InvalidArgument(format!("{name} must be in [0, 1), got {value}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Adam, Sgd};
+
+    #[test]
+    fn a_slot_number_far_past_the_slots_in_use_is_an_error_not_a_panic() {
+        let mut adam = Adam::new(1e-3);
+        adam.begin_step();
+        let err = adam.update(usize::MAX, &mut [1.0], &[1.0]).unwrap_err();
+        assert!(err.to_string().contains("far past"), "{err}");
+        let mut sgd = Sgd::new(0.1).with_momentum(0.9);
+        assert!(sgd.update(usize::MAX, &mut [1.0], &[1.0]).is_err());
+        adam.update(3, &mut [1.0], &[1.0]).unwrap(); // a small gap is fine
     }
 }
