@@ -27,7 +27,7 @@ use crate::Error;
 pub enum Activation {
     /// `y = z`.
     Identity,
-    /// `y = max(z, 0)`; the derivative at 0 is 0 (as in PyTorch and JAX).
+    /// `y = max(z, 0)`; the derivative at 0 is 0, and NaN stays NaN (as in PyTorch and JAX).
     Relu,
     /// `y = z` for `z > 0`, `slope · z` otherwise; the field is the negative slope (0.01 in PyTorch, 0.3 in Keras).
     LeakyRelu(f32),
@@ -57,7 +57,7 @@ impl Activation {
     pub fn apply(self, z: f32) -> f32 {
         match self {
             Activation::Identity => z,
-            Activation::Relu => z.max(0.0),
+            Activation::Relu => relu(z),
             Activation::LeakyRelu(slope) => {
                 if z > 0.0 {
                     z
@@ -156,7 +156,7 @@ impl Activation {
         // One loop per variant, so that each is a tight loop the compiler can vectorise.
         match self {
             Activation::Identity => {}
-            Activation::Relu => z.mapv_inplace(|v| v.max(0.0)),
+            Activation::Relu => z.mapv_inplace(relu),
             Activation::Sigmoid => z.mapv_inplace(sigmoid),
             other => z.mapv_inplace(|v| other.apply(v)),
         }
@@ -191,9 +191,7 @@ impl Activation {
                     *g = 0.0;
                 }
             }),
-            Activation::Sigmoid => Zip::from(grad)
-                .and(output)
-                .for_each(|g, &y| *g *= y * (1.0 - y)),
+            Activation::Sigmoid => Zip::from(grad).and(output).for_each(|g, &y| *g *= y * (1.0 - y)),
             Activation::Tanh | Activation::Softplus => Zip::from(grad)
                 .and(output)
                 .for_each(|g, &y| *g *= self.derivative(0.0, y)),
@@ -205,6 +203,16 @@ impl Activation {
                     .for_each(|g, &z, &y| *g *= self.derivative(z, y));
             }
         }
+    }
+}
+
+/// `max(z, 0)`, except that NaN stays NaN: `f32::max` alone would turn a NaN into 0 and hide a bad input.
+#[inline]
+fn relu(z: f32) -> f32 {
+    if z.is_nan() {
+        z
+    } else {
+        z.max(0.0)
     }
 }
 
@@ -240,8 +248,7 @@ fn erfc(x: f64) -> f64 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let r = t * (-x * x + poly).exp();
     if x >= 0.0 {
         r
@@ -279,6 +286,7 @@ impl FromStr for Activation {
                  tanh, elu(<alpha>), gelu, softplus, silu"
             ))
         };
+        let name = name.trim();
         let parameter = |prefix: &str| -> Result<f32, Error> {
             let value: f32 = name
                 .strip_prefix(prefix)
@@ -288,10 +296,12 @@ impl FromStr for Activation {
             if value.is_finite() {
                 Ok(value)
             } else {
-                Err(unknown())
+                Err(Error::InvalidArgument(format!(
+                    "activation {name:?}: its parameter must be finite"
+                )))
             }
         };
-        match name.trim() {
+        match name {
             "identity" | "linear" => Ok(Activation::Identity),
             "relu" => Ok(Activation::Relu),
             "sigmoid" => Ok(Activation::Sigmoid),
@@ -371,13 +381,24 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for act in ALL.into_iter().chain([Activation::LeakyRelu(0.011_73), Activation::Elu(0.3)]) {
+        for act in ALL
+            .into_iter()
+            .chain([Activation::LeakyRelu(0.011_73), Activation::Elu(0.3)])
+        {
             assert_eq!(act.to_string().parse::<Activation>().unwrap(), act);
         }
-        for bad in ["", "relu6", "leaky_relu", "leaky_relu(x)", "elu(inf)", "elu(NaN)"] {
+        for bad in ["", "relu6", "leaky_relu", "leaky_relu(x)"] {
             let err = bad.parse::<Activation>().unwrap_err().to_string();
             assert!(err.contains("unknown activation"), "{bad}: {err}");
         }
+        for bad in ["elu(inf)", "elu(NaN)", "leaky_relu(-inf)"] {
+            let err = bad.parse::<Activation>().unwrap_err().to_string();
+            assert!(err.contains("must be finite"), "{bad}: {err}");
+        }
+        assert_eq!(
+            " leaky_relu(0.1) ".parse::<Activation>().unwrap(),
+            Activation::LeakyRelu(0.1)
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use crate::workspace::{Chain, Workspace};
 use crate::{Decoder, Dense, Encoder, Error, Loss, Optimizer, Result};
 
-/// An encoder and a decoder, trained together to reproduce their input.
+/// An encoder and a decoder, trained together to reproduce their input. A clone copies the layers, not the
+/// training buffers (the clone makes its own on its first training step).
 ///
 /// ```
 /// use autoencoder::Autoencoder;
@@ -36,12 +37,22 @@ use crate::{Decoder, Dense, Encoder, Error, Loss, Optimizer, Result};
 /// assert_eq!((ae.encoder().layers().len(), ae.decoder().layers().len()), (3, 3));
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Autoencoder {
     encoder: Encoder,
     decoder: Decoder,
     /// Training buffers, made on the first training step and reused by the next ones.
     workspace: Workspace,
+}
+
+impl Clone for Autoencoder {
+    fn clone(&self) -> Autoencoder {
+        Autoencoder {
+            encoder: self.encoder.clone(),
+            decoder: self.decoder.clone(),
+            workspace: Workspace::default(),
+        }
+    }
 }
 
 impl PartialEq for Autoencoder {
@@ -236,30 +247,16 @@ impl Autoencoder {
         loss: Loss,
         optimizer: &mut impl Optimizer,
     ) -> Result<f32> {
-        self.check_batch(input, target)?;
+        self.check_batch("train_step", input, target)?;
         optimizer.check()?;
         let chain = Chain {
             first: self.encoder.layers(),
             second: self.decoder.layers(),
         };
         self.workspace.prepare(chain, input.nrows());
-        self.workspace.forward(chain, input);
-        let value = self.workspace.loss(chain, loss, target)?;
-        if !value.is_finite() {
-            return Err(Error::NonFinite { what: "loss", value });
-        }
-        self.workspace.backward(chain, input);
-        if let Some(value) = self.workspace.non_finite_gradient() {
-            return Err(Error::NonFinite {
-                what: "gradient",
-                value,
-            });
-        }
-        let layers = self
-            .encoder
-            .layers_mut()
-            .iter_mut()
-            .chain(self.decoder.layers_mut());
+        // forward, loss, backward, and the NaN / infinity checks
+        let value = self.workspace.gradients(chain, input, target, loss)?;
+        let layers = self.encoder.layers_mut().iter_mut().chain(self.decoder.layers_mut());
         self.workspace.apply(layers, optimizer)?;
         Ok(value)
     }
@@ -279,24 +276,27 @@ impl Autoencoder {
         }
     }
 
-    /// Checks a training batch: `input` `(n, inputs)` with `n > 0`, `target` `(n, inputs)`.
-    pub(crate) fn check_batch(&self, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
+    /// Checks a batch of inputs and targets: `input` `(n, inputs)` with `n > 0`, `target` `(n, inputs)`. `context`
+    /// names the call and the data in errors (`train_step`, `fit (validation data)`, ...).
+    pub(crate) fn check_batch(&self, context: &str, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
         if input.ncols() != self.inputs() {
             return Err(Error::shape(
-                "train_step (input columns)",
-                self.inputs(),
-                input.ncols(),
+                format!("{context} (input columns)"),
+                format!("{} columns", self.inputs()),
+                format!("{} columns", input.ncols()),
             ));
         }
         if target.dim() != input.dim() {
             return Err(Error::shape(
-                "train_step (target vs input shape)",
+                format!("{context} (target vs input shape)"),
                 format!("{:?}", input.dim()),
                 format!("{:?}", target.dim()),
             ));
         }
         if input.nrows() == 0 {
-            return Err(Error::InvalidArgument("train_step needs a batch of at least one row".into()));
+            return Err(Error::InvalidArgument(format!(
+                "{context} needs at least one row of data"
+            )));
         }
         Ok(())
     }

@@ -31,8 +31,11 @@
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 
-use crate::matmul::product_into;
+use crate::matmul::{on_pool, product_into};
 use crate::{Activation, Error, Init, Result};
+
+mod sigmoid;
+mod sweeps;
 
 /// A fully connected layer `y = act(x · W + b)`, `W` of shape `(inputs, outputs)`, `b` of shape `(outputs)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -256,7 +259,8 @@ impl Dense {
     pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check_input(x, "Dense::forward")?;
         let mut output = Array2::zeros((x.nrows(), self.outputs()));
-        self.forward_into(x, None, output.view_mut());
+        // on the crate's threads, product and element-wise sweep alike
+        on_pool(|| self.forward_into(x, None, output.view_mut()));
         Ok(output)
     }
 
@@ -274,10 +278,7 @@ impl Dense {
         self.check_input(x, "Dense::forward_train")?;
         let shape = (x.nrows(), self.outputs());
         let mut output = Array2::zeros(shape);
-        let mut pre_activation = self
-            .activation
-            .needs_pre_activation()
-            .then(|| Array2::zeros(shape));
+        let mut pre_activation = self.activation.needs_pre_activation().then(|| Array2::zeros(shape));
         self.forward_into(x, pre_activation.as_mut().map(|z| z.view_mut()), output.view_mut());
         Ok(DenseTrace {
             input: x.to_owned(),
@@ -302,6 +303,17 @@ impl Dense {
     /// ```
     pub fn backward(&self, trace: &DenseTrace, grad_output: ArrayView2<f32>) -> Result<DenseGradients> {
         self.check_input(trace.input.view(), "Dense::backward (the trace's input)")?;
+        let from_this_layer = trace.output.ncols() == self.outputs()
+            && trace.output.nrows() == trace.input.nrows()
+            && trace.pre_activation.as_ref().map(|z| z.dim())
+                == self.activation.needs_pre_activation().then(|| trace.output.dim());
+        if !from_this_layer {
+            return Err(Error::shape(
+                "Dense::backward (a trace from this layer's forward_train)",
+                format!("{} outputs, {}", self.outputs(), self.activation),
+                format!("a trace with {} outputs", trace.output.ncols()),
+            ));
+        }
         if grad_output.dim() != trace.output.dim() {
             return Err(Error::shape(
                 "Dense::backward (dL/dy vs the layer's output)",
@@ -338,11 +350,8 @@ impl Dense {
         mut output: ArrayViewMut2<f32>,
     ) {
         product_into(x, self.weights.view(), output.view_mut());
-        output += &self.bias;
-        if let Some(mut z) = pre_activation {
-            z.assign(&output);
-        }
-        self.activation.apply_in_place(output);
+        // z = x·W + b and y = act(z) in one sweep
+        sweeps::bias_activation(output, pre_activation, self.bias.view(), self.activation);
     }
 
     /// The backward pass into caller-owned buffers (no allocation).
@@ -360,18 +369,39 @@ impl Dense {
         grad_bias: ArrayViewMut1<f32>,
         grad_input: Option<ArrayViewMut2<f32>>,
     ) {
-        // dL/dz = dL/dy ⊙ act'(z)
-        self.activation
-            .backward_in_place(pre_activation, output, grad_output.view_mut());
+        self.backward_sweep_into(pre_activation, output, grad_output.view_mut(), grad_bias);
         let grad_z = grad_output.view();
-        // dL/dW = xᵀ · dL/dz
-        product_into(x.t(), grad_z, grad_weights);
-        // dL/db = Σ over the batch of dL/dz
-        sum_rows_into(grad_z, grad_bias);
-        // dL/dx = dL/dz · Wᵀ
+        self.weight_gradient_into(x, grad_z, grad_weights);
         if let Some(grad_input) = grad_input {
-            product_into(grad_z, self.weights.t(), grad_input);
+            self.input_gradient_into(grad_z, grad_input);
         }
+    }
+
+    /// The element-wise part of backward, in one sweep: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in
+    /// place, and `grad_bias = dL/db = Σ over the batch of dL/dz`.
+    pub(crate) fn backward_sweep_into(
+        &self,
+        pre_activation: Option<ArrayView2<f32>>,
+        output: ArrayView2<f32>,
+        grad: ArrayViewMut2<f32>,
+        grad_bias: ArrayViewMut1<f32>,
+    ) {
+        sweeps::activation_grad_bias_sum(pre_activation, output, grad, grad_bias, self.activation);
+    }
+
+    /// `grad_weights = dL/dW = xᵀ · dL/dz` (the transpose read as a view).
+    pub(crate) fn weight_gradient_into(
+        &self,
+        x: ArrayView2<f32>,
+        grad_z: ArrayView2<f32>,
+        grad_weights: ArrayViewMut2<f32>,
+    ) {
+        product_into(x.t(), grad_z, grad_weights);
+    }
+
+    /// `grad_input = dL/dx = dL/dz · Wᵀ` (the transpose read as a view).
+    pub(crate) fn input_gradient_into(&self, grad_z: ArrayView2<f32>, grad_input: ArrayViewMut2<f32>) {
+        product_into(grad_z, self.weights.t(), grad_input);
     }
 
     /// Mutable views of `(weights, bias)`, for the optimizer.
@@ -389,14 +419,6 @@ impl Dense {
                 format!("{} columns", x.ncols()),
             ))
         }
-    }
-}
-
-/// `out[j] = Σ_i m[i, j]`, overwriting `out`.
-fn sum_rows_into(m: ArrayView2<f32>, mut out: ArrayViewMut1<f32>) {
-    out.fill(0.0);
-    for row in m.rows() {
-        out += &row;
     }
 }
 
@@ -430,6 +452,19 @@ mod tests {
         assert!(err.to_string().contains("expected 3 columns"), "{err}");
         let trace = layer.forward_train(Array2::zeros((5, 3)).view()).unwrap();
         assert!(layer.backward(&trace, Array2::zeros((5, 3)).view()).is_err());
+    }
+
+    #[test]
+    fn a_trace_from_another_layer_is_an_error_not_a_panic() {
+        let narrow = Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(2), Activation::Relu).unwrap();
+        let wide = Dense::from_parts(Array2::zeros((3, 4)), Array1::zeros(4), Activation::Relu).unwrap();
+        let gelu = Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(2), Activation::Gelu).unwrap();
+        let trace = narrow.forward_train(Array2::zeros((5, 3)).view()).unwrap();
+        let err = wide.backward(&trace, Array2::zeros((5, 2)).view()).unwrap_err();
+        assert!(err.to_string().contains("a trace with 2 outputs"), "{err}");
+        // same shapes, but gelu's backward needs the pre-activation that a relu trace does not keep
+        assert!(gelu.backward(&trace, Array2::zeros((5, 2)).view()).is_err());
+        assert!(narrow.backward(&trace, Array2::zeros((5, 2)).view()).is_ok());
     }
 
     #[test]

@@ -19,16 +19,20 @@ pub use ndarray_rand::rand;
 pub mod activation;
 pub mod autoencoder;
 pub mod builder;
+pub mod checkpoint;
 pub mod decoder;
 pub mod dense;
 pub mod encoder;
 pub mod error;
 pub mod fit;
 pub mod idx;
+pub mod image;
 pub mod init;
 pub mod loss;
+pub mod metrics;
 pub mod mnist;
 pub mod optim;
+pub mod persist;
 
 mod matmul;
 mod stack;
@@ -37,15 +41,17 @@ mod workspace;
 pub use activation::Activation;
 pub use autoencoder::Autoencoder;
 pub use builder::AutoencoderBuilder;
+pub use checkpoint::Checkpoint;
 pub use decoder::Decoder;
 pub use dense::{Dense, DenseGradients, DenseTrace};
 pub use encoder::Encoder;
 pub use error::{Error, Result};
-pub use fit::{
-    BatchReport, Callback, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,
-};
+pub use fit::{BatchReport, Callback, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress};
 pub use idx::IdxArray;
 pub use init::Init;
 pub use loss::Loss;
+#[doc(hidden)]
+pub use matmul::internals as __internals;
+pub use matmul::{num_threads, set_num_threads};
 pub use mnist::Mnist;
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};

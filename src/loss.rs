@@ -125,13 +125,11 @@ impl Loss {
                 sum += f64::from(diff * diff);
                 *g = 2.0 * diff * scale;
             }),
-            Loss::BinaryCrossEntropy => {
-                Zip::from(grad).and(prediction).and(target).for_each(|g, &p, &t| {
-                    sum += f64::from(bce(p, t));
-                    let p = p.clamp(BCE_EPSILON, 1.0 - BCE_EPSILON);
-                    *g = (p - t) / (p * (1.0 - p)) * scale;
-                })
-            }
+            Loss::BinaryCrossEntropy => Zip::from(grad).and(prediction).and(target).for_each(|g, &p, &t| {
+                sum += f64::from(bce(p, t));
+                let p = p.clamp(BCE_EPSILON, 1.0 - BCE_EPSILON);
+                *g = (p - t) / (p * (1.0 - p)) * scale;
+            }),
         }
         Ok(mean(sum, n))
     }
@@ -221,7 +219,10 @@ mod tests {
             .value(array![[1.0_f32, 2.0]].view(), array![[1.0_f32]].view())
             .unwrap_err();
         assert!(matches!(err, Error::Shape { .. }));
-        assert!(err.to_string().contains("(1, 2)") && err.to_string().contains("(1, 1)"), "{err}");
+        assert!(
+            err.to_string().contains("(1, 2)") && err.to_string().contains("(1, 1)"),
+            "{err}"
+        );
     }
 
     #[test]

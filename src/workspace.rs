@@ -13,8 +13,8 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2};
 
-use crate::matmul::on_pool;
-use crate::{Dense, Loss, Optimizer, Result};
+use crate::matmul::{join, on_pool};
+use crate::{Dense, Error, Loss, Optimizer, Result};
 
 /// A chain of layers seen as one: the encoder's, then the decoder's.
 #[derive(Clone, Copy)]
@@ -68,25 +68,54 @@ impl Workspace {
             pre_activations: layers
                 .clone()
                 .map(|l| {
-                    let rows = if l.activation().needs_pre_activation() { capacity } else { 0 };
+                    let rows = if l.activation().needs_pre_activation() {
+                        capacity
+                    } else {
+                        0
+                    };
                     Array2::zeros((rows, l.outputs()))
                 })
                 .collect(),
             grads: layers.clone().map(|l| Array2::zeros((capacity, l.outputs()))).collect(),
-            weight_grads: layers.clone().map(|l| Array2::zeros((l.inputs(), l.outputs()))).collect(),
+            weight_grads: layers
+                .clone()
+                .map(|l| Array2::zeros((l.inputs(), l.outputs())))
+                .collect(),
             bias_grads: layers.map(|l| Array1::zeros(l.outputs())).collect(),
         };
     }
 
-    /// Runs the chain forward on `input` (`n` rows), keeping every layer's output; returns the last output.
-    pub(crate) fn forward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) -> ArrayView2<'_, f32> {
-        let n = input.nrows();
-        // One hand-over to the thread pool for the whole pass, rather than one per product.
-        on_pool(|| self.forward_layers(chain, input));
-        self.outputs[chain.len() - 1].slice(s![..n, ..])
+    /// The loss of `chain` on `input` against `target`, with every layer's `dL/dW` and `dL/db` stored: forward,
+    /// loss, backward. Errors with [`Error::NonFinite`] when the loss (then before backward) or a gradient is NaN
+    /// or infinite.
+    ///
+    /// All of it runs in one hand-over to the crate's thread pool, rather than one per pass or per product.
+    pub(crate) fn gradients(
+        &mut self,
+        chain: Chain<'_>,
+        input: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        loss: Loss,
+    ) -> Result<f32> {
+        on_pool(|| {
+            self.forward(chain, input);
+            let value = self.loss(chain, loss, target)?;
+            if !value.is_finite() {
+                return Err(Error::NonFinite { what: "loss", value });
+            }
+            self.backward(chain, input);
+            match self.non_finite_gradient() {
+                Some(value) => Err(Error::NonFinite {
+                    what: "gradient",
+                    value,
+                }),
+                None => Ok(value),
+            }
+        })
     }
 
-    fn forward_layers(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
+    /// Runs the chain forward on `input` (`n` rows), keeping every layer's output.
+    fn forward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
         let n = input.nrows();
         for i in 0..chain.len() {
             let layer = chain.layer(i);
@@ -104,7 +133,7 @@ impl Workspace {
     }
 
     /// The loss of the last forward pass against `target`, with its gradient stored as the last layer's `dL/dy`.
-    pub(crate) fn loss(&mut self, chain: Chain<'_>, loss: Loss, target: ArrayView2<f32>) -> Result<f32> {
+    fn loss(&mut self, chain: Chain<'_>, loss: Loss, target: ArrayView2<f32>) -> Result<f32> {
         let (n, last) = (target.nrows(), chain.len() - 1);
         loss.value_and_gradient_into(
             self.outputs[last].slice(s![..n, ..]),
@@ -115,38 +144,23 @@ impl Workspace {
 
     /// Backpropagates from the last layer's `dL/dy` to every layer's `dL/dW` and `dL/db`. The first layer's input
     /// gradient is not computed: nobody needs it.
-    pub(crate) fn backward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
-        on_pool(|| self.backward_layers(chain, input));
-    }
-
-    fn backward_layers(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
-        let n = input.nrows();
-        for i in (0..chain.len()).rev() {
-            let layer = chain.layer(i);
-            let x = match i {
-                0 => input,
-                _ => self.outputs[i - 1].slice(s![..n, ..]),
-            };
-            let (grads_before, grads_from) = self.grads.split_at_mut(i);
-            let grad_input = grads_before.last_mut().map(|g| g.slice_mut(s![..n, ..]));
-            let pre = layer
-                .activation()
-                .needs_pre_activation()
-                .then(|| self.pre_activations[i].slice(s![..n, ..]));
-            layer.backward_into(
-                x,
-                pre,
-                self.outputs[i].slice(s![..n, ..]),
-                grads_from[0].slice_mut(s![..n, ..]),
-                self.weight_grads[i].view_mut(),
-                self.bias_grads[i].view_mut(),
-                grad_input,
-            );
-        }
+    fn backward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
+        backward_from(
+            chain,
+            chain.len() - 1,
+            input,
+            Buffers {
+                outputs: &self.outputs,
+                pre_activations: &self.pre_activations,
+                grads: &mut self.grads,
+                weight_grads: &mut self.weight_grads,
+                bias_grads: &mut self.bias_grads,
+            },
+        );
     }
 
     /// The first non-finite value among the parameter gradients, if any.
-    pub(crate) fn non_finite_gradient(&self) -> Option<f32> {
+    fn non_finite_gradient(&self) -> Option<f32> {
         let weights = self.weight_grads.iter().map(flat);
         let biases = self.bias_grads.iter().map(flat);
         weights.chain(biases).find_map(first_non_finite)
@@ -173,11 +187,74 @@ impl Workspace {
     }
 }
 
+/// The workspace's buffers for layers `0..=i` of a backward pass: read-only forward results, and the gradients.
+struct Buffers<'a> {
+    outputs: &'a [Array2<f32>],
+    pre_activations: &'a [Array2<f32>],
+    grads: &'a mut [Array2<f32>],
+    weight_grads: &'a mut [Array2<f32>],
+    bias_grads: &'a mut [Array1<f32>],
+}
+
+/// Backpropagates through layers `i, i - 1, …, 0`, from layer `i`'s `dL/dy` in `grads[i]`. Below the element-wise
+/// sweep, each layer runs the rest of the pass (its `dL/dx`, then the layers below, which need only that) beside
+/// its own `dL/dW` product: on the thread pool, the weight gradients are computed off the critical path.
+fn backward_from(chain: Chain<'_>, i: usize, input: ArrayView2<f32>, buffers: Buffers<'_>) {
+    let n = input.nrows();
+    let layer = chain.layer(i);
+    let Buffers {
+        outputs,
+        pre_activations,
+        grads,
+        weight_grads,
+        bias_grads,
+    } = buffers;
+    let (grads_below, grads_here) = grads.split_at_mut(i);
+    let (weight_grads_below, weight_grads_here) = weight_grads.split_at_mut(i);
+    let (bias_grads_below, bias_grads_here) = bias_grads.split_at_mut(i);
+    let pre = layer
+        .activation()
+        .needs_pre_activation()
+        .then(|| pre_activations[i].slice(s![..n, ..]));
+    let mut grad = grads_here[0].slice_mut(s![..n, ..]);
+    layer.backward_sweep_into(
+        pre,
+        outputs[i].slice(s![..n, ..]),
+        grad.view_mut(),
+        bias_grads_here[0].view_mut(),
+    );
+    let grad_z = grad.view();
+    let x = match i {
+        0 => input,
+        _ => outputs[i - 1].slice(s![..n, ..]),
+    };
+    let rest = || {
+        // the first layer's input gradient is not computed: nobody needs it
+        if let Some(grad_input) = grads_below.last_mut() {
+            layer.input_gradient_into(grad_z, grad_input.slice_mut(s![..n, ..]));
+            let buffers = Buffers {
+                outputs,
+                pre_activations,
+                grads: grads_below,
+                weight_grads: weight_grads_below,
+                bias_grads: bias_grads_below,
+            };
+            backward_from(chain, i - 1, input, buffers);
+        }
+    };
+    join(rest, || {
+        layer.weight_gradient_into(x, grad_z, weight_grads_here[0].view_mut())
+    });
+}
+
 /// The first value of `values` that is NaN or infinite. The scan for whether there is one is a branch-free
 /// reduction the compiler vectorises (at the CPU's widest vector width, picked at run time), since it runs over
 /// every gradient at every step; only when there is one is it looked for element by element.
 fn first_non_finite(values: &[f32]) -> Option<f32> {
-    let any_non_finite = pulp::Arch::new().dispatch(|| values.iter().fold(false, |any, v| any | !v.is_finite()));
+    let any_non_finite = pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || values.iter().fold(false, |any, v| any | !v.is_finite()),
+    );
     if any_non_finite {
         values.iter().copied().find(|v| !v.is_finite())
     } else {
@@ -187,9 +264,11 @@ fn first_non_finite(values: &[f32]) -> Option<f32> {
 
 /// The elements of an array the crate allocated itself (standard layout), as one slice.
 fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
-    a.as_slice().expect("parameters and their gradients are kept in standard layout")
+    a.as_slice()
+        .expect("parameters and their gradients are kept in standard layout")
 }
 
 fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
-    a.as_slice_mut().expect("parameters and their gradients are kept in standard layout")
+    a.as_slice_mut()
+        .expect("parameters and their gradients are kept in standard layout")
 }

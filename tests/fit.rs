@@ -403,7 +403,12 @@ fn a_nan_in_the_validation_data_stops_training_with_an_error_that_says_so() {
     validation[[7, 2]] = f32::NAN;
     let mut ae = model(13);
     let err = ae
-        .fit(x.view(), Some(validation.view()), &mut Adam::new(1e-3), &FitConfig::new(3))
+        .fit(
+            x.view(),
+            Some(validation.view()),
+            &mut Adam::new(1e-3),
+            &FitConfig::new(3),
+        )
         .unwrap_err();
     match &err {
         Error::Diverged { epoch, batch, what, .. } => assert_eq!((*epoch, *batch, *what), (1, 0, "validation loss")),

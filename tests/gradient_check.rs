@@ -139,12 +139,7 @@ fn reference_forward(layers: &[Reference], x: &[Vec<f64>]) -> (Vec<Vec<f64>>, f6
             .map(|row| {
                 (0..layer.b.len())
                     .map(|j| {
-                        let z = layer.b[j]
-                            + row
-                                .iter()
-                                .zip(&layer.w)
-                                .map(|(xi, wi)| xi * wi[j])
-                                .sum::<f64>();
+                        let z = layer.b[j] + row.iter().zip(&layer.w).map(|(xi, wi)| xi * wi[j]).sum::<f64>();
                         if has_kink(layer.activation) {
                             closest_to_kink = closest_to_kink.min(z.abs());
                         }
@@ -167,10 +162,7 @@ fn reference_loss(loss: Loss, prediction: &[Vec<f64>], target: &[Vec<f64>]) -> f
                 Loss::Mse => (p - t) * (p - t),
                 Loss::BinaryCrossEntropy => {
                     // far from the 1e-7 clamp, which the reference therefore leaves out
-                    assert!(
-                        p > 1e-5 && p < 1.0 - 1e-5,
-                        "a prediction {p} near BCE's clamp"
-                    );
+                    assert!(p > 1e-5 && p < 1.0 - 1e-5, "a prediction {p} near BCE's clamp");
                     -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
                 }
             };
@@ -180,12 +172,7 @@ fn reference_loss(loss: Loss, prediction: &[Vec<f64>], target: &[Vec<f64>]) -> f
     sum / f64::from(count)
 }
 
-fn reference_model_loss(
-    layers: &[Reference],
-    x: &[Vec<f64>],
-    target: &[Vec<f64>],
-    loss: Loss,
-) -> f64 {
+fn reference_model_loss(layers: &[Reference], x: &[Vec<f64>], target: &[Vec<f64>], loss: Loss) -> f64 {
     reference_loss(loss, &reference_forward(layers, x).0, target)
 }
 
@@ -197,11 +184,7 @@ fn to_f64(a: &Array2<f32>) -> Vec<Vec<f64>> {
 }
 
 /// Central difference of `f` in one coordinate, set through `at`.
-fn central_difference<T: Clone>(
-    base: &T,
-    at: impl Fn(&mut T) -> &mut f64,
-    f: impl Fn(&T) -> f64,
-) -> f64 {
+fn central_difference<T: Clone>(base: &T, at: impl Fn(&mut T) -> &mut f64, f: impl Fn(&T) -> f64) -> f64 {
     let mut plus = base.clone();
     *at(&mut plus) += STEP;
     let mut minus = base.clone();
@@ -215,12 +198,7 @@ struct NumericGradients {
     input: Vec<Vec<f64>>,
 }
 
-fn numeric_gradients(
-    layers: &[Reference],
-    x: &[Vec<f64>],
-    target: &[Vec<f64>],
-    loss: Loss,
-) -> NumericGradients {
+fn numeric_gradients(layers: &[Reference], x: &[Vec<f64>], target: &[Vec<f64>], loss: Loss) -> NumericGradients {
     let of_layers = |ls: &Vec<Reference>| reference_model_loss(ls, x, target, loss);
     let base = layers.to_vec();
     let per_layer = (0..layers.len())
@@ -310,11 +288,7 @@ impl Comparison {
 type LayerGradients = Vec<(Array2<f32>, Array1<f32>)>;
 
 /// Compares the per-layer analytic gradients (layer order, first to last) with the numeric ones.
-fn compare_layers(
-    analytic: &[(Array2<f32>, Array1<f32>)],
-    numeric: &NumericGradients,
-    context: &str,
-) -> Comparison {
+fn compare_layers(analytic: &[(Array2<f32>, Array1<f32>)], numeric: &NumericGradients, context: &str) -> Comparison {
     assert_eq!(analytic.len(), numeric.layers.len());
     let mut comparison = Comparison::default();
     for (k, ((dw, db), (nw, nb))) in analytic.iter().zip(&numeric.layers).enumerate() {
@@ -323,20 +297,14 @@ fn compare_layers(
             (nw.len(), nb.len()),
             "{context}: layer {k}'s weight gradient shape"
         );
-        assert_eq!(
-            db.len(),
-            nb.len(),
-            "{context}: layer {k}'s bias gradient length"
-        );
+        assert_eq!(db.len(), nb.len(), "{context}: layer {k}'s bias gradient length");
         for ((i, j), &a) in dw.indexed_iter() {
             comparison.add(f64::from(a), nw[i][j], || {
                 format!("{context}, layer {k}, dL/dW[{i}][{j}]")
             });
         }
         for (j, &a) in db.iter().enumerate() {
-            comparison.add(f64::from(a), nb[j], || {
-                format!("{context}, layer {k}, dL/db[{j}]")
-            });
+            comparison.add(f64::from(a), nb[j], || format!("{context}, layer {k}, dL/db[{j}]"));
         }
     }
     comparison
@@ -352,21 +320,12 @@ fn random_matrix(rng: &mut StdRng, rows: usize, cols: usize, low: f32, high: f32
 
 /// Layers of the given widths (`widths[0]` inputs), `activation` on every layer but the last, which gets
 /// `last` (a sigmoid for BCE, so that predictions lie in (0, 1)).
-fn random_layers(
-    rng: &mut StdRng,
-    widths: &[usize],
-    activation: Activation,
-    last: Activation,
-) -> Vec<Dense> {
+fn random_layers(rng: &mut StdRng, widths: &[usize], activation: Activation, last: Activation) -> Vec<Dense> {
     widths
         .windows(2)
         .enumerate()
         .map(|(k, pair)| {
-            let act = if k + 2 == widths.len() {
-                last
-            } else {
-                activation
-            };
+            let act = if k + 2 == widths.len() { last } else { activation };
             let weights = random_matrix(rng, pair[0], pair[1], -0.9, 0.9);
             let bias = Array1::from_shape_simple_fn(pair[1], || rng.random_range(-0.5..0.5));
             Dense::from_parts(weights, bias, act).unwrap()
@@ -378,13 +337,11 @@ fn random_layers(
 fn random_target(rng: &mut StdRng, rows: usize, cols: usize, loss: Loss) -> Array2<f32> {
     match loss {
         Loss::Mse => random_matrix(rng, rows, cols, -1.0, 1.0),
-        Loss::BinaryCrossEntropy => {
-            Array2::from_shape_simple_fn((rows, cols), || match rng.random_range(0..4) {
-                0 => 0.0,
-                1 => 1.0,
-                _ => rng.random_range(0.0..1.0),
-            })
-        }
+        Loss::BinaryCrossEntropy => Array2::from_shape_simple_fn((rows, cols), || match rng.random_range(0..4) {
+            0 => 0.0,
+            1 => 1.0,
+            _ => rng.random_range(0.0..1.0),
+        }),
     }
 }
 
@@ -416,11 +373,7 @@ fn per_layer_gradients(
     let mut grad = loss.gradient(activations.view(), target.view()).unwrap();
     let mut per_layer = Vec::new();
     for (layer, trace) in layers.iter().zip(&traces).rev() {
-        let DenseGradients {
-            weights,
-            bias,
-            input,
-        } = layer.backward(trace, grad.view()).unwrap();
+        let DenseGradients { weights, bias, input } = layer.backward(trace, grad.view()).unwrap();
         per_layer.push((weights, bias));
         grad = input;
     }
@@ -440,12 +393,7 @@ fn random_problem(
     for _attempt in 0..100 {
         let widths: Vec<usize> = (0..=depth).map(|_| rng.random_range(2..=6)).collect();
         let batch = rng.random_range(3..=5);
-        let layers = random_layers(
-            &mut rng,
-            &widths,
-            activation,
-            last_activation(loss, activation),
-        );
+        let layers = random_layers(&mut rng, &widths, activation, last_activation(loss, activation));
         let x = random_matrix(&mut rng, batch, widths[0], -1.0, 1.0);
         let target = random_target(&mut rng, batch, widths[depth], loss);
         let references: Vec<Reference> = layers.iter().map(Reference::of).collect();
@@ -482,9 +430,7 @@ fn per_layer_backward_matches_finite_differences_for_every_activation_and_loss()
                 for repeat in 0..3 {
                     let seed = 1000 * a as u64 + 100 * l as u64 + 10 * depth as u64 + repeat;
                     let comparison = check_stack(seed, depth, activation, loss);
-                    comparison.assert_passes(&format!(
-                        "{activation} with {loss}, {depth} layers, seed {seed}"
-                    ));
+                    comparison.assert_passes(&format!("{activation} with {loss}, {depth} layers, seed {seed}"));
                     overall.merge(comparison);
                 }
             }
@@ -514,10 +460,7 @@ fn the_check_catches_a_wrong_derivative() {
     // And a gradient scaled by 1.001 (a 0.1% error) fails too.
     let references: Vec<Reference> = layers.iter().map(Reference::of).collect();
     let numeric = numeric_gradients(&references, &to_f64(&x), &to_f64(&target), Loss::Mse);
-    let scaled: Vec<_> = analytic
-        .iter()
-        .map(|(w, b)| (w * 1.001, b * 1.001))
-        .collect();
+    let scaled: Vec<_> = analytic.iter().map(|(w, b)| (w * 1.001, b * 1.001)).collect();
     assert!(compare_layers(&analytic, &numeric, "exact").passes());
     assert!(!compare_layers(&scaled, &numeric, "scaled by 1.001").passes());
 }
@@ -532,11 +475,7 @@ fn the_reference_erf_is_accurate() {
         (2.0, 0.995_322_265_018_953),
         (3.0, 0.999_977_909_503_001),
     ] {
-        assert!(
-            (erf(x) - want).abs() < 1e-14,
-            "erf({x}) = {} vs {want}",
-            erf(x)
-        );
+        assert!((erf(x) - want).abs() < 1e-14, "erf({x}) = {} vs {want}", erf(x));
         assert!((erf(-x) + want).abs() < 1e-14);
     }
 }
@@ -592,12 +531,9 @@ fn check_train_steps(seed: u64, activation: Activation, loss: Loss) -> Option<Co
         if reference_forward(&references, &x64).1 <= KINK_MARGIN {
             return None;
         }
-        let context =
-            format!("train_step {step} ({rows} rows), {activation} with {loss}, seed {seed}");
+        let context = format!("train_step {step} ({rows} rows), {activation} with {loss}, seed {seed}");
         let before = model_parameters(&ae);
-        let returned_loss = ae
-            .train_step(x.view(), target.view(), loss, &mut sgd)
-            .unwrap();
+        let returned_loss = ae.train_step(x.view(), target.view(), loss, &mut sgd).unwrap();
         let after = model_parameters(&ae);
 
         let want_loss = reference_model_loss(&references, &x64, &target64, loss);
@@ -612,8 +548,7 @@ fn check_train_steps(seed: u64, activation: Activation, loss: Loss) -> Option<Co
             .iter()
             .zip(&after)
             .map(|((w0, b0), (w1, b1))| {
-                let grad =
-                    |old: f32, new: f32| ((f64::from(old) - f64::from(new)) / LEARNING_RATE) as f32;
+                let grad = |old: f32, new: f32| ((f64::from(old) - f64::from(new)) / LEARNING_RATE) as f32;
                 (
                     Array2::from_shape_fn(w0.dim(), |ij| grad(w0[ij], w1[ij])),
                     Array1::from_shape_fn(b0.len(), |j| grad(b0[j], b1[j])),
@@ -690,12 +625,7 @@ fn to_rows(a: &Array2<f64>) -> Vec<Vec<f64>> {
 type LayerGradients64 = Vec<(Array2<f64>, Array1<f64>)>;
 
 /// The loss and its gradients by backpropagation in f64 (ndarray's f64 products, not the crate's f32 kernel).
-fn reference_backprop(
-    layers: &[Dense],
-    x: &Array2<f32>,
-    target: &Array2<f32>,
-    loss: Loss,
-) -> (f64, LayerGradients64) {
+fn reference_backprop(layers: &[Dense], x: &Array2<f32>, target: &Array2<f32>, loss: Loss) -> (f64, LayerGradients64) {
     let widen2 = |a: &Array2<f32>| a.mapv(f64::from);
     let mut inputs = vec![widen2(x)];
     let mut pre_activations = Vec::new();
@@ -789,28 +719,16 @@ fn train_step_matches_an_f64_backprop_on_wide_layers() {
                 .collect();
             let (want_loss, want) = reference_backprop(&layers, &x, &target, loss);
             let before = model_parameters(&ae);
-            let got_loss = ae
-                .train_step(x.view(), target.view(), loss, &mut sgd)
-                .unwrap();
+            let got_loss = ae.train_step(x.view(), target.view(), loss, &mut sgd).unwrap();
             let after = model_parameters(&ae);
             let loss_error = (f64::from(got_loss) - want_loss).abs() / want_loss;
-            assert!(
-                loss_error < 1e-5,
-                "{context}: loss {got_loss} vs {want_loss}"
-            );
+            assert!(loss_error < 1e-5, "{context}: loss {got_loss} vs {want_loss}");
             worst_loss = worst_loss.max(loss_error);
 
-            for (k, (((w0, b0), (w1, b1)), (want_w, want_b))) in
-                before.iter().zip(&after).zip(&want).enumerate()
-            {
-                let recover =
-                    |old: f32, new: f32| (f64::from(old) - f64::from(new)) / LEARNING_RATE;
+            for (k, (((w0, b0), (w1, b1)), (want_w, want_b))) in before.iter().zip(&after).zip(&want).enumerate() {
+                let recover = |old: f32, new: f32| (f64::from(old) - f64::from(new)) / LEARNING_RATE;
                 // Sums of many terms of both signs: the floor is relative to the tensor's largest gradient.
-                let floor = want_w
-                    .iter()
-                    .chain(want_b)
-                    .fold(0.0_f64, |m, g| m.max(g.abs()))
-                    * 1e-4;
+                let floor = want_w.iter().chain(want_b).fold(0.0_f64, |m, g| m.max(g.abs())) * 1e-4;
                 let pairs = w0
                     .iter()
                     .zip(w1)

@@ -170,10 +170,7 @@ fn torch_mismatch(got: [[f32; 4]; 5], want: [[f32; 4]; 5]) -> Result<(u32, f32),
     for (step, (got_row, want_row)) in got.iter().zip(&want).enumerate() {
         for (i, (&g, &w)) in got_row.iter().zip(want_row).enumerate() {
             if !ulps_eq!(g, w, epsilon = 1e-7, max_ulps = 2) {
-                return Err(format!(
-                    "step {}, parameter {i}: got {g:e}, PyTorch {w:e}",
-                    step + 1
-                ));
+                return Err(format!("step {}, parameter {i}: got {g:e}, PyTorch {w:e}", step + 1));
             }
             worst_ulps = worst_ulps.max(g.to_bits().abs_diff(w.to_bits()));
             worst_abs = worst_abs.max((g - w).abs());
@@ -184,14 +181,9 @@ fn torch_mismatch(got: [[f32; 4]; 5], want: [[f32; 4]; 5]) -> Result<(u32, f32),
 
 /// Checks one optimizer against PyTorch's trajectory, in one slot and split over two; prints the differences.
 fn check_against_torch(name: &str, make: impl Fn() -> Box<dyn DynOptimizer>, want: [[f32; 4]; 5]) {
-    let (ulps, abs) =
-        torch_mismatch(make().trajectory(), want).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (ulps, abs) = torch_mismatch(make().trajectory(), want).unwrap_or_else(|e| panic!("{name}: {e}"));
     let two_slots = make().trajectory_in_two_slots();
-    assert_eq!(
-        two_slots,
-        make().trajectory(),
-        "{name}: two slots differ from one"
-    );
+    assert_eq!(two_slots, make().trajectory(), "{name}: two slots differ from one");
     eprintln!("{name}: at most {ulps} ulp, {abs:e} absolute, from PyTorch");
 }
 
@@ -289,11 +281,7 @@ fn the_torch_comparison_can_fail() {
     // Adam(betas=(0.9, 0.99)) is not Adam(betas=(0.9, 0.999)),
     assert!(torch_mismatch(trajectory(&mut Adam::new(1e-2).with_betas(0.9, 0.99)), ADAM).is_err());
     // and AdamW with wd 0.011 is not AdamW with wd 0.01 (the decay alone moves 0.5 by 5e-7 per step).
-    assert!(torch_mismatch(
-        trajectory(&mut AdamW::new(1e-2).with_weight_decay(0.011)),
-        ADAMW
-    )
-    .is_err());
+    assert!(torch_mismatch(trajectory(&mut AdamW::new(1e-2).with_weight_decay(0.011)), ADAMW).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -303,10 +291,7 @@ fn the_torch_comparison_can_fail() {
 
 /// The first parameter after each of the first `steps` steps.
 fn first_parameter(optimizer: &mut impl Optimizer, steps: usize) -> Vec<f32> {
-    trajectory(optimizer)[..steps]
-        .iter()
-        .map(|w| w[0])
-        .collect()
+    trajectory(optimizer)[..steps].iter().map(|w| w[0]).collect()
 }
 
 fn assert_by_hand(got: Vec<f32>, want: &[f64]) {
@@ -384,10 +369,7 @@ fn adam_by_hand() {
     // step 2: m = 0.9 · 0.02 + 0.1 · 0.1 = 0.028, v = 0.999 · 4e-5 + 0.001 · 0.01 = 4.996e-5,
     //         m̂ = 0.028 / (1 - 0.81) = 0.147368421, v̂ = 4.996e-5 / (1 - 0.998001) = 0.0249924962,
     //         √v̂ = 0.158090152, w = 0.49 - 0.01 · 0.147368421 / 0.158090152 = 0.49 - 0.00932179 = 0.48067821
-    assert_by_hand(
-        first_parameter(&mut Adam::new(0.01), 2),
-        &[0.49, 0.480_678_2],
-    );
+    assert_by_hand(first_parameter(&mut Adam::new(0.01), 2), &[0.49, 0.480_678_2]);
     // A zero gradient from zero moments does not move the weight (parameter 3, step 1): m = v = 0, 0 / eps.
     assert_eq!(trajectory(&mut Adam::new(0.01))[0][3], INITIAL[3]);
 }

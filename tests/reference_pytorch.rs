@@ -22,9 +22,7 @@ const RELATIVE_TOLERANCE: f64 = 1e-5;
 const ABSOLUTE_FLOOR: f64 = 1e-6;
 
 fn number(value: &Value) -> f32 {
-    value
-        .as_f64()
-        .unwrap_or_else(|| panic!("not a number: {value}")) as f32
+    value.as_f64().unwrap_or_else(|| panic!("not a number: {value}")) as f32
 }
 
 fn vector(value: &Value) -> Array1<f32> {
@@ -37,40 +35,21 @@ fn vector(value: &Value) -> Array1<f32> {
 }
 
 fn matrix(value: &Value) -> Array2<f32> {
-    let rows: Vec<Array1<f32>> = value
-        .as_array()
-        .expect("a list of rows")
-        .iter()
-        .map(vector)
-        .collect();
+    let rows: Vec<Array1<f32>> = value.as_array().expect("a list of rows").iter().map(vector).collect();
     let cols = rows[0].len();
     Array2::from_shape_fn((rows.len(), cols), |(r, c)| rows[r][c])
 }
 
 fn dense(layer: &Value) -> Dense {
     let activation: Activation = layer["activation"].as_str().unwrap().parse().unwrap();
-    Dense::from_parts(
-        matrix(&layer["weights"]),
-        vector(&layer["bias"]),
-        activation,
-    )
-    .unwrap()
+    Dense::from_parts(matrix(&layer["weights"]), vector(&layer["bias"]), activation).unwrap()
 }
 
 /// The fixture's initial model.
 fn model(fixture: &Value) -> Autoencoder {
-    let mut layers: Vec<Dense> = fixture["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(dense)
-        .collect();
+    let mut layers: Vec<Dense> = fixture["layers"].as_array().unwrap().iter().map(dense).collect();
     let decoder_layers = layers.split_off(fixture["encoder_layers"].as_u64().unwrap() as usize);
-    Autoencoder::new(
-        Encoder::new(layers).unwrap(),
-        Decoder::new(decoder_layers).unwrap(),
-    )
-    .unwrap()
+    Autoencoder::new(Encoder::new(layers).unwrap(), Decoder::new(decoder_layers).unwrap()).unwrap()
 }
 
 /// The largest relative and absolute differences seen, for the report.
@@ -112,9 +91,7 @@ fn replay(fixture_text: &str, name: &str, mut optimizer: impl Optimizer) {
         let got = ae
             .train_step(input.view(), target.view(), loss, &mut optimizer)
             .unwrap();
-        loss_differences.check(got, want, || {
-            format!("{name}: the loss of step {}", step + 1)
-        });
+        loss_differences.check(got, want, || format!("{name}: the loss of step {}", step + 1));
     }
     // The trajectory is not flat, so that matching it means something.
     assert!(
@@ -127,15 +104,9 @@ fn replay(fixture_text: &str, name: &str, mut optimizer: impl Optimizer) {
     let final_layers = fixture["final_layers"].as_array().unwrap();
     for (k, (layer, want)) in layers.zip(final_layers).enumerate() {
         let (want_weights, want_bias) = (matrix(&want["weights"]), vector(&want["bias"]));
-        assert_eq!(
-            layer.weights().dim(),
-            want_weights.dim(),
-            "{name}: layer {k}'s weights"
-        );
+        assert_eq!(layer.weights().dim(), want_weights.dim(), "{name}: layer {k}'s weights");
         for ((i, j), &got) in layer.weights().indexed_iter() {
-            weight_differences.check(got, want_weights[[i, j]], || {
-                format!("{name}: layer {k}, W[{i}][{j}]")
-            });
+            weight_differences.check(got, want_weights[[i, j]], || format!("{name}: layer {k}, W[{i}][{j}]"));
         }
         for (j, &got) in layer.bias().iter().enumerate() {
             weight_differences.check(got, want_bias[j], || format!("{name}: layer {k}, b[{j}]"));

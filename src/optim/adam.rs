@@ -139,14 +139,7 @@ impl Adam {
 /// The Adam update of each element, split into `parts` runs on the crate's thread pool (the elements are
 /// independent, so the split changes nothing in the results) and compiled for the CPU's widest vector extension,
 /// picked at run time: it runs over every parameter at every step, the largest memory-bound pass of training.
-fn update_elements(
-    param: &mut [f32],
-    grad: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    scalars: &StepScalars,
-    parts: usize,
-) {
+fn update_elements(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], scalars: &StepScalars, parts: usize) {
     if parts > 1 {
         let half = parts / 2;
         let mid = param.len() * half / parts / 16 * 16; // on a cache-line boundary
@@ -164,7 +157,7 @@ fn update_elements(
         for (((w, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
             *m = scalars.beta1 * *m + scalars.one_minus_beta1 * g; // first moment
             *v = scalars.beta2 * *v + scalars.one_minus_beta2 * g * g; // second moment
-            // bias-corrected step: lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+                                                                       // bias-corrected step: lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps)
             let denominator = v.sqrt() / scalars.sqrt_bias_correction2 + scalars.eps;
             *w -= scalars.step_size * *m / denominator;
         }

@@ -112,7 +112,11 @@ impl OptimizerState {
                 self.kind
             )));
         }
-        match self.slots.iter().position(|slot| !slot.is_empty() && slot.len() != buffers) {
+        match self
+            .slots
+            .iter()
+            .position(|slot| !slot.is_empty() && slot.len() != buffers)
+        {
             Some(slot) => Err(Error::InvalidArgument(format!(
                 "{kind} optimizer state: slot {slot} has {} buffers, expected {buffers}",
                 self.slots[slot].len()

@@ -1,0 +1,72 @@
+//! The matrix products of an AE-16 training step, on the workload's shapes, through the crate's own product
+//! (the one training uses: `gemm` kernels chosen at run time, threads as configured), at 1 thread and at the
+//! default thread count, called from inside the crate's thread pool as a training step calls them.
+//! Throughput is in FLOP (2 per multiply-add).
+//!
+//! ```text
+//! cargo bench --bench matmul
+//! ```
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use autoencoder::__internals::{on_pool, product_into};
+use autoencoder::ndarray::{Array2, ArrayView2};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn matrix(rows: usize, cols: usize) -> Array2<f32> {
+    Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 31 + j * 17) % 23) as f32 / 23.0 - 0.5)
+}
+
+/// One product `a · b` of the training step: `(name, a, b)`, where `a` or `b` may be a transposed view.
+type Case<'a> = (String, ArrayView2<'a, f32>, ArrayView2<'a, f32>);
+
+fn products(c: &mut Criterion) {
+    let default_threads = autoencoder::num_threads();
+    for batch in [256, 32] {
+        let x = matrix(batch, 784); // the input batch
+        let h = matrix(batch, 256); // a hidden activation / its gradient
+        let y = matrix(batch, 784); // the output layer's dL/dz
+        let z = matrix(batch, 64);
+        let w1 = matrix(784, 256);
+        let w2 = matrix(256, 64);
+        let w6 = matrix(256, 784);
+        let cases: Vec<Case> = vec![
+            (format!("b{batch}_fwd_x.w1_{batch}x784x256"), x.view(), w1.view()),
+            (format!("b{batch}_fwd_h.w6_{batch}x256x784"), h.view(), w6.view()),
+            (format!("b{batch}_fwd_h.w2_{batch}x256x64"), h.view(), w2.view()),
+            (format!("b{batch}_dw1_xT.dz_784x{batch}x256"), x.t(), h.view()),
+            (format!("b{batch}_dw6_hT.dz_256x{batch}x784"), h.t(), y.view()),
+            (format!("b{batch}_dx6_dz.w6T_{batch}x784x256"), y.view(), w6.t()),
+            (format!("b{batch}_dx2_dz.w2T_{batch}x64x256"), z.view(), w2.t()),
+        ];
+        let mut group = c.benchmark_group(format!("matmul_batch{batch}"));
+        for (name, a, b) in &cases {
+            let mut out = Array2::zeros((a.nrows(), b.ncols()));
+            group.throughput(Throughput::Elements((2 * a.nrows() * a.ncols() * b.ncols()) as u64));
+            for threads in [1, default_threads] {
+                autoencoder::set_num_threads(threads).unwrap();
+                // from inside the pool, as in a training step (no hand-over per product)
+                group.bench_function(format!("{name}_{threads}t"), |bench| {
+                    bench.iter_custom(|iters| {
+                        on_pool(|| {
+                            let started = Instant::now();
+                            for _ in 0..iters {
+                                product_into(black_box(*a), black_box(*b), out.view_mut());
+                            }
+                            started.elapsed()
+                        })
+                    })
+                });
+                if default_threads == 1 {
+                    break;
+                }
+            }
+        }
+        group.finish();
+        autoencoder::set_num_threads(default_threads).unwrap();
+    }
+}
+
+criterion_group!(benches, products);
+criterion_main!(benches);

@@ -1,0 +1,162 @@
+//! How many threads the matrix products use, and the crate's own thread pool that runs them.
+//!
+//! The count comes from, in order: [`set_num_threads`], the environment variable `AUTOENCODER_NUM_THREADS`, and
+//! the number of cores ([`std::thread::available_parallelism`]). With one thread no pool is made and nothing
+//! runs off the calling thread. The pool is the crate's own (not rayon's global one), so that an application's
+//! own rayon work neither slows nor resizes it.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+use crate::{Error, Result};
+
+/// The environment variable that sets the thread count when [`set_num_threads`] was not called.
+const ENV_VAR: &str = "AUTOENCODER_NUM_THREADS";
+
+/// The configured thread count; 0 until it is first read or set.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// The pool for the configured count (when above 1), made on first use.
+static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
+
+/// Sets the number of threads the matrix products (training and inference) use, from now on.
+///
+/// `1` keeps all work on the calling thread. The same seed and thread count give bit-identical results.
+/// Errors with [`Error::InvalidArgument`] for 0.
+///
+/// ```
+/// autoencoder::set_num_threads(1)?;
+/// assert_eq!(autoencoder::num_threads(), 1);
+/// assert!(autoencoder::set_num_threads(0).is_err());
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
+pub fn set_num_threads(threads: usize) -> Result<()> {
+    if threads == 0 {
+        return Err(Error::InvalidArgument(
+            "set_num_threads needs at least one thread".into(),
+        ));
+    }
+    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    if THREADS.swap(threads, Ordering::Relaxed) != threads {
+        *pool = None; // made again, at the new size, on first use
+    }
+    Ok(())
+}
+
+/// The number of threads the matrix products use: as set by [`set_num_threads`], else the environment variable
+/// `AUTOENCODER_NUM_THREADS`, else the number of cores.
+///
+/// ```
+/// assert!(autoencoder::num_threads() >= 1);
+/// ```
+pub fn num_threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => {
+            let threads = default_threads();
+            // A concurrent set_num_threads wins over the default.
+            match THREADS.compare_exchange(0, threads, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => threads,
+                Err(set) => set,
+            }
+        }
+        threads => threads,
+    }
+}
+
+/// `AUTOENCODER_NUM_THREADS` when it holds a positive integer, else the number of cores.
+fn default_threads() -> usize {
+    std::env::var(ENV_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The pool to run products on, or `None` when they run on the calling thread (one thread, or the pool could not
+/// be made, or the caller already is one of its threads).
+fn pool() -> Option<Arc<ThreadPool>> {
+    let threads = num_threads();
+    if threads <= 1 {
+        return None;
+    }
+    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    if pool.is_none() {
+        *pool = ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("autoencoder-{i}"))
+            .start_handler(|_| ON_POOL.set(true))
+            .build()
+            .ok()
+            .map(Arc::new);
+    }
+    pool.clone()
+}
+
+/// Runs `work` on the crate's pool, so that the products inside it can split across its threads; on the calling
+/// thread when there is one thread (or when already on the pool).
+///
+/// Entering the pool costs a hand-over to another thread and back (a few to tens of microseconds), so a training
+/// step enters once for its forward, loss and backward passes together rather than once per product.
+pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if ON_POOL.get() {
+        return work();
+    }
+    match pool() {
+        Some(pool) => {
+            POOL_ENTRIES.fetch_add(1, Ordering::Relaxed);
+            pool.install(work)
+        }
+        None => work(),
+    }
+}
+
+thread_local! {
+    /// Whether this thread is one of the crate's pool threads (of the current pool or of one replaced by
+    /// [`set_num_threads`]): then work runs where it is, without looking the pool up.
+    static ON_POOL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// How many times work was handed to the pool from outside it (see [`pool_entries`]).
+static POOL_ENTRIES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many times work has been handed to the crate's pool from a thread outside it, since the start. Each
+/// hand-over pushes one job onto rayon's injector queue, which allocates a new block for every 63 jobs
+/// (`crossbeam-deque`'s `Injector`): the one allocation of a threaded training step that is not the `gemm`
+/// crate's, amortised to at most one per 63 hand-overs.
+pub(crate) fn pool_entries() -> usize {
+    POOL_ENTRIES.load(Ordering::Relaxed)
+}
+
+/// The threads a product of `m · k · n` multiply-adds should use: 1 when splitting it does not pay.
+pub(crate) fn threads_for(multiply_adds: usize) -> usize {
+    /// Below this many multiply-adds (`32 · 256 · 256`), handing half a product to another thread costs more than
+    /// it saves (measured with `benches/matmul.rs` on the AE-16 shapes).
+    const MIN_PARALLEL_WORK: usize = 32 * 256 * 256;
+    let threads = num_threads();
+    if threads <= 1 || multiply_adds < MIN_PARALLEL_WORK {
+        1
+    } else {
+        threads
+    }
+}
+
+/// Into how many parts (one per thread) to split an element-wise pass over `elements` values: 1 when the pass is
+/// too small for a hand-over to another thread to pay. Run the parts with [`on_pool`] and `rayon::join`.
+pub(crate) fn parts_for(elements: usize) -> usize {
+    /// A hand-over costs about a microsecond; an element-wise pass does a few thousand values in that time.
+    const MIN_ELEMENTS_PER_PART: usize = 16 * 1024;
+    num_threads().min(elements / MIN_ELEMENTS_PER_PART).max(1)
+}
+
+/// Runs `a` and `b`, in parallel when on a thread pool with more than one thread (`a` on this thread, `b` for
+/// another to take), in sequence (`a` first) otherwise: never on rayon's global pool.
+pub(crate) fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    if num_threads() > 1 && rayon::current_thread_index().is_some() {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}

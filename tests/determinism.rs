@@ -1,0 +1,41 @@
+//! The same seed and thread count give bit-identical weights; and since no sum is split across threads (the
+//! matrix products split by output tiles, the element-wise passes by columns or elements), so does any other
+//! thread count.
+
+use autoencoder::ndarray::Array2;
+use autoencoder::{Adam, Autoencoder, FitConfig};
+
+fn images(rows: usize) -> Array2<f32> {
+    Array2::from_shape_fn((rows, 784), |(i, j)| ((i * 7 + j * 13) % 251) as f32 / 250.0)
+}
+
+/// An AE-16-like model trained for 2 epochs of 3 batches (the last one partial) on `threads` threads.
+fn trained(threads: usize) -> Autoencoder {
+    autoencoder::set_num_threads(threads).unwrap();
+    let x = images(600);
+    let mut ae = Autoencoder::builder(784)
+        .hidden(&[256, 64])
+        .latent(16)
+        .seed(3)
+        .build()
+        .unwrap();
+    let config = FitConfig::new(2).batch_size(256).seed(5);
+    ae.fit(x.view(), None, &mut Adam::new(1e-3), &config).unwrap();
+    ae
+}
+
+/// One test function: the thread count is a process-wide setting.
+#[test]
+fn weights_are_bit_identical_for_a_seed_whatever_the_thread_count() {
+    let two = trained(2);
+    assert!(two == trained(2), "two runs on 2 threads differ");
+    assert!(two == trained(1), "1 thread and 2 threads differ");
+    assert!(two == trained(3), "3 threads and 2 threads differ");
+    let untrained = Autoencoder::builder(784)
+        .hidden(&[256, 64])
+        .latent(16)
+        .seed(3)
+        .build()
+        .unwrap();
+    assert!(two != untrained, "training changed nothing");
+}
