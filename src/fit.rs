@@ -195,7 +195,8 @@ impl FitConfig {
     }
 
     /// Epochs already done (when resuming from a checkpoint): training runs epochs `start_epoch + 1 ..= epochs`,
-    /// with the same shuffles those epochs would have had.
+    /// with the same shuffles those epochs would have had. Early stopping starts afresh (its best loss and
+    /// patience count are not part of a checkpoint).
     ///
     /// ```
     /// let config = autoencoder::FitConfig::new(10).start_epoch(4); // runs epochs 5 to 10

@@ -55,3 +55,8 @@ pub use matmul::internals as __internals;
 pub use matmul::{num_threads, set_num_threads};
 pub use mnist::Mnist;
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
+
+/// The README's code, compiled and run as a doctest so that it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
