@@ -316,21 +316,25 @@ impl FromStr for Activation {
     }
 }
 
+/// One of every kind of activation, for the unit tests of this module and of the sweeps.
+#[cfg(test)]
+pub(crate) const EVERY_KIND: [Activation; 9] = [
+    Activation::Identity,
+    Activation::Relu,
+    Activation::LeakyRelu(0.2),
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Elu(1.0),
+    Activation::Gelu,
+    Activation::Softplus,
+    Activation::Silu,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ALL: [Activation; 9] = [
-        Activation::Identity,
-        Activation::Relu,
-        Activation::LeakyRelu(0.2),
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Elu(1.0),
-        Activation::Gelu,
-        Activation::Softplus,
-        Activation::Silu,
-    ];
+    const ALL: [Activation; 9] = EVERY_KIND;
 
     #[test]
     fn derivative_matches_central_difference() {

@@ -303,17 +303,7 @@ mod tests {
     use super::*;
     use ndarray::{s, Array1, Array2};
 
-    const ALL: [Activation; 9] = [
-        Activation::Identity,
-        Activation::Relu,
-        Activation::LeakyRelu(0.1),
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Elu(1.0),
-        Activation::Gelu,
-        Activation::Softplus,
-        Activation::Silu,
-    ];
+    const ALL: [Activation; 9] = crate::activation::EVERY_KIND;
 
     /// Values that include zeros of both signs, large magnitudes, infinities and NaN.
     fn values(rows: usize, cols: usize, seed: usize) -> Array2<f32> {
