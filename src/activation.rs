@@ -23,6 +23,14 @@ use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 use crate::Error;
 
 /// An element-wise activation function.
+///
+/// ```
+/// use autoencoder::Activation;
+/// let act = Activation::Elu(1.0);
+/// let (z, y) = (-1.0_f32, act.apply(-1.0));
+/// assert!((y - ((-1.0_f32).exp() - 1.0)).abs() < 1e-7);
+/// assert!((act.derivative(z, y) - (-1.0_f32).exp()).abs() < 1e-7); // alpha · e^z = y + alpha
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     /// `y = z`.

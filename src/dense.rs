@@ -38,6 +38,15 @@ mod sigmoid;
 mod sweeps;
 
 /// A fully connected layer `y = act(x · W + b)`, `W` of shape `(inputs, outputs)`, `b` of shape `(outputs)`.
+///
+/// ```
+/// use autoencoder::{Activation, Dense};
+/// use autoencoder::ndarray::array;
+/// // Keras' kernel layout: row i of W holds input i's weights to every output.
+/// let layer = Dense::from_parts(array![[1.0_f32, 0.0, 2.0], [0.0, 1.0, -1.0]], array![0.0, 0.0, 0.5], Activation::Identity)?;
+/// assert_eq!(layer.forward(array![[3.0_f32, 4.0]].view())?, array![[3.0, 4.0, 2.5]]);
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dense {
     /// `(inputs, outputs)`, always in standard (row-major) layout, so that optimizers see one flat slice.
@@ -49,6 +58,15 @@ pub struct Dense {
 
 /// What [`Dense::forward_train`] keeps for [`Dense::backward`]: the input, the output, and the pre-activation
 /// where the activation's derivative needs it.
+///
+/// ```
+/// use autoencoder::{Activation, Dense};
+/// use autoencoder::ndarray::array;
+/// let layer = Dense::from_parts(array![[1.0_f32]], array![0.0], Activation::Tanh)?;
+/// let trace = layer.forward_train(array![[0.5_f32]].view())?;
+/// assert_eq!((trace.input()[[0, 0]], trace.output()[[0, 0]]), (0.5, 0.5_f32.tanh()));
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct DenseTrace {
     input: Array2<f32>,
@@ -85,6 +103,18 @@ impl DenseTrace {
 }
 
 /// The gradients that [`Dense::backward`] gives: `dL/dW`, `dL/db` and `dL/dx`.
+///
+/// ```
+/// use autoencoder::{Activation, Dense, Loss};
+/// use autoencoder::ndarray::array;
+/// let layer = Dense::from_parts(array![[2.0_f32], [1.0]], array![0.0], Activation::Identity)?;
+/// let (x, target) = (array![[1.0_f32, 1.0]], array![[0.0_f32]]);
+/// let trace = layer.forward_train(x.view())?; // y = 3
+/// let grads = layer.backward(&trace, Loss::Mse.gradient(trace.output().view(), target.view())?.view())?;
+/// // dL/dy = 2 (y - t) = 6
+/// assert_eq!((grads.weights, grads.bias, grads.input), (array![[6.0], [6.0]], array![6.0], array![[12.0, 6.0]]));
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct DenseGradients {
     /// `dL/dW`, shape `(inputs, outputs)`.
