@@ -25,6 +25,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
+use crate::matmul::on_pool;
 use crate::workspace::{Chain, Workspace};
 use crate::{Decoder, Dense, Encoder, Error, Loss, Optimizer, Result};
 
@@ -254,11 +255,18 @@ impl Autoencoder {
             second: self.decoder.layers(),
         };
         self.workspace.prepare(chain, input.nrows());
-        // forward, loss, backward, and the NaN / infinity checks
-        let value = self.workspace.gradients(chain, input, target, loss)?;
-        let layers = self.encoder.layers_mut().iter_mut().chain(self.decoder.layers_mut());
-        self.workspace.apply(layers, optimizer)?;
-        Ok(value)
+        // One hand-over to the thread pool for the whole step: forward, loss, backward, the NaN / infinity
+        // checks, then the update.
+        on_pool(|| {
+            let chain = Chain {
+                first: self.encoder.layers(),
+                second: self.decoder.layers(),
+            };
+            let value = self.workspace.gradients(chain, input, target, loss)?;
+            let layers = self.encoder.layers_mut().iter_mut().chain(self.decoder.layers_mut());
+            self.workspace.apply(layers, optimizer)?;
+            Ok(value)
+        })
     }
 
     /// Every layer, the encoder's then the decoder's.

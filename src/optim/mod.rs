@@ -30,7 +30,8 @@ use crate::{Error, Result};
 /// A gradient-descent optimizer with per-parameter state.
 ///
 /// A training step calls [`begin_step`](Self::begin_step) once, then [`update`](Self::update) once per
-/// parameter tensor, each tensor always under the same `slot` number.
+/// parameter tensor, each tensor always under the same `slot` number. Optimizers are `Send`, so that a step can
+/// run its update on the crate's thread pool together with the forward and backward passes.
 ///
 /// ```
 /// use autoencoder::{AdamW, Optimizer, Sgd};
@@ -46,7 +47,7 @@ use crate::{Error, Result};
 /// assert!(w[0] < 0.5);
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
-pub trait Optimizer {
+pub trait Optimizer: Send {
     /// Checks the hyper-parameters (a negative learning rate, a beta outside `[0, 1)`, ...), so that a bad
     /// configuration is an error before training rather than a NaN later.
     fn check(&self) -> Result<()>;
