@@ -20,7 +20,7 @@ use safetensors::Dtype;
 /// the largest and smallest normal floats, and ordinary values.
 fn value(seed: usize) -> f32 {
     const SPECIAL: [f32; 6] = [-0.0, 1.0e-40, f32::MAX, f32::MIN_POSITIVE, -f32::MAX, 0.0];
-    if seed % 17 < SPECIAL.len() && seed % 5 == 0 {
+    if seed % 17 < SPECIAL.len() && seed.is_multiple_of(5) {
         SPECIAL[seed % 17]
     } else {
         ((seed as f32 * 0.618_034).fract() - 0.5) * 3.7
