@@ -22,10 +22,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array1, Array2, ArrayD, Ix1, Ix3};
+use ndarray::{Array1, Array2, Ix1};
 
 use crate::error::{Error, Result};
-use crate::idx::{self, IdxArray};
+use crate::idx::{self, ElementType, IdxArray, IdxStream};
 
 /// A data set in the MNIST layout: training and test images with their labels.
 ///
@@ -163,28 +163,28 @@ impl Mnist {
             TEST_IMAGES.find(dir)?,
             TEST_LABELS.find(dir)?,
         ];
-        let [train_images, train_labels, test_images, test_labels] = read_all(paths)?;
+        let (train_images, train_labels, test_images, test_labels) = read_all(paths)?;
 
         let train_images = images(train_images)?;
         let test_images = images(test_images)?;
         let train_labels = labels(train_labels)?;
         let test_labels = labels(test_labels)?;
         for (images, labels) in [(&train_images, &train_labels), (&test_images, &test_labels)] {
-            if images.pixels.dim().0 != labels.labels.len() {
+            if images.count != labels.labels.len() {
                 return Err(Error::Dataset {
                     path: dir.to_path_buf(),
                     message: format!(
                         "{} holds {} images but {} holds {} labels; they should match one to one",
                         file_name(&images.path),
-                        images.pixels.dim().0,
+                        images.count,
                         file_name(&labels.path),
                         labels.labels.len()
                     ),
                 });
             }
         }
-        let (rows, cols) = (train_images.pixels.dim().1, train_images.pixels.dim().2);
-        let test_size = (test_images.pixels.dim().1, test_images.pixels.dim().2);
+        let (rows, cols) = (train_images.rows, train_images.cols);
+        let test_size = (test_images.rows, test_images.cols);
         if test_size != (rows, cols) {
             return Err(Error::Dataset {
                 path: dir.to_path_buf(),
@@ -199,9 +199,9 @@ impl Mnist {
         }
 
         Ok(Mnist {
-            train_images: train_images.to_rows()?,
+            train_images: train_images.into_rows()?,
             train_labels: train_labels.labels,
-            test_images: test_images.to_rows()?,
+            test_images: test_images.into_rows()?,
             test_labels: test_labels.labels,
             image_rows: rows,
             image_cols: cols,
@@ -253,20 +253,99 @@ impl Mnist {
 }
 
 /// Reads the four files in parallel; the first error in file order wins.
-fn read_all(paths: [PathBuf; 4]) -> Result<[(PathBuf, IdxArray); 4]> {
-    let arrays = std::thread::scope(|scope| {
-        let readers = paths.each_ref().map(|path| scope.spawn(move || idx::read(path)));
-        readers.map(|reader| reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+///
+/// Each images file goes straight into its `f32` pixels (see [`read_images`]), so that loading never holds a
+/// file's bytes beside its pixels: the peak is the pixels plus a few buffers of 64 KiB per file.
+fn read_all(paths: [PathBuf; 4]) -> Result<(ImagesFile, LabelsFile, ImagesFile, LabelsFile)> {
+    let [train_images, train_labels, test_images, test_labels] = paths;
+    let (a, b, c, d) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| read_images(train_images));
+        let b = scope.spawn(|| read_labels(train_labels));
+        let c = scope.spawn(|| read_images(test_images));
+        let d = read_labels(test_labels);
+        (joined(a), joined(b), joined(c), d)
     });
-    let [a, b, c, d] = arrays;
-    let [pa, pb, pc, pd] = paths;
-    Ok([(pa, a?), (pb, b?), (pc, c?), (pd, d?)])
+    Ok((a?, b?, c?, d?))
 }
 
-/// Checked images: `(count, rows, cols)` bytes.
+/// The result of a scoped thread, its panic (if any) passed on.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// An images file as read, before the checks of [`images`].
+enum ImagesFile {
+    /// `u8` elements in 3 dimensions, `(count, rows, cols)`: the pixels, each byte divided by 255.
+    Pixels {
+        path: PathBuf,
+        shape: [usize; 3],
+        pixels: Vec<f32>,
+    },
+    /// Any other element type or number of dimensions: only what the header declares, for the message.
+    Other {
+        path: PathBuf,
+        element_type: ElementType,
+        shape: Vec<usize>,
+    },
+}
+
+/// A labels file as read, before the checks of [`labels`].
+struct LabelsFile {
+    path: PathBuf,
+    array: IdxArray,
+}
+
+/// Reads an images file, converting its bytes to `f32` pixels a chunk at a time as they are decompressed.
+///
+/// The pixel buffer grows only as bytes arrive (doubling, up to what the header declares), like the IDX
+/// reader's, so a header claiming more than the file holds fails as cut short without allocating the claim.
+/// A file of another element type or shape is still read through, so that its IDX errors come first, as for
+/// any file.
+fn read_images(path: PathBuf) -> Result<ImagesFile> {
+    let stream = IdxStream::open(&path)?;
+    let (element_type, shape) = (stream.element_type(), stream.shape().to_vec());
+    let (ElementType::U8, &[count, rows, cols]) = (element_type, &shape[..]) else {
+        stream.for_each_chunk(|_| {})?;
+        return Ok(ImagesFile::Other {
+            path,
+            element_type,
+            shape,
+        });
+    };
+    let len = stream.data_len();
+    let mut pixels: Vec<f32> = Vec::new();
+    stream.for_each_chunk(|bytes| {
+        if pixels.capacity() - pixels.len() < bytes.len() {
+            // The stream never hands over more than `len` bytes in all, so this grows by at least `bytes.len()`.
+            pixels.reserve_exact(pixels.len().max(bytes.len()).min(len - pixels.len()));
+        }
+        pixels.extend(bytes.iter().map(|&byte| pixel_value(byte)));
+    })?;
+    Ok(ImagesFile::Pixels {
+        path,
+        shape: [count, rows, cols],
+        pixels,
+    })
+}
+
+/// The value of a pixel stored as `byte`: the byte divided by 255, in `[0, 1]`.
+fn pixel_value(byte: u8) -> f32 {
+    f32::from(byte) / 255.0
+}
+
+/// Reads a labels file whole (it is small: one byte per image).
+fn read_labels(path: PathBuf) -> Result<LabelsFile> {
+    let array = idx::read(&path)?;
+    Ok(LabelsFile { path, array })
+}
+
+/// Checked images: `count` images of `rows × cols` pixels, each pixel the byte divided by 255.
 struct Images {
     path: PathBuf,
-    pixels: ndarray::Array3<u8>,
+    count: usize,
+    rows: usize,
+    cols: usize,
+    pixels: Vec<f32>,
 }
 
 /// Checked labels, each in `0..CLASSES`.
@@ -275,23 +354,45 @@ struct Labels {
     labels: Array1<u8>,
 }
 
-/// Checks that `array` holds `u8` images: 3 dimensions, none of the two image sides zero.
-fn images((path, array): (PathBuf, IdxArray)) -> Result<Images> {
-    let pixels = as_u8(&path, array, 3, "images", "(count, rows, cols)")?.into_dimensionality::<Ix3>();
-    let pixels = pixels.map_err(|e| dataset(&path, e.to_string()))?;
-    let (_, rows, cols) = pixels.dim();
+/// Checks that the file holds `u8` images: 3 dimensions, none of the two image sides zero.
+fn images(file: ImagesFile) -> Result<Images> {
+    let (path, [count, rows, cols], pixels) = match file {
+        ImagesFile::Pixels { path, shape, pixels } => (path, shape, pixels),
+        ImagesFile::Other {
+            path,
+            element_type,
+            shape,
+        } => return Err(not_u8(&path, element_type, &shape, 3, "images", "(count, rows, cols)")),
+    };
     if rows == 0 || cols == 0 {
         return Err(dataset(
             &path,
             format!("the images are {rows}×{cols} pixels: they have no pixels"),
         ));
     }
-    Ok(Images { path, pixels })
+    Ok(Images {
+        path,
+        count,
+        rows,
+        cols,
+        pixels,
+    })
 }
 
-/// Checks that `array` holds `u8` labels: 1 dimension, each at most 9.
-fn labels((path, array): (PathBuf, IdxArray)) -> Result<Labels> {
-    let labels = as_u8(&path, array, 1, "labels", "(count)")?.into_dimensionality::<Ix1>();
+/// Checks that the file holds `u8` labels: 1 dimension, each at most 9.
+fn labels(file: LabelsFile) -> Result<Labels> {
+    let LabelsFile { path, array } = file;
+    if array.element_type() != ElementType::U8 || array.ndim() != 1 {
+        return Err(not_u8(
+            &path,
+            array.element_type(),
+            array.shape(),
+            1,
+            "labels",
+            "(count)",
+        ));
+    }
+    let labels = array.into_u8()?.into_dimensionality::<Ix1>();
     let labels = labels.map_err(|e| dataset(&path, e.to_string()))?;
     if let Some((index, label)) = labels.iter().enumerate().find(|(_, &label)| label >= CLASSES) {
         return Err(dataset(
@@ -305,33 +406,23 @@ fn labels((path, array): (PathBuf, IdxArray)) -> Result<Labels> {
     Ok(Labels { path, labels })
 }
 
-/// The `u8` array of `ndim` dimensions in `array`, or an error saying what the file holds instead.
-fn as_u8(path: &Path, array: IdxArray, ndim: usize, what: &str, dims: &str) -> Result<ArrayD<u8>> {
-    if array.as_u8().is_none() || array.ndim() != ndim {
-        return Err(dataset(
-            path,
-            format!(
-                "expected {what} as u8 elements in {ndim} dimension{} {dims}, found {} elements of shape {:?}",
-                if ndim == 1 { "" } else { "s" },
-                array.element_type(),
-                array.shape()
-            ),
-        ));
-    }
-    array.into_u8()
+/// The error for a file whose elements are not `u8` in `ndim` dimensions: what was expected, and what it holds.
+fn not_u8(path: &Path, element_type: ElementType, shape: &[usize], ndim: usize, what: &str, dims: &str) -> Error {
+    dataset(
+        path,
+        format!(
+            "expected {what} as u8 elements in {ndim} dimension{} {dims}, found {element_type} elements of shape \
+             {shape:?}",
+            if ndim == 1 { "" } else { "s" },
+        ),
+    )
 }
 
 impl Images {
-    /// One image per row, each pixel the byte divided by 255.
-    fn to_rows(&self) -> Result<Array2<f32>> {
-        let (count, rows, cols) = self.pixels.dim();
-        let value_of_byte: [f32; 256] = std::array::from_fn(|byte| byte as f32 / 255.0);
-        let data: Vec<f32> = self
-            .pixels
-            .iter()
-            .map(|&byte| value_of_byte[usize::from(byte)])
-            .collect();
-        Array2::from_shape_vec((count, rows * cols), data).map_err(|e| dataset(&self.path, e.to_string()))
+    /// One image per row.
+    fn into_rows(self) -> Result<Array2<f32>> {
+        Array2::from_shape_vec((self.count, self.rows * self.cols), self.pixels)
+            .map_err(|e| dataset(&self.path, e.to_string()))
     }
 }
 

@@ -306,3 +306,165 @@ fn public_types_are_send_and_sync() {
     check::<IdxArray>();
     check::<Error>();
 }
+
+/// The `Error::Idx` that loading `dir` gives, as (path, message).
+fn idx_error(dir: &Path) -> (PathBuf, String) {
+    match Mnist::load(dir) {
+        Err(Error::Idx {
+            path: Some(path),
+            message,
+        }) => (path, message),
+        other => panic!("expected Error::Idx naming a file, got {other:?}"),
+    }
+}
+
+/// The bytes of an IDX file holding `array`, raw or gzipped.
+fn idx_bytes(array: &IdxArray, compression: Compression) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    idx::write_to(&mut bytes, array, compression).unwrap();
+    bytes
+}
+
+#[test]
+fn an_images_file_cut_short_or_with_trailing_bytes_is_an_idx_error_naming_it() {
+    for (compression, gz, input) in [
+        (Compression::Raw, "", "the input"),
+        (Compression::Gzip, ".gz", "the decompressed data"),
+    ] {
+        let dir = scratch("images-length");
+        write_small_set(&dir, compression);
+        let file = dir.join(format!("train-images-idx3-ubyte{gz}"));
+        // 5 images of 4×3 pixels: a 16-byte header and 60 bytes of data.
+        let raw = idx_bytes(&images(5, 4, 3), Compression::Raw);
+        let write = |bytes: &[u8]| match compression {
+            Compression::Raw => std::fs::write(&file, bytes).unwrap(),
+            Compression::Gzip => std::fs::write(&file, gzipped(bytes)).unwrap(),
+        };
+
+        write(&raw[..raw.len() - 1]);
+        let (path, message) = idx_error(&dir);
+        assert_eq!(path, file);
+        assert_contains(
+            &message,
+            &[
+                "data cut short: a [5, 4, 3] array of u8 needs 60 bytes of data after the 16-byte header",
+                &format!("but {input} holds only 59"),
+            ],
+        );
+
+        write(&[&raw[..], &[1, 2]].concat());
+        let (path, message) = idx_error(&dir);
+        assert_eq!(path, file);
+        assert_contains(
+            &message,
+            &[
+                "trailing bytes after the data: a [5, 4, 3] array of u8 takes 76 bytes with its header",
+                &format!("but {input} has 2 more"),
+            ],
+        );
+    }
+}
+
+/// `bytes` gzipped, as a file would be.
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// An IDX header of `u8` images, `count × rows × cols`, followed by `data_len` zero bytes: a file whose header
+/// claims far more than it holds.
+fn claimed_images(count: u32, rows: u32, cols: u32, data_len: usize) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 0x08, 3];
+    [count, rows, cols].iter().for_each(|d| bytes.extend(d.to_be_bytes()));
+    bytes.resize(bytes.len() + data_len, 0);
+    bytes
+}
+
+const CHILD_ENV: &str = "AUTOENCODER_MNIST_TEST_MEMORY_LIMITED";
+
+/// The pixels are `f32`, four bytes per stored byte, so a loader that trusted the header would ask for 4 TB here
+/// (and abort), or for 16 GiB in the memory-limited copy of this test.
+#[test]
+fn an_images_header_claiming_far_more_than_the_file_holds_fails_as_cut_short_in_little_memory() {
+    let dir = scratch("huge-claim");
+    write_small_set(&dir, Compression::Gzip);
+    let file = dir.join("train-images-idx3-ubyte.gz");
+    let claims = [
+        (
+            claimed_images(1_000_000, 1_000_000, 1, 100_000),
+            "needs 1000000000000 bytes",
+        ),
+        (claimed_images(1 << 16, 1 << 16, 1, 100_000), "needs 4294967296 bytes"),
+    ];
+    for (bytes, needs) in claims {
+        std::fs::write(&file, gzipped(&bytes)).unwrap();
+        let (path, message) = idx_error(&dir);
+        assert_eq!(path, file);
+        assert_contains(&message, &["data cut short", needs, "holds only 100000"]);
+    }
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return; // This is the memory-limited copy: done.
+    }
+    // Run this test again in a child process whose address space is capped at 512 MiB, so that allocating the
+    // claimed size (even lazily, as the OS would allow for 16 GiB) aborts the child.
+    #[cfg(unix)]
+    {
+        let name = "an_images_header_claiming_far_more_than_the_file_holds_fails_as_cut_short_in_little_memory";
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -v 524288 && exec "$0" --exact "$1" --test-threads=1"#)
+            .arg(std::env::current_exe().unwrap())
+            .arg(name)
+            .env(CHILD_ENV, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "memory-limited run failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("1 passed"),
+            "the memory-limited run did not run the test: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn idx_errors_come_before_dataset_errors_in_file_order() {
+    let dir = scratch("error-order");
+    write_small_set(&dir, Compression::Raw);
+    let train_images = dir.join("train-images-idx3-ubyte");
+    let f32_images = idx_bytes(&Array3::<f32>::zeros((5, 4, 3)).into(), Compression::Raw);
+    std::fs::write(&train_images, &f32_images).unwrap();
+    let test_labels = dir.join("t10k-labels-idx1-ubyte");
+    let labels_bytes = idx_bytes(&labels(3), Compression::Raw);
+    std::fs::write(&test_labels, &labels_bytes[..labels_bytes.len() - 1]).unwrap();
+
+    // The test labels are cut short: that comes before the training images' wrong element type.
+    let (path, message) = idx_error(&dir);
+    assert_eq!(path, test_labels);
+    assert_contains(&message, &["data cut short"]);
+
+    // Images of the wrong type are still checked as IDX: cut short, they are an IDX error.
+    std::fs::write(&train_images, &f32_images[..f32_images.len() - 1]).unwrap();
+    let (path, message) = idx_error(&dir);
+    assert_eq!(path, train_images);
+    assert_contains(&message, &["data cut short", "[5, 4, 3] array of f32"]);
+
+    // Once every file is well-formed IDX, the wrong element type is the error.
+    std::fs::write(&train_images, &f32_images).unwrap();
+    std::fs::write(&test_labels, &labels_bytes).unwrap();
+    let (path, message) = dataset_error(&dir);
+    assert_eq!(path, train_images);
+    assert_contains(
+        &message,
+        &[
+            "expected images as u8 elements",
+            "found f32 elements of shape [5, 4, 3]",
+        ],
+    );
+}

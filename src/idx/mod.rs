@@ -48,5 +48,6 @@ mod read;
 mod write;
 
 pub use array::{ElementType, IdxArray};
+pub(crate) use read::IdxStream;
 pub use read::{read, read_from};
 pub use write::{write, write_to, Compression};
