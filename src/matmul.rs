@@ -4,18 +4,17 @@
 //! Transposes are read as views (through their strides), never copied. All of them go through
 //! [`product_into`], so that the kernel behind it can be changed for all of them at once.
 //!
-//! The kernel is the [`gemm`] crate (pure Rust, as candle and burn use): it picks its AVX-512, AVX2+FMA or NEON
-//! kernels at run time from the CPU it finds, so one build runs everywhere. On CPUs where it has no SIMD kernel
-//! (x86 without AVX2/FMA), ndarray's own product (`matrixmultiply`) is used instead.
+//! The kernel is the crate's own ([`kernel`]): safe Rust over `pulp`'s run-time dispatch, so one build runs
+//! AVX-512 kernels where the CPU has them and AVX2+FMA kernels elsewhere. On CPUs with neither (x86 without
+//! AVX2/FMA, or other architectures), ndarray's own product (`matrixmultiply`) is used instead.
 //!
-//! Large products split across the crate's threads ([`set_num_threads`]): through `gemm`'s own threading, or,
-//! where `gemm` would first repack a transposed operand on one thread, by blocks of output columns computed on
-//! one thread each (see [`split`]). Small products stay on one thread, where splitting costs more than it
-//! saves. No split ever divides a sum, so every thread count gives the same bits.
+//! Large products split across the crate's threads ([`set_num_threads`]) by blocks of output columns (or rows),
+//! each computed on one thread (see [`split`]); small products stay on one thread, where splitting costs more
+//! than it saves. No split ever divides a sum, so every thread count gives the same bits.
 
+mod gate;
+mod kernel;
 mod threads;
-
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
@@ -35,14 +34,12 @@ pub(crate) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: Arra
         b.dim(),
         out.dim()
     );
-    if !gemm_has_simd_kernels() || !is_unaliased(&out) {
+    if !has_vector_kernels() {
         ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut out);
         return;
     }
     match threads::threads_for(m.saturating_mul(k).saturating_mul(n)) {
-        1 => gemm_into(a, b, out, 1),
-        // gemm's own threading, except where it would pack a transposed `b` on one thread first
-        threads if b.ncols() <= 1 || b.strides()[1] == 1 => on_pool(|| gemm_into(a, b, out, threads)),
+        1 => kernel::product_into(a, b, out),
         threads => on_pool(|| split(a, b, out, threads)),
     }
 }
@@ -50,11 +47,8 @@ pub(crate) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: Arra
 /// `out = a · b` on `parts` threads of the pool, each computing a block of `out` on one thread: blocks of
 /// columns (`a` times a block of `b`'s columns) where `out` has enough columns, else blocks of rows.
 ///
-/// For products whose `b` `gemm` must repack (a transposed weight matrix, as in `dL/dx = dL/dz · Wᵀ`): `gemm`'s
-/// own threading packs all of `b` on one thread while the other waits, which at batch 32 halves the speed of
-/// the product; column blocks each pack only their own part of `b`, in parallel. Blocks are cut at multiples of
-/// 64 columns, the AVX-512 kernel's tile. No block shares a sum with another, so the results are those of one
-/// thread.
+/// Each block packs only its own part of `b`, in parallel. Blocks are cut at multiples of 64 columns, the
+/// AVX-512 kernel's tile. No block shares a sum with another, so the results are those of one thread.
 fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, parts: usize) {
     const TILE: usize = 64;
     let half = parts / 2;
@@ -77,81 +71,7 @@ fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, parts:
             || split(a_bottom, b, out_bottom, parts - half),
         );
     } else {
-        gemm_into(a, b, out, 1);
-    }
-}
-
-/// How many calls into the `gemm` crate are running, on any thread (see [`internals::gemm_calls_in_progress`]).
-static GEMM_CALLS_IN_PROGRESS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts a call into `gemm` for as long as it lives, unwinding included.
-struct GemmCall;
-
-impl GemmCall {
-    fn start() -> GemmCall {
-        GEMM_CALLS_IN_PROGRESS.fetch_add(1, Ordering::SeqCst);
-        GemmCall
-    }
-}
-
-impl Drop for GemmCall {
-    fn drop(&mut self) {
-        GEMM_CALLS_IN_PROGRESS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// `out = a · b` with the `gemm` crate on `threads` threads (the current rayon pool's, when above 1).
-///
-/// **Panics** if the shapes do not agree or `out` is not [unaliased](is_unaliased).
-#[allow(unsafe_code)]
-fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: ArrayViewMut2<f32>, threads: usize) {
-    let ((m, k), n) = (a.dim(), b.ncols());
-    assert!(b.nrows() == k && out.dim() == (m, n) && is_unaliased(&out));
-    let _call = GemmCall::start();
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    let (a_rows, a_cols) = (a.strides()[0], a.strides()[1]);
-    let (b_rows, b_cols) = (b.strides()[0], b.strides()[1]);
-    let (out_rows, out_cols) = (out.strides()[0], out.strides()[1]);
-    // SAFETY: `gemm::gemm` reads `lhs[i, p] = *lhs.offset(i·lhs_rs + p·lhs_cs)` for i < m, p < k, the same for
-    // `rhs` (p < k, j < n), and writes `dst[i, j]` for i < m, j < n (after reading it only when `read_dst`).
-    // - In bounds: each pointer is its view's first element and each stride its view's own (ndarray's strides are
-    //   in elements, like gemm's, and may be negative, which gemm handles), so every address gemm forms is an
-    //   element of that view, inside the allocation that ndarray guarantees for it. Shapes agree (asserted), so
-    //   no index leaves its view. With `m == 0` or `n == 0` gemm returns at once; with `k == 0` it only writes
-    //   zeros to `dst` and never reads the (possibly dangling, never null) input pointers.
-    // - No data race or aliasing: `out` is a mutable view, so for the whole call nothing else reads or writes its
-    //   elements, and `a`, `b` (shared views) cannot overlap it. `is_unaliased(&out)` proves that distinct (i, j)
-    //   are distinct addresses, so the threads gemm runs (each writing its own tiles of `dst`) never write one
-    //   element twice. The inputs are only read. gemm joins all its threads before returning, so no pointer
-    //   outlives the borrows.
-    // - Valid values and alignment: the pointers come from live `f32` views, aligned and initialised.
-    // - `read_dst = false` (alpha ignored, beta = 1): `dst = lhs · rhs`, no conjugation (real numbers).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            out_cols,
-            out_rows,
-            false,
-            a.as_ptr(),
-            a_cols,
-            a_rows,
-            b.as_ptr(),
-            b_cols,
-            b_rows,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+        kernel::product_into(a, b, out);
     }
 }
 
@@ -168,52 +88,22 @@ pub mod internals {
         super::product_into(a, b, out)
     }
 
-    /// How many calls into the `gemm` crate are running right now, on any thread. The `gemm` crate allocates
-    /// small bookkeeping and packing buffers inside every call (it has no API to pass them in); a counting
-    /// allocator uses this to tell those from the crate's own allocations.
-    pub fn gemm_calls_in_progress() -> usize {
-        super::GEMM_CALLS_IN_PROGRESS.load(super::Ordering::SeqCst)
-    }
-
     /// Runs `work` on the crate's thread pool (on the calling thread with one thread), as a training step runs
     /// its products: from inside the pool, products split across its threads without a hand-over each.
     pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
         super::on_pool(work)
     }
-
-    /// How many times work has been handed to the crate's thread pool from outside it. Each hand-over pushes a
-    /// job onto rayon's injector queue, which allocates one block per 63 jobs.
-    pub fn pool_entries() -> usize {
-        super::threads::pool_entries()
-    }
 }
 
-/// Whether distinct indices of `out` are distinct elements: one axis steps over the whole extent of the other.
-/// True for every view ndarray's safe API makes (standard, transposed, sliced); checked rather than assumed
-/// because `gemm_into`'s soundness rests on it.
-fn is_unaliased(out: &ArrayViewMut2<f32>) -> bool {
-    let (rows, cols) = out.dim();
-    let (row_step, col_step) = (out.strides()[0].unsigned_abs(), out.strides()[1].unsigned_abs());
-    rows <= 1
-        || cols <= 1
-        || row_step >= cols.saturating_mul(col_step).max(1)
-        || col_step >= rows.saturating_mul(row_step).max(1)
-}
-
-/// Whether `gemm` has vector kernels for this CPU (checked at run time): AVX2 with FMA (its AVX-512 kernels come
-/// on top of those) on x86, NEON on aarch64. Elsewhere ndarray's `matrixmultiply` is faster than gemm's scalar
-/// fallback.
-fn gemm_has_simd_kernels() -> bool {
+/// Whether this CPU has the vector instructions the crate's kernel is written for (checked at run time): AVX2
+/// with FMA on x86 (AVX-512 comes on top where present). Elsewhere ndarray's `matrixmultiply` is faster than the
+/// kernel compiled for plain SSE2 or scalars.
+fn has_vector_kernels() -> bool {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {
-        // gemm picks its FMA kernels when it sees FMA, and those need AVX2 too (AMD Piledriver has FMA only).
         std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
     }
-    #[cfg(target_arch = "aarch64")]
-    {
-        std::arch::is_aarch64_feature_detected!("neon")
-    }
-    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
     {
         false
     }
@@ -258,6 +148,9 @@ mod tests {
             (64, 16, 64),
             (100, 3, 130),
             (7, 200, 1),
+            (40, 784, 70),   // two blocks of the sum
+            (13, 1100, 200), // three blocks, a narrow last strip
+            (200, 530, 33),
         ] {
             for layouts in 0..8 {
                 let a = matrix(m, k, 1, layouts & 1 != 0);
@@ -268,6 +161,31 @@ mod tests {
                     Array2::from_elem((m, n), f32::NAN)
                 };
                 product_into(a.view(), b.view(), out.view_mut());
+                assert_close(&out, &reference(a.view(), b.view()));
+            }
+        }
+    }
+
+    #[test]
+    fn never_reads_what_an_earlier_product_left_in_the_packing_buffers() {
+        // NaN everywhere in this thread's packing buffers first: any value a product read without writing it
+        // in this call would show as NaN.
+        let poison = Array2::from_elem((300, 1100), f32::NAN);
+        let mut out = Array2::zeros((300, 300));
+        kernel::product_into(poison.view(), poison.t(), out.view_mut());
+        kernel::product_into(poison.t(), poison.view(), Array2::zeros((1100, 1100)).view_mut());
+        for &(m, k, n) in &[
+            (256, 256, 784),
+            (88, 64, 16),
+            (64, 88, 16),
+            (9, 600, 100),
+            (200, 30, 250),
+        ] {
+            for layouts in 0..4 {
+                let a = matrix(m, k, 8, layouts & 1 != 0);
+                let b = matrix(k, n, 9, layouts & 2 != 0);
+                let mut out = Array2::from_elem((m, n), f32::NAN);
+                kernel::product_into(a.view(), b.view(), out.view_mut());
                 assert_close(&out, &reference(a.view(), b.view()));
             }
         }
@@ -321,25 +239,27 @@ mod tests {
 
     #[test]
     fn threaded_products_are_bit_identical_to_single_threaded() {
-        // Large enough to be split: each thread writes its own tiles, no reduction across threads.
-        let a = matrix(256, 300, 6, false);
-        let b = matrix(300, 256, 7, false);
-        let mut single = Array2::zeros((256, 256));
-        gemm_into(a.view(), b.view(), single.view_mut(), 1);
-        for threads in [2, 3] {
-            let mut split = Array2::zeros((256, 256));
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| gemm_into(a.view(), b.view(), split.view_mut(), threads));
-            assert_eq!(split, single, "{threads} threads");
+        // Large enough to be split: each thread writes its own tiles, no reduction across threads. Shapes of
+        // AE-16's products (transposes included), with a partial batch of 88 rows.
+        for &(m, k, n, layouts) in &[
+            (256, 300, 256, 0),
+            (88, 784, 256, 0),
+            (784, 88, 256, 1),
+            (88, 256, 784, 2),
+            (256, 784, 256, 2),
+            (100, 1100, 300, 3),
+        ] {
+            let a = matrix(m, k, 6, layouts & 1 != 0);
+            let b = matrix(k, n, 7, layouts & 2 != 0);
+            let mut single = Array2::from_elem((m, n), f32::NAN);
+            kernel::product_into(a.view(), b.view(), single.view_mut());
+            assert_close(&single, &reference(a.view(), b.view()));
+            for threads in [2, 3] {
+                let mut parts = Array2::from_elem((m, n), f32::NAN);
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| split(a.view(), b.view(), parts.view_mut(), threads));
+                assert_eq!(parts, single, "{threads} threads, {m}x{k}x{n}, layouts {layouts}");
+            }
         }
-    }
-
-    #[test]
-    fn aliasing_check_accepts_ordinary_views() {
-        let mut m = Array2::<f32>::zeros((4, 6));
-        assert!(is_unaliased(&m.view_mut()));
-        assert!(is_unaliased(&m.view_mut().reversed_axes()));
-        assert!(is_unaliased(&m.slice_mut(s![..;2, 1..;3])));
-        assert!(is_unaliased(&m.slice_mut(s![..;-1, ..])));
     }
 }

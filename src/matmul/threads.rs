@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
+use super::gate::Gate;
 use crate::{Error, Result};
 
 /// The environment variable that sets the thread count when [`set_num_threads`] was not called.
@@ -20,7 +21,35 @@ const ENV_VAR: &str = "AUTOENCODER_NUM_THREADS";
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// The pool for the configured count (when above 1), made on first use.
-static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
+static POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
+
+/// The crate's rayon pool and its [`Gate`], through which work from outside enters it.
+struct Pool {
+    threads: ThreadPool,
+    gate: Arc<Gate>,
+}
+
+impl Pool {
+    fn new(threads: usize) -> Option<Pool> {
+        let threads = ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("autoencoder-{i}"))
+            .start_handler(|_| ON_POOL.set(true))
+            .build()
+            .ok()?;
+        let gate = Arc::new(Gate::new());
+        let serving = Arc::clone(&gate);
+        threads.spawn(move || serving.serve());
+        Some(Pool { threads, gate })
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // lets the pool's threads end (the gate job returns; rayon's threads end when their jobs have)
+        self.gate.close();
+    }
+}
 
 /// Sets the number of threads the matrix products (training and inference) use, from now on.
 ///
@@ -76,21 +105,15 @@ fn default_threads() -> usize {
 }
 
 /// The pool to run products on, or `None` when they run on the calling thread (one thread, or the pool could not
-/// be made, or the caller already is one of its threads).
-fn pool() -> Option<Arc<ThreadPool>> {
+/// be made).
+fn pool() -> Option<Arc<Pool>> {
     let threads = num_threads();
     if threads <= 1 {
         return None;
     }
     let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
     if pool.is_none() {
-        *pool = ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("autoencoder-{i}"))
-            .start_handler(|_| ON_POOL.set(true))
-            .build()
-            .ok()
-            .map(Arc::new);
+        *pool = Pool::new(threads).map(Arc::new);
     }
     pool.clone()
 }
@@ -99,16 +122,18 @@ fn pool() -> Option<Arc<ThreadPool>> {
 /// thread when there is one thread (or when already on the pool).
 ///
 /// Entering the pool costs a hand-over to another thread and back (a few to tens of microseconds), so a training
-/// step enters once for its forward, loss and backward passes together rather than once per product.
+/// step enters once for its forward, loss and backward passes together rather than once per product. The
+/// hand-over goes through the pool's [`Gate`], which allocates nothing; only when another thread is using the
+/// gate at that moment does it go through rayon's `install` (whose queue allocates a block per 63 jobs).
 pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     if ON_POOL.get() {
         return work();
     }
     match pool() {
-        Some(pool) => {
-            POOL_ENTRIES.fetch_add(1, Ordering::Relaxed);
-            pool.install(work)
-        }
+        Some(pool) => match pool.gate.try_run(work) {
+            Ok(result) => result,
+            Err(work) => pool.threads.install(work),
+        },
         None => work(),
     }
 }
@@ -117,17 +142,6 @@ thread_local! {
     /// Whether this thread is one of the crate's pool threads (of the current pool or of one replaced by
     /// [`set_num_threads`]): then work runs where it is, without looking the pool up.
     static ON_POOL: Cell<bool> = const { Cell::new(false) };
-}
-
-/// How many times work was handed to the pool from outside it (see [`pool_entries`]).
-static POOL_ENTRIES: AtomicUsize = AtomicUsize::new(0);
-
-/// How many times work has been handed to the crate's pool from a thread outside it, since the start. Each
-/// hand-over pushes one job onto rayon's injector queue, which allocates a new block for every 63 jobs
-/// (`crossbeam-deque`'s `Injector`): the one allocation of a threaded training step that is not the `gemm`
-/// crate's, amortised to at most one per 63 hand-overs.
-pub(crate) fn pool_entries() -> usize {
-    POOL_ENTRIES.load(Ordering::Relaxed)
 }
 
 /// The threads a product of `m · k · n` multiply-adds should use: 1 when splitting it does not pay.

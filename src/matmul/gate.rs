@@ -1,0 +1,194 @@
+//! How work from outside the crate's thread pool enters it without allocating.
+//!
+//! rayon's `ThreadPool::install` pushes each job onto the pool's injector queue, which allocates a block for
+//! every 63 jobs, so one training step in 63 would allocate. Instead, each pool runs one long-lived job, the
+//! *gate*, on one of its threads. A caller hands the gate a reference to its work through a mutex and waits until
+//! the gate reports the work done, the way `std::thread::scope` waits for its threads. The work runs on a pool
+//! thread, so the products inside it split across the pool with `rayon::join`, exactly as under `install`.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+/// Work handed to the gate: a caller's closure, with its lifetime erased (see [`Gate::try_run`]).
+type Job = &'static mut (dyn FnMut() + Send);
+
+enum State {
+    /// Waiting for work.
+    Idle,
+    /// Work handed over and not yet taken.
+    Handed(Job),
+    /// Work taken by the gate and running.
+    Running,
+    /// The work returned (`None`) or panicked (`Some` of the payload).
+    Done(Option<Box<dyn Any + Send>>),
+    /// The pool is going away: the gate returns.
+    Closed,
+}
+
+/// The meeting point of callers outside a pool and the gate job inside it.
+pub(super) struct Gate {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Gate {
+    pub(super) fn new() -> Gate {
+        Gate {
+            state: Mutex::new(State::Idle),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock (work runs outside it), so poisoning cannot leave a bad state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The gate job: runs work handed over, one at a time, until [`close`](Self::close). Run it on a pool thread.
+    pub(super) fn serve(&self) {
+        let mut state = self.lock();
+        loop {
+            match std::mem::replace(&mut *state, State::Running) {
+                State::Handed(job) => {
+                    drop(state);
+                    // `job` is moved into `catch_unwind` and dropped when it returns: the gate holds no reference
+                    // to the caller's work once it reports `Done`.
+                    let outcome = panic::catch_unwind(AssertUnwindSafe(job));
+                    state = self.lock();
+                    *state = State::Done(outcome.err());
+                    self.changed.notify_all();
+                }
+                State::Closed => {
+                    *state = State::Closed;
+                    return;
+                }
+                waiting => {
+                    *state = waiting;
+                    state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+    }
+
+    /// Makes [`serve`](Self::serve) return once it has finished any work in hand.
+    pub(super) fn close(&self) {
+        *self.lock() = State::Closed;
+        self.changed.notify_all();
+    }
+
+    /// Runs `work` on the gate's thread and returns its result (a panic in `work` resumes here). Gives `work`
+    /// back, not run, when the gate is serving another caller or closed: the caller then enters the pool another
+    /// way.
+    pub(super) fn try_run<R: Send, F: FnOnce() -> R + Send>(&self, work: F) -> Result<R, F> {
+        let mut state = self.lock();
+        if !matches!(*state, State::Idle) {
+            return Err(work);
+        }
+        let mut work = Some(work);
+        let mut result = None;
+        let mut call = || {
+            if let Some(work) = work.take() {
+                result = Some(work());
+            }
+        };
+        let call: &mut (dyn FnMut() + Send + '_) = &mut call;
+        // SAFETY: only the lifetime changes (same type, same layout), so the question is whether the reference
+        // can outlive `call`, which lives in this stack frame. It cannot: the gate thread uses the reference only
+        // between taking it (`Handed` → `Running`) and reporting `Done`, after which it has dropped it (see
+        // `serve`); and this function neither returns nor unwinds before it has seen `Done`: the wait below
+        // cannot panic (a poisoned lock is taken as is) and nothing else runs in between. `serve` never closes
+        // the gate on work in hand: `close` runs only from `Pool::drop`, and the caller holds the pool alive
+        // (through its `Arc`) for the whole call. So every use of the reference happens while `call` is alive
+        // and borrowed by nothing else. `call` is `Send` (it captures `F: Send` and `&mut Option<R>` with
+        // `R: Send`), so using it on the gate's thread is allowed.
+        #[allow(unsafe_code)]
+        let job = unsafe { std::mem::transmute::<&mut (dyn FnMut() + Send + '_), Job>(call) };
+        *state = State::Handed(job);
+        self.changed.notify_all();
+        let mut state = self
+            .changed
+            .wait_while(state, |state| matches!(state, State::Handed(_) | State::Running))
+            .unwrap_or_else(PoisonError::into_inner);
+        let outcome = std::mem::replace(&mut *state, State::Idle);
+        drop(state);
+        match outcome {
+            State::Done(Some(panic)) => panic::resume_unwind(panic),
+            // `Done(None)`: the work ran to its end and left its result.
+            _ => Ok(result.unwrap_or_else(|| unreachable!("the gate reported work done that did not run"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn served() -> (Arc<Gate>, std::thread::JoinHandle<()>) {
+        let gate = Arc::new(Gate::new());
+        let server = {
+            let gate = Arc::clone(&gate);
+            std::thread::spawn(move || gate.serve())
+        };
+        (gate, server)
+    }
+
+    #[test]
+    fn runs_work_on_the_serving_thread_and_returns_its_result() {
+        let (gate, server) = served();
+        let caller = std::thread::current().id();
+        let mut data = vec![1, 2, 3];
+        for round in 0..100 {
+            let (sum, ran_on) = gate
+                .try_run(|| {
+                    data.push(round); // borrows the caller's data mutably
+                    (data.iter().sum::<i32>(), std::thread::current().id())
+                })
+                .unwrap_or_else(|_| panic!("the gate was busy"));
+            assert_ne!(ran_on, caller);
+            assert_eq!(sum, data.iter().sum::<i32>());
+        }
+        assert_eq!(data.len(), 103);
+        gate.close();
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_panic_in_the_work_reaches_the_caller_and_the_gate_goes_on() {
+        let (gate, server) = served();
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _ = gate.try_run(|| panic!("inside the work"));
+        }));
+        let message = caught.unwrap_err();
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"inside the work"));
+        assert_eq!(gate.try_run(|| 7).ok(), Some(7));
+        gate.close();
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_busy_or_closed_gate_gives_the_work_back() {
+        let (gate, server) = served();
+        let (started, release) = (
+            Arc::new(std::sync::Barrier::new(2)),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let busy = {
+            let (gate, started, release) = (Arc::clone(&gate), Arc::clone(&started), Arc::clone(&release));
+            std::thread::spawn(move || {
+                let _ = gate.try_run(|| {
+                    started.wait();
+                    release.wait();
+                });
+            })
+        };
+        started.wait();
+        assert_eq!(gate.try_run(|| 1).err().map(|work| work()), Some(1), "ran while busy");
+        release.wait();
+        busy.join().unwrap();
+        gate.close();
+        server.join().unwrap();
+        assert!(gate.try_run(|| 2).is_err(), "ran on a closed gate");
+    }
+}

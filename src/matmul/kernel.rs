@@ -1,0 +1,423 @@
+//! The matrix product on one thread: `out = a · b`, blocked for the caches, with packed operands and a
+//! register-tiled inner kernel written with [`pulp`]'s portable SIMD (AVX-512 or AVX2 chosen at run time).
+//!
+//! How it is laid out (the classic Goto / BLIS scheme, sized for the shapes of an autoencoder's layers):
+//! - The sum over `k` is cut into blocks of at most [`MAX_DEPTH`] terms, of even length. For one block, a
+//!   panel of `b` (at most [`MAX_WIDTH`] columns) is packed so that each group of `NR` columns (a *strip*) is
+//!   one contiguous run of `depth · NR` floats, row after row; it stays in the L2 cache.
+//! - `a` is packed [`ROWS`] rows at a time, column after column (`depth · ROWS` floats, in L1), and the kernel
+//!   walks every strip of the packed `b` against it.
+//! - The kernel keeps a `ROWS × NR` tile of `out` in registers (`ROWS · NR / lanes` accumulators: 24 of the 32
+//!   AVX-512 registers, 12 of the 16 AVX2 ones): per term of the sum it loads one row of the strip as `NR /
+//!   lanes` vectors, and for each of the `ROWS` rows multiplies it by that row's value of `a` (broadcast) into
+//!   the row's accumulators with a fused multiply-add.
+//! - The first block of the sum writes the tile to `out`; later blocks add to it. Rows and columns past the
+//!   ends are packed as zeros and never stored.
+//!
+//! Each element of `out` is therefore `Σ` over the blocks (in order) of `Σ_p a[i, p] · b[p, j]` (in order,
+//! fused), whatever the split of `out` among threads: results are the same bits on any thread count.
+//!
+//! The packing buffers are the thread's own, made on its first product and reused by every later one, so that
+//! a product allocates nothing once each thread has run one.
+
+use std::cell::RefCell;
+
+use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
+use pulp::{Simd, WithSimd};
+
+/// Rows of `out` (and of `a`) per tile of the kernel.
+pub(super) const ROWS: usize = 6;
+/// The most terms of the sum per block: a strip of packed `b` (`MAX_DEPTH · NR` floats, 64 KiB with AVX-512)
+/// streams from L2 while the packed rows of `a` (`MAX_DEPTH · ROWS` floats, 6 KiB) stay in L1.
+const MAX_DEPTH: usize = 512;
+/// The most columns of `b` packed per block: `MAX_DEPTH · MAX_WIDTH` floats (1 MiB) in L2 (and L3).
+const MAX_WIDTH: usize = 512;
+/// The widest strip: 4 AVX-512 vectors.
+const MAX_STRIP: usize = 64;
+
+thread_local! {
+    /// This thread's packing buffers: `(packed b, packed a)`, grown on first use, never shrunk.
+    static PACKING: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `out = a · b` on the calling thread. `a` is `(m, k)`, `b` is `(k, n)`, `out` is `(m, n)`; any strides.
+///
+/// **Panics** if the shapes do not agree (a bug in the caller: shapes are checked at the crate's boundary).
+pub(super) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+    assert!(a.ncols() == b.nrows() && out.dim() == (a.nrows(), b.ncols()));
+    let column_major = |v: &ArrayView2<f32>| v.strides()[0] == 1 && v.strides()[1] != 1;
+    if column_major(&b) && !column_major(&a) && a.nrows() < b.ncols() {
+        // `b` would have to be transposed while packed (as `Wᵀ` in `dx = dz · Wᵀ`); with fewer rows in `a`,
+        // `outᵀ = bᵀ · aᵀ` packs the smaller `aᵀ` instead and reads the rows of `bᵀ` in place.
+        return product_into(b.reversed_axes(), a.reversed_axes(), out.reversed_axes());
+    }
+    PACKING.with(|packing| match packing.try_borrow_mut() {
+        Ok(mut packing) => {
+            let (packed_b, packed_a) = &mut *packing;
+            pulp::Arch::new().dispatch(Product {
+                a,
+                b,
+                out,
+                packed_b,
+                packed_a,
+            })
+        }
+        // Only if a product ever ran inside another on one thread: correct, with buffers of its own.
+        Err(_) => pulp::Arch::new().dispatch(Product {
+            a,
+            b,
+            out,
+            packed_b: &mut Vec::new(),
+            packed_a: &mut Vec::new(),
+        }),
+    })
+}
+
+/// The product as a [`WithSimd`] operation, so that it is compiled for (and run with) the CPU's widest vectors.
+struct Product<'a, 'p> {
+    a: ArrayView2<'a, f32>,
+    b: ArrayView2<'a, f32>,
+    out: ArrayViewMut2<'a, f32>,
+    packed_b: &'p mut Vec<f32>,
+    packed_a: &'p mut Vec<f32>,
+}
+
+impl WithSimd for Product<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        // `NR / lanes` vectors per row of the tile: 4 with 32 vector registers (AVX-512), 2 with 16 (AVX2).
+        if S::REGISTER_COUNT >= 32 {
+            blocked::<S, 4>(simd, self)
+        } else {
+            blocked::<S, 2>(simd, self)
+        }
+    }
+}
+
+/// The blocked product with tiles of `ROWS × (VECTORS · lanes)`.
+#[inline(always)]
+fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
+    let Product {
+        a,
+        b,
+        mut out,
+        packed_b,
+        packed_a,
+    } = product;
+    let ((m, k), n) = (a.dim(), b.ncols());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let strip = VECTORS * S::F32_LANES;
+    let depth_max = k.div_ceil(k.div_ceil(MAX_DEPTH)); // even blocks: 784 = 2 · 392
+    let width_max = MAX_WIDTH.div_ceil(strip) * strip;
+    // Both buffers at their largest, whatever the product: a thread allocates them once, on its first product.
+    let packed_b = aligned(packed_b, MAX_DEPTH * MAX_WIDTH);
+    let packed_rows = aligned(packed_a, MAX_DEPTH * ROWS);
+    // Rows of `a` are read in place when they are runs; otherwise (a transposed `a`, as `xᵀ` in `dW = xᵀ · dz`),
+    // and for a last, incomplete group of rows, each group of rows is packed just before its use.
+    let a_in_place = a.strides()[1] == 1;
+
+    for (block, p0) in (0..k).step_by(depth_max).enumerate() {
+        let depth = depth_max.min(k - p0);
+        let a_block = a.slice(s![.., p0..p0 + depth]);
+        let packed_rows = &mut packed_rows[..depth * ROWS];
+        // A transposed `a` is read through the rows of `x`: the runs of `a`'s columns.
+        let mut a_columns: [&[f32]; MAX_DEPTH] = [&[]; MAX_DEPTH];
+        let columns_are_runs = !a_in_place
+            && a_block.columns().into_iter().zip(&mut a_columns).all(|(column, run)| {
+                *run = column.to_slice().unwrap_or(&[]);
+                run.len() == m
+            });
+        for col0 in (0..n).step_by(width_max) {
+            let width = width_max.min(n - col0);
+            let strips = width.div_ceil(strip);
+            let packed_b = &mut packed_b[..strips * strip * depth];
+            pack_b::<S, VECTORS>(b.slice(s![p0..p0 + depth, col0..col0 + width]), packed_b);
+            // The group of rows of `a` stays in L1 while the strips of `b` pass (from L2).
+            let mut target = out.slice_mut(s![.., col0..col0 + width]);
+            let row_groups = a_block.axis_chunks_iter(Axis(0), ROWS);
+            let target_groups = target.axis_chunks_iter_mut(Axis(0), ROWS);
+            for (group, (a_rows, mut target)) in row_groups.zip(target_groups).enumerate() {
+                let group_rows = match a_in_place.then(|| six_rows(a_rows)).flatten() {
+                    Some(rows) => GroupRows::InPlace(rows),
+                    None => {
+                        if columns_are_runs {
+                            pack_group(&a_columns[..depth], group * ROWS, m, packed_rows);
+                        } else {
+                            pack_a(a_rows, packed_rows);
+                        }
+                        GroupRows::Packed(packed_rows)
+                    }
+                };
+                let mut target_rows = OutputRows::new(&mut target);
+                let mut packed_strips = &packed_b[..];
+                for j0 in (0..width).step_by(strip) {
+                    let vectors = (width - j0).min(strip).div_ceil(S::F32_LANES);
+                    let (packed_strip, rest) = packed_strips.split_at(vectors * S::F32_LANES * depth);
+                    packed_strips = rest;
+                    let columns = j0..(j0 + strip).min(width);
+                    let accumulate = block > 0;
+                    let rows = (group_rows, &mut target_rows);
+                    // a last, incomplete group of rows computes as few rows as it has (rounded up to even)
+                    match a_rows.nrows() {
+                        1 | 2 => strip_product::<S, 2, VECTORS>(simd, rows, packed_strip, vectors, columns, accumulate),
+                        3 | 4 => strip_product::<S, 4, VECTORS>(simd, rows, packed_strip, vectors, columns, accumulate),
+                        _ => strip_product::<S, ROWS, VECTORS>(simd, rows, packed_strip, vectors, columns, accumulate),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows `i0..` (at most `ROWS`) of a transposed `a` from `columns`, its columns as runs (`m` long each).
+fn pack_group(columns: &[&[f32]], i0: usize, m: usize, packed: &mut [f32]) {
+    let rows = ROWS.min(m - i0);
+    if rows < ROWS {
+        packed.fill(0.0);
+    }
+    let (targets, _) = pulp::as_arrays_mut::<ROWS, f32>(packed);
+    for (target, run) in targets.iter_mut().zip(columns) {
+        match run[i0..].first_chunk::<ROWS>() {
+            Some(values) => *target = *values, // a fixed-size copy, not a call to `memcpy`
+            None => target[..rows].copy_from_slice(&run[i0..i0 + rows]),
+        }
+    }
+}
+
+/// Where the kernel reads a group of `ROWS` rows of `a`: the rows themselves, or their packed copy.
+#[derive(Clone, Copy)]
+enum GroupRows<'a> {
+    InPlace([&'a [f32]; ROWS]),
+    Packed(&'a [f32]),
+}
+
+/// One tile: `R` rows of the group times one strip of `b` (`vectors` wide, at most `VECTORS`), stored to
+/// `columns`. The last strip may be narrower than the others: it takes as few vectors as its columns need.
+#[inline(always)]
+fn strip_product<S: Simd, const R: usize, const VECTORS: usize>(
+    simd: S,
+    rows: (GroupRows, &mut OutputRows),
+    packed_strip: &[f32],
+    vectors: usize,
+    columns: std::ops::Range<usize>,
+    accumulate: bool,
+) {
+    match vectors {
+        v if v == VECTORS => strip_tile::<S, R, VECTORS>(simd, rows, packed_strip, columns, accumulate),
+        1 => strip_tile::<S, R, 1>(simd, rows, packed_strip, columns, accumulate),
+        2 => strip_tile::<S, R, 2>(simd, rows, packed_strip, columns, accumulate),
+        _ => strip_tile::<S, R, 3>(simd, rows, packed_strip, columns, accumulate),
+    }
+}
+
+/// [`strip_product`] for a strip of `VECTORS` vectors.
+#[inline(always)]
+fn strip_tile<S: Simd, const R: usize, const VECTORS: usize>(
+    simd: S,
+    (rows, target): (GroupRows, &mut OutputRows),
+    packed_strip: &[f32],
+    columns: std::ops::Range<usize>,
+    accumulate: bool,
+) {
+    let (b_vectors, _) = S::as_simd_f32s(packed_strip);
+    let (b_rows, _) = pulp::as_arrays::<VECTORS, S::f32s>(b_vectors);
+    // Each arm stores its own tile: one value flowing out of both would be copied through memory.
+    match rows {
+        GroupRows::InPlace([r0, r1, r2, r3, r4, r5]) => {
+            let a_columns = r0.iter().zip(r1).zip(r2).zip(r3).zip(r4).zip(r5);
+            let a_columns = a_columns.map(|(((((v0, v1), v2), v3), v4), v5)| [*v0, *v1, *v2, *v3, *v4, *v5]);
+            let tile = tile::<S, R, VECTORS>(simd, a_columns, b_rows);
+            target.store::<S, R, VECTORS>(simd, &tile, columns, accumulate);
+        }
+        GroupRows::Packed(packed) => {
+            let (a_columns, _) = pulp::as_arrays::<ROWS, f32>(packed);
+            let tile = tile::<S, R, VECTORS>(simd, a_columns.iter().copied(), b_rows);
+            target.store::<S, R, VECTORS>(simd, &tile, columns, accumulate);
+        }
+    }
+}
+
+/// The six rows of `rows` as slices, when each is a run in memory.
+fn six_rows<'a>(rows: ArrayView2<'a, f32>) -> Option<[&'a [f32]; ROWS]> {
+    if rows.nrows() != ROWS {
+        return None;
+    }
+    let run = |i| rows.index_axis_move(Axis(0), i).to_slice();
+    Some([run(0)?, run(1)?, run(2)?, run(3)?, run(4)?, run(5)?])
+}
+
+/// `len` floats of `buffer` starting on a cache line (so that no vector load of packed data straddles two), the
+/// buffer grown first if need be (only ever growing, so a thread allocates once, for its largest product).
+fn aligned(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    const LINE_FLOATS: usize = 64 / std::mem::size_of::<f32>();
+    if buffer.len() < len + LINE_FLOATS {
+        buffer.resize(len + LINE_FLOATS, 0.0);
+    }
+    let start = buffer.as_ptr().align_offset(64).min(LINE_FLOATS);
+    &mut buffer[start..start + len]
+}
+
+/// The kernel: `Σ_p a[p][r] · b[p][c]` for the `ROWS` rows of `packed_a` (`depth · ROWS`, column after column)
+/// and the `VECTORS · lanes` columns of `packed_b` (`depth · strip`, row after row), in registers.
+#[inline(always)]
+fn tile<S: Simd, const R: usize, const VECTORS: usize>(
+    simd: S,
+    a_columns: impl Iterator<Item = [f32; ROWS]>,
+    b_rows: &[[S::f32s; VECTORS]],
+) -> [[S::f32s; VECTORS]; R] {
+    let mut sums = [[simd.splat_f32s(0.0); VECTORS]; R];
+    for (a_column, b_row) in a_columns.zip(b_rows) {
+        for (row_sums, a_value) in sums.iter_mut().zip(a_column) {
+            let a_value = simd.splat_f32s(a_value);
+            for (sum, &b_value) in row_sums.iter_mut().zip(b_row) {
+                *sum = simd.mul_add_e_f32s(a_value, b_value, *sum);
+            }
+        }
+    }
+    sums
+}
+
+/// The rows of `out` a row of tiles is stored to: as slices when each is a run in memory (the usual case), else
+/// as the view itself.
+enum OutputRows<'t, 'a> {
+    /// The rows (at most `ROWS`; empty slices past the last).
+    Runs([&'t mut [f32]; ROWS], usize),
+    Strided(&'t mut ArrayViewMut2<'a, f32>),
+}
+
+impl<'t, 'a> OutputRows<'t, 'a> {
+    fn new(target: &'t mut ArrayViewMut2<'a, f32>) -> Self {
+        let rows = target.nrows();
+        if rows <= ROWS && (target.strides()[1] == 1 || target.ncols() <= 1) {
+            // every row is a run, so `into_slice` gives each
+            let mut runs = target
+                .axis_iter_mut(Axis(0))
+                .map(|row| row.into_slice().unwrap_or_default());
+            return OutputRows::Runs(std::array::from_fn(|_| runs.next().unwrap_or_default()), rows);
+        }
+        OutputRows::Strided(target)
+    }
+
+    /// Writes (or, with `accumulate`, adds) the tile's values to `columns` of the rows (from the first column of
+    /// the tile on).
+    #[inline(always)]
+    fn store<S: Simd, const R: usize, const VECTORS: usize>(
+        &mut self,
+        simd: S,
+        tile: &[[S::f32s; VECTORS]; R],
+        columns: std::ops::Range<usize>,
+        accumulate: bool,
+    ) {
+        match self {
+            OutputRows::Runs(rows, count) => {
+                for (row_sums, row) in tile.iter().zip(rows.iter_mut()).take(*count) {
+                    // whole vectors with plain stores; masked ones only for a last, partial vector
+                    let (vectors, tail) = S::as_mut_simd_f32s(&mut row[columns.clone()]);
+                    match (accumulate, vectors.first_chunk_mut::<VECTORS>()) {
+                        // a copy of known size, kept in registers (a loop here would become a call to `memcpy`,
+                        // and the tile would go through memory)
+                        (false, Some(vectors)) => *vectors = *row_sums,
+                        _ => {
+                            for (vector, &sum) in vectors.iter_mut().zip(row_sums) {
+                                *vector = if accumulate { simd.add_f32s(*vector, sum) } else { sum };
+                            }
+                        }
+                    }
+                    if let (false, Some(&sum)) = (tail.is_empty(), row_sums.get(vectors.len())) {
+                        let value = if accumulate {
+                            simd.add_f32s(simd.partial_load_f32s(tail), sum)
+                        } else {
+                            sum
+                        };
+                        simd.partial_store_f32s(tail, value);
+                    }
+                }
+            }
+            OutputRows::Strided(view) => {
+                // a strided `out` (e.g. a transposed view), or the last rows: element by element
+                for (row_sums, mut row) in tile.iter().zip(view.slice_mut(s![.., columns]).rows_mut()) {
+                    let values: &[f32] = pulp::bytemuck::cast_slice(row_sums.as_slice());
+                    for (target, &value) in row.iter_mut().zip(values) {
+                        *target = if accumulate { *target + value } else { value };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs `block` (`depth × width` of `b`) into `packed`: strip after strip of `strip` columns, each `depth` rows
+/// of `strip` floats, the columns past `width` as zeros.
+#[inline(always)]
+fn pack_b<S: Simd, const VECTORS: usize>(block: ArrayView2<f32>, mut packed: &mut [f32]) {
+    let lanes = S::F32_LANES;
+    let strip = VECTORS * lanes;
+    let (depth, width) = block.dim();
+    for j0 in (0..width).step_by(strip) {
+        let columns = strip.min(width - j0);
+        let strip = columns.div_ceil(lanes) * lanes;
+        let (packed_strip, rest) = std::mem::take(&mut packed).split_at_mut(strip * depth);
+        packed = rest;
+        let source = block.slice(s![.., j0..j0 + columns]);
+        if source.strides()[0] == 1 && source.strides()[1] != 1 && strip <= MAX_STRIP {
+            // a transposed `b` (column-major, as `Wᵀ` in `dx = dz · Wᵀ`): columns are runs. Copied 16 rows at a
+            // time, so that the rows being written stay in L1 while every column passes.
+            let mut runs: [&[f32]; MAX_STRIP] = [&[]; MAX_STRIP];
+            for (run, column) in runs.iter_mut().zip(source.columns()) {
+                *run = column.to_slice().unwrap_or(&[]);
+            }
+            if runs[..columns].iter().all(|run| run.len() == depth) {
+                packed_strip.fill(0.0);
+                for (p0, rows) in (0..depth).step_by(16).zip(packed_strip.chunks_mut(16 * strip)) {
+                    for (c, run) in runs[..columns].iter().enumerate() {
+                        for (row, &value) in rows.chunks_exact_mut(strip).zip(&run[p0..]) {
+                            row[c] = value;
+                        }
+                    }
+                }
+                continue;
+            }
+        }
+        {
+            for (target, row) in packed_strip.chunks_exact_mut(strip).zip(source.rows()) {
+                match row.as_slice() {
+                    // vector by vector (a call to `memcpy` per row costs more than the copy)
+                    Some(row) if row.len() == strip => {
+                        let (targets, _) = S::as_mut_simd_f32s(target);
+                        let (values, _) = S::as_simd_f32s(row);
+                        match (targets.first_chunk_mut::<VECTORS>(), values.first_chunk::<VECTORS>()) {
+                            // a full strip, as `[S::f32s; VECTORS]`: a copy of known size, inlined
+                            (Some(targets), Some(values)) => *targets = *values,
+                            // the narrower last strip
+                            _ => targets.copy_from_slice(values),
+                        }
+                    }
+                    Some(row) => target[..columns].copy_from_slice(row),
+                    None => target.iter_mut().zip(row).for_each(|(t, &v)| *t = v),
+                }
+                target[columns..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// Packs `rows` (at most `ROWS` rows of `a`, `depth` long) into `packed`: column after column, each `ROWS`
+/// floats, the rows past the last as zeros.
+fn pack_a(rows: ArrayView2<f32>, packed: &mut [f32]) {
+    if rows.nrows() < ROWS {
+        packed.fill(0.0);
+    }
+    for (r, row) in rows.rows().into_iter().enumerate() {
+        for (target, &value) in packed[r..].iter_mut().step_by(ROWS).zip(row) {
+            *target = value;
+        }
+    }
+}
