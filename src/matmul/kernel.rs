@@ -179,15 +179,21 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
 
 /// Packs rows `i0..` (at most `ROWS`) of a transposed `a` from `columns`, its columns as runs (`m` long each).
 fn pack_group(columns: &[&[f32]], i0: usize, m: usize, packed: &mut [f32]) {
-    let rows = ROWS.min(m - i0);
-    if rows < ROWS {
-        packed.fill(0.0);
-    }
     let (targets, _) = pulp::as_arrays_mut::<ROWS, f32>(packed);
-    for (target, run) in targets.iter_mut().zip(columns) {
-        match run[i0..].first_chunk::<ROWS>() {
-            Some(values) => *target = *values, // a fixed-size copy, not a call to `memcpy`
-            None => target[..rows].copy_from_slice(&run[i0..i0 + rows]),
+    if i0 + ROWS <= m {
+        // a copy of known size per column, inlined (one of variable size would be a call to `memcpy`)
+        for (target, run) in targets.iter_mut().zip(columns) {
+            if let Some(values) = run.get(i0..).and_then(<[f32]>::first_chunk::<ROWS>) {
+                *target = *values;
+            }
+        }
+    } else {
+        packed.fill(0.0);
+        let (targets, _) = pulp::as_arrays_mut::<ROWS, f32>(packed);
+        for (target, run) in targets.iter_mut().zip(columns) {
+            for (t, &value) in target.iter_mut().zip(&run[i0..m]) {
+                *t = value;
+            }
         }
     }
 }
@@ -318,26 +324,29 @@ impl<'t, 'a> OutputRows<'t, 'a> {
     ) {
         match self {
             OutputRows::Runs(rows, count) => {
-                for (row_sums, row) in tile.iter().zip(rows.iter_mut()).take(*count) {
-                    // whole vectors with plain stores; masked ones only for a last, partial vector
+                // Loops of constant length over the tile, indexed by constants once unrolled, so that its values
+                // are stored straight from the registers (an iterator over it, or a copy of a whole row, would
+                // put the tile in memory and copy it from there with `memcpy`).
+                #[allow(clippy::needless_range_loop)]
+                for r in 0..R {
+                    let Some(row) = rows.get_mut(r).filter(|_| r < *count) else {
+                        break;
+                    };
+                    // whole vectors with plain stores; a masked one only for a last, partial vector
                     let (vectors, tail) = S::as_mut_simd_f32s(&mut row[columns.clone()]);
-                    match (accumulate, vectors.first_chunk_mut::<VECTORS>()) {
-                        // a copy of known size, kept in registers (a loop here would become a call to `memcpy`,
-                        // and the tile would go through memory)
-                        (false, Some(vectors)) => *vectors = *row_sums,
-                        _ => {
-                            for (vector, &sum) in vectors.iter_mut().zip(row_sums) {
-                                *vector = if accumulate { simd.add_f32s(*vector, sum) } else { sum };
-                            }
+                    let whole = vectors.len();
+                    for v in 0..VECTORS {
+                        let sum = tile[r][v];
+                        if let Some(vector) = vectors.get_mut(v) {
+                            *vector = if accumulate { simd.add_f32s(*vector, sum) } else { sum };
+                        } else if v == whole && !tail.is_empty() {
+                            let value = if accumulate {
+                                simd.add_f32s(simd.partial_load_f32s(tail), sum)
+                            } else {
+                                sum
+                            };
+                            simd.partial_store_f32s(tail, value);
                         }
-                    }
-                    if let (false, Some(&sum)) = (tail.is_empty(), row_sums.get(vectors.len())) {
-                        let value = if accumulate {
-                            simd.add_f32s(simd.partial_load_f32s(tail), sum)
-                        } else {
-                            sum
-                        };
-                        simd.partial_store_f32s(tail, value);
                     }
                 }
             }
