@@ -8,7 +8,9 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Work handed to the gate: a caller's closure, with its lifetime erased (see [`Gate::try_run`]).
 type Job = &'static mut (dyn FnMut() + Send);
@@ -30,13 +32,19 @@ enum State {
 pub(super) struct Gate {
     state: Mutex<State>,
     changed: Condvar,
+    /// Set with `Handed` and `Closed`, for the gate to see without taking the lock.
+    pending: AtomicBool,
 }
+
+/// How long the gate watches for work before it sleeps.
+const WATCH: Duration = Duration::from_micros(200);
 
 impl Gate {
     pub(super) fn new() -> Gate {
         Gate {
             state: Mutex::new(State::Idle),
             changed: Condvar::new(),
+            pending: AtomicBool::new(false),
         }
     }
 
@@ -51,6 +59,7 @@ impl Gate {
         loop {
             match std::mem::replace(&mut *state, State::Running) {
                 State::Handed(job) => {
+                    self.pending.store(false, Ordering::Release);
                     drop(state);
                     // `job` is moved into `catch_unwind` and dropped when it returns: the gate holds no reference
                     // to the caller's work once it reports `Done`.
@@ -65,15 +74,31 @@ impl Gate {
                 }
                 waiting => {
                     *state = waiting;
-                    state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                    // Training hands over work once per step, a few hundred microseconds apart: watch for it a
+                    // little before sleeping, since a sleeping thread takes tens of microseconds to wake.
+                    drop(state);
+                    self.watch_for_work();
+                    state = self.lock();
+                    if matches!(*state, State::Idle | State::Done(_)) {
+                        state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                    }
                 }
             }
+        }
+    }
+
+    /// Returns when work is handed over or closing begins, or after [`WATCH`] at the latest.
+    fn watch_for_work(&self) {
+        let started = Instant::now();
+        while !self.pending.load(Ordering::Acquire) && started.elapsed() < WATCH {
+            std::hint::spin_loop();
         }
     }
 
     /// Makes [`serve`](Self::serve) return once it has finished any work in hand.
     pub(super) fn close(&self) {
         *self.lock() = State::Closed;
+        self.pending.store(true, Ordering::Release);
         self.changed.notify_all();
     }
 
@@ -105,6 +130,7 @@ impl Gate {
         #[allow(unsafe_code)]
         let job = unsafe { std::mem::transmute::<&mut (dyn FnMut() + Send + '_), Job>(call) };
         *state = State::Handed(job);
+        self.pending.store(true, Ordering::Release);
         self.changed.notify_all();
         let mut state = self
             .changed

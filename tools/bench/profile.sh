@@ -34,9 +34,7 @@ load = children(r'mnist::Mnist::load$')
 inference = children(r'bench_ae16::time_inference') + children(r'Autoencoder::reconstruct$') * 0
 total = 100.0 - load
 parts = [
-    # by the time spent in gemm's own code: its threads' stacks do not lead back to our callers
-    ("matrix products: gemm kernels", own(r'^gemm_f32::')),
-    ("matrix products: gemm packing", own(r'^gemm_common::')),
+    ("matrix products (src/matmul/kernel.rs: packing, kernel, stores)", children(r'matmul::kernel::product_into$')),
     ("element-wise sweeps: forward (bias + activation)", children(r'sweeps::forward_serial$')),
     ("element-wise sweeps: backward (activation' + bias sum)", children(r'sweeps::backward_serial$')),
     ("loss (MSE value + gradient)", children(r'Loss::value_and_gradient_into$')),
