@@ -11,7 +11,7 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
-use crate::matmul::{on_pool, parts_for};
+use crate::matmul::{at_cache_line, on_pool, parts_for};
 use crate::Activation;
 
 /// `output = act(output + bias)` row by row, and `pre_activation = output + bias` when given.
@@ -59,8 +59,8 @@ fn backward_cost(activation: Activation) -> usize {
     }
 }
 
-/// Where to cut `columns` for the first `share` of `parts`: on a 16-float (cache line) boundary, so that no two
-/// threads write the same cache line.
+/// Where to cut `columns` for the first `share` of `parts`: on a multiple of 16 floats (a cache line's worth), then
+/// moved by [`at_cache_line`] to where the rows actually cross a line, so that no two threads write the same line.
 fn split_column(columns: usize, share: usize, parts: usize) -> usize {
     (columns * share / parts / 16 * 16).clamp(1, columns - 1)
 }
@@ -76,7 +76,7 @@ fn forward_split(
         return forward_serial(output, pre_activation, bias, activation);
     }
     let half = parts / 2;
-    let mid = split_column(output.ncols(), half, parts);
+    let mid = at_cache_line(&output, split_column(output.ncols(), half, parts)).min(output.ncols() - 1);
     let (out_left, out_right) = output.split_at(Axis(1), mid);
     let (pre_left, pre_right) = match pre_activation {
         Some(pre) => {
@@ -104,7 +104,7 @@ fn backward_split(
         return backward_serial(pre_activation, output, grad, bias_grad, activation);
     }
     let half = parts / 2;
-    let mid = split_column(grad.ncols(), half, parts);
+    let mid = at_cache_line(&grad, split_column(grad.ncols(), half, parts)).min(grad.ncols() - 1);
     let (pre_left, pre_right) = match pre_activation {
         Some(pre) => {
             let (left, right) = pre.split_at(Axis(1), mid);

@@ -1,24 +1,27 @@
-//! The matrix product on one thread: `out = a · b`, blocked for the caches, with packed operands and a
-//! register-tiled inner kernel written with [`pulp`]'s portable SIMD (AVX-512 or AVX2 chosen at run time).
+//! The matrix product on one thread: `out = a · b`, blocked for the caches, with a packed `b` and a
+//! register-tiled inner kernel written with [`pulp`]'s portable SIMD (AVX-512 or AVX2, chosen at run time), in
+//! safe Rust.
 //!
-//! How it is laid out (the classic Goto / BLIS scheme, sized for the shapes of an autoencoder's layers):
-//! - The sum over `k` is cut into blocks of at most [`MAX_DEPTH`] terms, of even length. For one block, a
-//!   panel of `b` (at most [`MAX_WIDTH`] columns) is packed so that each group of `NR` columns (a *strip*) is
-//!   one contiguous run of `depth · NR` floats, row after row; it stays in the L2 cache.
-//! - `a` is packed [`ROWS`] rows at a time, column after column (`depth · ROWS` floats, in L1), and the kernel
-//!   walks every strip of the packed `b` against it.
-//! - The kernel keeps a `ROWS × NR` tile of `out` in registers (`ROWS · NR / lanes` accumulators: 24 of the 32
-//!   AVX-512 registers, 12 of the 16 AVX2 ones): per term of the sum it loads one row of the strip as `NR /
-//!   lanes` vectors, and for each of the `ROWS` rows multiplies it by that row's value of `a` (broadcast) into
-//!   the row's accumulators with a fused multiply-add.
-//! - The first block of the sum writes the tile to `out`; later blocks add to it. Rows and columns past the
-//!   ends are packed as zeros and never stored.
+//! How it is laid out (the Goto / BLIS scheme, sized for the shapes of an autoencoder's layers):
+//! - The sum over `k` is cut into blocks of at most [`MAX_DEPTH`] terms, of even length (784 = 2 · 392). For
+//!   one block, a panel of `b` (at most [`MAX_WIDTH`] columns) is packed so that each group of `NR` columns (a
+//!   *strip*: 4 vectors, 64 floats with AVX-512) is one contiguous run of `depth · NR` floats, row after row.
+//! - `a` is read [`ROWS`] rows at a time (a *group*), in place when its rows are runs in memory; a transposed `a`
+//!   (`xᵀ` in `dW = xᵀ · dz`) and the last, incomplete group are packed first, column after column. The group
+//!   stays in L1 while every strip of the packed `b` passes (from L2).
+//! - The kernel ([`tile`]) keeps a `ROWS × NR` tile of `out` in registers (24 of the 32 AVX-512 registers, 12
+//!   of the 16 AVX2 ones): per term of the sum it loads one row of the strip as `NR / lanes` vectors, and for
+//!   each row of the group multiplies them by that row's value of `a` (broadcast) into the row's accumulators,
+//!   with fused multiply-adds. The last strip and the last group take as few vectors and rows as they need.
+//! - The first block of the sum writes the tile to `out`; later blocks add to it.
+//! - `dx = dz · Wᵀ` with fewer rows than columns is computed as `dxᵀ = W · dzᵀ`: the operand packed (and
+//!   transposed on the way) is then the small `dzᵀ` instead of all of `Wᵀ`.
 //!
 //! Each element of `out` is therefore `Σ` over the blocks (in order) of `Σ_p a[i, p] · b[p, j]` (in order,
 //! fused), whatever the split of `out` among threads: results are the same bits on any thread count.
 //!
-//! The packing buffers are the thread's own, made on its first product and reused by every later one, so that
-//! a product allocates nothing once each thread has run one.
+//! The packing buffers are the thread's own, made at their largest size on its first product and reused by
+//! every later one, so that no product allocates once each thread has run one.
 
 use std::cell::RefCell;
 
@@ -27,8 +30,8 @@ use pulp::{Simd, WithSimd};
 
 /// Rows of `out` (and of `a`) per tile of the kernel.
 pub(super) const ROWS: usize = 6;
-/// The most terms of the sum per block: a strip of packed `b` (`MAX_DEPTH · NR` floats, 64 KiB with AVX-512)
-/// streams from L2 while the packed rows of `a` (`MAX_DEPTH · ROWS` floats, 6 KiB) stay in L1.
+/// The most terms of the sum per block: a group of rows of `a` (`MAX_DEPTH · ROWS` floats, 12 KiB) stays in L1
+/// while the strips of `b` (`MAX_DEPTH · NR` floats each) stream from L2.
 const MAX_DEPTH: usize = 512;
 /// The most columns of `b` packed per block: `MAX_DEPTH · MAX_WIDTH` floats (1 MiB) in L2 (and L3).
 const MAX_WIDTH: usize = 512;
@@ -36,7 +39,7 @@ const MAX_WIDTH: usize = 512;
 const MAX_STRIP: usize = 64;
 
 thread_local! {
-    /// This thread's packing buffers: `(packed b, packed a)`, grown on first use, never shrunk.
+    /// This thread's packing buffers: `(packed b, a packed group of rows of a)`, made on first use.
     static PACKING: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -70,6 +73,18 @@ pub(super) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayVie
             packed_b: &mut Vec::new(),
             packed_a: &mut Vec::new(),
         }),
+    })
+}
+
+/// Makes this thread's packing buffers now (each pool thread does when the pool is made), so that a product that
+/// runs on a thread for the first time, in the middle of training, does not allocate them then.
+pub(super) fn reserve_packing() {
+    PACKING.with(|packing| {
+        if let Ok(mut packing) = packing.try_borrow_mut() {
+            let (packed_b, packed_a) = &mut *packing;
+            aligned(packed_b, MAX_DEPTH * MAX_WIDTH);
+            aligned(packed_a, MAX_DEPTH * ROWS);
+        }
     })
 }
 
@@ -271,8 +286,9 @@ fn aligned(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buffer[start..start + len]
 }
 
-/// The kernel: `Σ_p a[p][r] · b[p][c]` for the `ROWS` rows of `packed_a` (`depth · ROWS`, column after column)
-/// and the `VECTORS · lanes` columns of `packed_b` (`depth · strip`, row after row), in registers.
+/// The kernel: `sums[r][c] = Σ_p a[p][r] · b[p][c]` for the first `R` of the `ROWS` values in each column of the
+/// group of `a` (`a_columns`, one per term of the sum) and the `VECTORS · lanes` columns of a strip of `b`
+/// (`b_rows`, one row per term), all in registers.
 #[inline(always)]
 fn tile<S: Simd, const R: usize, const VECTORS: usize>(
     simd: S,

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use super::gate::Gate;
+use super::kernel::reserve_packing;
 use crate::{Error, Result};
 
 /// The environment variable that sets the thread count when [`set_num_threads`] was not called.
@@ -37,6 +38,7 @@ impl Pool {
             .start_handler(|_| ON_POOL.set(true))
             .build()
             .ok()?;
+        threads.broadcast(|_| reserve_packing());
         let gate = Arc::new(Gate::new());
         let serving = Arc::clone(&gate);
         threads.spawn(move || serving.serve());
