@@ -90,6 +90,20 @@ pub(crate) fn at_cache_line(view: &ArrayViewMut2<f32>, column: usize) -> usize {
     column + (LINE - first % LINE) % LINE
 }
 
+/// A `(rows, columns)` array of zeros, in standard layout, whose first element starts a 64-byte cache line: the
+/// training buffers are made so, so that where the products and sweeps split their rows between threads (at
+/// multiples of 64 columns) is also where the rows cross a cache line, and whole vectors are stored aligned.
+pub(crate) fn line_aligned_zeros(rows: usize, columns: usize) -> ndarray::Array2<f32> {
+    const LINE: usize = 64 / std::mem::size_of::<f32>();
+    let len = rows * columns;
+    let flat = ndarray::Array1::<f32>::zeros(len + LINE);
+    let start = flat.as_ptr().align_offset(64).min(LINE);
+    let aligned = flat.slice_move(ndarray::s![start..start + len]);
+    aligned
+        .into_shape_with_order((rows, columns))
+        .unwrap_or_else(|_| ndarray::Array2::zeros((rows, columns))) // cannot happen: a contiguous run of `len`
+}
+
 /// Entry points for the crate's own benchmarks (`benches/`) and allocation test (`tests/allocations.rs`); not part
 /// of the public API, and not covered by semantic versioning.
 #[doc(hidden)]

@@ -13,7 +13,7 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2};
 
-use crate::matmul::{join, on_pool};
+use crate::matmul::{join, line_aligned_zeros, on_pool};
 use crate::{Dense, Error, Loss, Optimizer, Result};
 
 /// A chain of layers seen as one: the encoder's, then the decoder's.
@@ -64,7 +64,10 @@ impl Workspace {
         let layers = (0..chain.len()).map(|i| chain.layer(i));
         *self = Workspace {
             capacity,
-            outputs: layers.clone().map(|l| Array2::zeros((capacity, l.outputs()))).collect(),
+            outputs: layers
+                .clone()
+                .map(|l| line_aligned_zeros(capacity, l.outputs()))
+                .collect(),
             pre_activations: layers
                 .clone()
                 .map(|l| {
@@ -73,13 +76,16 @@ impl Workspace {
                     } else {
                         0
                     };
-                    Array2::zeros((rows, l.outputs()))
+                    line_aligned_zeros(rows, l.outputs())
                 })
                 .collect(),
-            grads: layers.clone().map(|l| Array2::zeros((capacity, l.outputs()))).collect(),
+            grads: layers
+                .clone()
+                .map(|l| line_aligned_zeros(capacity, l.outputs()))
+                .collect(),
             weight_grads: layers
                 .clone()
-                .map(|l| Array2::zeros((l.inputs(), l.outputs())))
+                .map(|l| line_aligned_zeros(l.inputs(), l.outputs()))
                 .collect(),
             bias_grads: layers.map(|l| Array1::zeros(l.outputs())).collect(),
         };
