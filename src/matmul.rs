@@ -47,8 +47,10 @@ pub(crate) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: Arra
 /// `out = a · b` on `parts` threads of the pool, each computing a block of `out` on one thread: blocks of
 /// columns (`a` times a block of `b`'s columns) where `out` has enough columns, else blocks of rows.
 ///
-/// Each block packs only its own part of `b`, in parallel. Blocks are cut at multiples of 64 columns, the
-/// AVX-512 kernel's tile. No block shares a sum with another, so the results are those of one thread.
+/// Each block packs only its own part of `b`, in parallel. Blocks are cut near multiples of 64 columns (the
+/// AVX-512 kernel's tile), moved to where the rows cross a cache line ([`at_cache_line`]; for the training
+/// buffers, which start on a line, that is the multiple itself). No block shares a sum with another, so the
+/// results are those of one thread.
 fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, parts: usize) {
     const TILE: usize = 64;
     let half = parts / 2;

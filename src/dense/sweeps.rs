@@ -11,7 +11,7 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
-use crate::matmul::{at_cache_line, on_pool, parts_for};
+use crate::matmul::{at_cache_line, join, on_pool, parts_for};
 use crate::Activation;
 
 /// `output = act(output + bias)` row by row, and `pre_activation = output + bias` when given.
@@ -86,7 +86,7 @@ fn forward_split(
         None => (None, None),
     };
     let (bias_left, bias_right) = bias.split_at(Axis(0), mid);
-    rayon::join(
+    join(
         || forward_split(out_left, pre_left, bias_left, activation, half),
         || forward_split(out_right, pre_right, bias_right, activation, parts - half),
     );
@@ -115,7 +115,7 @@ fn backward_split(
     let (out_left, out_right) = output.split_at(Axis(1), mid);
     let (grad_left, grad_right) = grad.split_at(Axis(1), mid);
     let (bias_left, bias_right) = bias_grad.split_at(Axis(0), mid);
-    rayon::join(
+    join(
         || backward_split(pre_left, out_left, grad_left, bias_left, activation, half),
         || backward_split(pre_right, out_right, grad_right, bias_right, activation, parts - half),
     );

@@ -97,7 +97,12 @@ impl Gate {
 
     /// Makes [`serve`](Self::serve) return once it has finished any work in hand.
     pub(super) fn close(&self) {
-        *self.lock() = State::Closed;
+        // Never over work in hand: its caller waits for `Done`, and must get it.
+        let mut state = self
+            .changed
+            .wait_while(self.lock(), |state| matches!(state, State::Handed(_) | State::Running))
+            .unwrap_or_else(PoisonError::into_inner);
+        *state = State::Closed;
         self.pending.store(true, Ordering::Release);
         self.changed.notify_all();
     }
@@ -122,10 +127,10 @@ impl Gate {
         // can outlive `call`, which lives in this stack frame. It cannot: the gate thread uses the reference only
         // between taking it (`Handed` → `Running`) and reporting `Done`, after which it has dropped it (see
         // `serve`); and this function neither returns nor unwinds before it has seen `Done`: the wait below
-        // cannot panic (a poisoned lock is taken as is) and nothing else runs in between. `serve` never closes
-        // the gate on work in hand: `close` runs only from `Pool::drop`, and the caller holds the pool alive
-        // (through its `Arc`) for the whole call. So every use of the reference happens while `call` is alive
-        // and borrowed by nothing else. `call` is `Send` (it captures `F: Send` and `&mut Option<R>` with
+        // cannot panic (a poisoned lock is taken as is), only `serve` sets `Done`, and nothing else runs in
+        // between. `close` waits for work in hand to be done before it closes (and runs only from `Pool::drop`,
+        // while the caller holds the pool alive through its `Arc` for the whole call anyway). So every use of
+        // the reference happens while `call` is alive and borrowed by nothing else. `call` is `Send` (it captures `&mut Option<F>` with `F: Send` and `&mut Option<R>` with
         // `R: Send`), so using it on the gate's thread is allowed.
         #[allow(unsafe_code)]
         let job = unsafe { std::mem::transmute::<&mut (dyn FnMut() + Send + '_), Job>(call) };
@@ -134,14 +139,16 @@ impl Gate {
         self.changed.notify_all();
         let mut state = self
             .changed
-            .wait_while(state, |state| matches!(state, State::Handed(_) | State::Running))
+            .wait_while(state, |state| !matches!(state, State::Done(_)))
             .unwrap_or_else(PoisonError::into_inner);
         let outcome = std::mem::replace(&mut *state, State::Idle);
         drop(state);
-        match outcome {
-            State::Done(Some(panic)) => panic::resume_unwind(panic),
-            // `Done(None)`: the work ran to its end and left its result.
-            _ => Ok(result.unwrap_or_else(|| unreachable!("the gate reported work done that did not run"))),
+        match (outcome, result) {
+            (State::Done(Some(panic)), _) => panic::resume_unwind(panic),
+            (State::Done(None), Some(result)) => Ok(result),
+            // Cannot happen (`Done(None)` is set only after `call` ran to its end); not unwound from, since
+            // unwinding is what must never happen while the gate might hold `call`.
+            _ => std::process::abort(),
         }
     }
 }
@@ -190,6 +197,29 @@ mod tests {
         assert_eq!(message.downcast_ref::<&str>(), Some(&"inside the work"));
         assert_eq!(gate.try_run(|| 7).ok(), Some(7));
         gate.close();
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn closing_waits_for_the_work_in_hand() {
+        let (gate, server) = served();
+        let started = Arc::new(std::sync::Barrier::new(2));
+        let caller = {
+            let (gate, started) = (Arc::clone(&gate), Arc::clone(&started));
+            std::thread::spawn(move || {
+                let mut data = vec![0_u64; 1000];
+                let sum = gate.try_run(|| {
+                    started.wait();
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    data.iter_mut().for_each(|v| *v += 1); // the caller's frame, still alive
+                    data.iter().sum::<u64>()
+                });
+                sum.ok()
+            })
+        };
+        started.wait();
+        gate.close(); // while the work runs
+        assert_eq!(caller.join().unwrap(), Some(1000));
         server.join().unwrap();
     }
 

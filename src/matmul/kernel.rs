@@ -3,7 +3,7 @@
 //! safe Rust.
 //!
 //! How it is laid out (the Goto / BLIS scheme, sized for the shapes of an autoencoder's layers):
-//! - The sum over `k` is cut into blocks of at most [`MAX_DEPTH`] terms, of even length (784 = 2 · 392). For
+//! - The sum over `k` is cut into blocks of at most [`MAX_DEPTH`] terms, of equal length ±1 (784 = 2 · 392). For
 //!   one block, a panel of `b` (at most [`MAX_WIDTH`] columns) is packed so that each group of `NR` columns (a
 //!   *strip*: 4 vectors, 64 floats with AVX-512) is one contiguous run of `depth · NR` floats, row after row.
 //! - `a` is read [`ROWS`] rows at a time (a *group*), in place when its rows are runs in memory; a transposed `a`
@@ -198,7 +198,8 @@ fn pack_group(columns: &[&[f32]], i0: usize, m: usize, packed: &mut [f32]) {
     if i0 + ROWS <= m {
         // a copy of known size per column, inlined (one of variable size would be a call to `memcpy`)
         for (target, run) in targets.iter_mut().zip(columns) {
-            if let Some(values) = run.get(i0..).and_then(<[f32]>::first_chunk::<ROWS>) {
+            // `run` holds `m ≥ i0 + ROWS` values: the slice has exactly `ROWS`, so the conversion always succeeds
+            if let Ok(values) = <&[f32; ROWS]>::try_from(&run[i0..i0 + ROWS]) {
                 *target = *values;
             }
         }
@@ -367,7 +368,7 @@ impl<'t, 'a> OutputRows<'t, 'a> {
                 }
             }
             OutputRows::Strided(view) => {
-                // a strided `out` (e.g. a transposed view), or the last rows: element by element
+                // a strided `out` (e.g. a transposed view): element by element
                 for (row_sums, mut row) in tile.iter().zip(view.slice_mut(s![.., columns]).rows_mut()) {
                     let values: &[f32] = pulp::bytemuck::cast_slice(row_sums.as_slice());
                     for (target, &value) in row.iter_mut().zip(values) {

@@ -38,6 +38,8 @@ impl Pool {
             .start_handler(|_| ON_POOL.set(true))
             .build()
             .ok()?;
+        // Before the gate starts: from then on one thread is the gate's for good, and a `broadcast` (which needs
+        // every thread) would wait for it forever.
         threads.broadcast(|_| reserve_packing());
         let gate = Arc::new(Gate::new());
         let serving = Arc::clone(&gate);
@@ -160,17 +162,18 @@ pub(crate) fn threads_for(multiply_adds: usize) -> usize {
 }
 
 /// Into how many parts (one per thread) to split an element-wise pass over `elements` values: 1 when the pass is
-/// too small for a hand-over to another thread to pay. Run the parts with [`on_pool`] and `rayon::join`.
+/// too small for a hand-over to another thread to pay. Run the parts with [`on_pool`] and [`join`].
 pub(crate) fn parts_for(elements: usize) -> usize {
     /// A hand-over costs about a microsecond; an element-wise pass does a few thousand values in that time.
     const MIN_ELEMENTS_PER_PART: usize = 16 * 1024;
     num_threads().min(elements / MIN_ELEMENTS_PER_PART).max(1)
 }
 
-/// Runs `a` and `b`, in parallel when on a thread pool with more than one thread (`a` on this thread, `b` for
-/// another to take), in sequence (`a` first) otherwise: never on rayon's global pool.
+/// Runs `a` and `b`, in parallel when on one of the crate's pool threads with more than one thread configured
+/// (`a` on this thread, `b` for another to take), in sequence (`a` first) otherwise: never on rayon's global pool
+/// or on another pool the caller may be running on.
 pub(crate) fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    if num_threads() > 1 && rayon::current_thread_index().is_some() {
+    if num_threads() > 1 && ON_POOL.get() {
         rayon::join(a, b)
     } else {
         (a(), b())

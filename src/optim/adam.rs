@@ -147,7 +147,7 @@ fn update_elements(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]
         let (grad_a, grad_b) = grad.split_at(mid);
         let (m_a, m_b) = m.split_at_mut(mid);
         let (v_a, v_b) = v.split_at_mut(mid);
-        rayon::join(
+        crate::matmul::join(
             || update_elements(param_a, grad_a, m_a, v_a, scalars, half),
             || update_elements(param_b, grad_b, m_b, v_b, scalars, parts - half),
         );
