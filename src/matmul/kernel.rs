@@ -447,3 +447,67 @@ fn pack_a(rows: ArrayView2<f32>, packed: &mut [f32]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, ShapeBuilder};
+
+    /// A product `out = a · b` as a function.
+    type Product3 = dyn Fn(ArrayView2<f32>, ArrayView2<f32>, ArrayViewMut2<f32>);
+
+    /// `out = a · b` with the kernel compiled for `simd`, whatever the CPU would pick.
+    fn product_with<S: Simd>(simd: S, a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+        let (mut packed_b, mut packed_a) = (Vec::new(), Vec::new());
+        let product = Product {
+            a,
+            b,
+            out,
+            packed_b: &mut packed_b,
+            packed_a: &mut packed_a,
+        };
+        simd.vectorize(product)
+    }
+
+    /// Every instruction set the kernel can run with on this CPU gives the definition's result, on shapes with
+    /// incomplete strips and groups, several blocks of the sum, and every layout of `a`, `b` and `out`: this is
+    /// how the AVX2 code (for CPUs without AVX-512) is checked on a CPU that has AVX-512.
+    #[test]
+    fn every_instruction_set_matches_the_definition() {
+        let shapes = [(13, 1100, 200), (32, 784, 256), (40, 70, 17), (7, 5, 3)];
+        let check = |name: &str, run: &Product3| {
+            for &(m, k, n) in &shapes {
+                for layouts in 0..8 {
+                    let value =
+                        |seed: usize| move |(i, j): (usize, usize)| ((i * 31 + j * 17 + seed) % 23) as f32 / 11.0 - 1.0;
+                    let a = Array2::from_shape_fn((m, k).set_f(layouts & 1 != 0), value(1));
+                    let b = Array2::from_shape_fn((k, n).set_f(layouts & 2 != 0), value(2));
+                    let mut out = Array2::from_elem((m, n).set_f(layouts & 4 != 0), f32::NAN);
+                    run(a.view(), b.view(), out.view_mut());
+                    for ((i, j), &got) in out.indexed_iter() {
+                        let want: f64 = (0..k).map(|p| f64::from(a[[i, p]]) * f64::from(b[[p, j]])).sum();
+                        assert!(
+                            (f64::from(got) - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{name}: ({m}, {k}, {n}) layouts {layouts} at ({i}, {j}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        };
+        check("scalar", &|a, b, out| product_with(pulp::Scalar::new(), a, b, out));
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        {
+            match pulp::x86::V3::try_new() {
+                Some(simd) => check("AVX2", &move |a, b, out| product_with(simd, a, b, out)),
+                None => assert!(!std::arch::is_x86_feature_detected!("avx2"), "AVX2 present but not run"),
+            }
+            match pulp::x86::V4::try_new() {
+                Some(simd) => check("AVX-512", &move |a, b, out| product_with(simd, a, b, out)),
+                None => assert!(
+                    !std::arch::is_x86_feature_detected!("avx512f"),
+                    "AVX-512 present but not run"
+                ),
+            }
+        }
+    }
+}
