@@ -130,7 +130,7 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
         return;
     }
     let strip = VECTORS * S::F32_LANES;
-    let depth_max = k.div_ceil(k.div_ceil(MAX_DEPTH)); // even blocks: 784 = 2 · 392
+    let depth_max = k.div_ceil(k.div_ceil(MAX_DEPTH)); // blocks of equal length ±1: 784 = 2 · 392
     let width_max = MAX_WIDTH.div_ceil(strip) * strip;
     // Both buffers at their largest, whatever the product: a thread allocates them once, on its first product.
     let packed_b = aligned(packed_b, MAX_DEPTH * MAX_WIDTH);
