@@ -344,30 +344,12 @@ fn a_header_claiming_far_more_data_fails_at_once_in_little_memory() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return; // This is the memory-limited copy: done.
     }
-    // Run this test again in a child process whose address space is capped at 512 MiB, so that allocating the
-    // claimed size (even lazily, as the OS would allow for 4 GiB) aborts the child.
+    // Once more with the address space capped at 512 MiB: allocating the claimed size would abort it.
     #[cfg(unix)]
-    {
-        let exe = std::env::current_exe().unwrap();
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(r#"ulimit -v 524288 && exec "$0" --exact "$1" --test-threads=1"#)
-            .arg(exe)
-            .arg("a_header_claiming_far_more_data_fails_at_once_in_little_memory")
-            .env(CHILD_ENV, "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "memory-limited run failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            stdout.contains("1 passed"),
-            "the memory-limited run did not run the test: {stdout}"
-        );
-    }
+    common::pass_again_in_512_mib(
+        "a_header_claiming_far_more_data_fails_at_once_in_little_memory",
+        CHILD_ENV,
+    );
 }
 
 #[test]

@@ -407,30 +407,12 @@ fn an_images_header_claiming_far_more_than_the_file_holds_fails_as_cut_short_in_
     if std::env::var_os(CHILD_ENV).is_some() {
         return; // This is the memory-limited copy: done.
     }
-    // Run this test again in a child process whose address space is capped at 512 MiB, so that allocating the
-    // claimed size (even lazily, as the OS would allow for 16 GiB) aborts the child.
+    // Once more with the address space capped at 512 MiB: allocating the claimed size would abort it.
     #[cfg(unix)]
-    {
-        let name = "an_images_header_claiming_far_more_than_the_file_holds_fails_as_cut_short_in_little_memory";
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(r#"ulimit -v 524288 && exec "$0" --exact "$1" --test-threads=1"#)
-            .arg(std::env::current_exe().unwrap())
-            .arg(name)
-            .env(CHILD_ENV, "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "memory-limited run failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            stdout.contains("1 passed"),
-            "the memory-limited run did not run the test: {stdout}"
-        );
-    }
+    common::pass_again_in_512_mib(
+        "an_images_header_claiming_far_more_than_the_file_holds_fails_as_cut_short_in_little_memory",
+        CHILD_ENV,
+    );
 }
 
 #[test]

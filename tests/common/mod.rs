@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: a fresh folder per test, a folder's listing, a check on error
-//! messages, and safetensors files taken apart with the `safetensors` crate (not ours) to break them in one place.
+//! messages, a test run again in a child process with little memory, and safetensors files taken apart with the `safetensors` crate (not ours) to break them in one place.
 //! Each test file includes it with `mod common;`.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
@@ -115,4 +115,29 @@ impl Parts {
     pub fn bytes(&self) -> Vec<u8> {
         safetensors::serialize(self.tensors.iter().map(|(n, r)| (n.clone(), r)), self.metadata.clone()).unwrap()
     }
+}
+
+/// Runs the test `name` of this test binary again, alone, in a child process whose address space is capped at
+/// 512 MiB and with `child_env` set (for the test to tell it is the child), and fails unless it passed there:
+/// allocating a size that a file only claims (even lazily, as the OS allows for 16 GiB) aborts the child.
+#[cfg(unix)]
+pub fn pass_again_in_512_mib(name: &str, child_env: &str) {
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 524288 && exec "$0" --exact "$1" --test-threads=1"#)
+        .arg(std::env::current_exe().unwrap())
+        .arg(name)
+        .env(child_env, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "memory-limited run failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the memory-limited run did not run the test: {stdout}"
+    );
 }
