@@ -15,6 +15,8 @@
 mod gate;
 mod kernel;
 mod threads;
+#[cfg(test)]
+mod watchdog;
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 

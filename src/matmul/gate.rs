@@ -95,12 +95,15 @@ impl Gate {
         }
     }
 
-    /// Makes [`serve`](Self::serve) return once it has finished any work in hand.
+    /// Makes [`serve`](Self::serve) return once it has finished any work in hand and that work's caller has taken
+    /// the outcome.
+    ///
+    /// It waits while the state is `Handed`, `Running` or `Done`, and closes only from `Idle` (or `Closed`): the
+    /// caller of work in hand waits for `Done` and must see it, so nothing may overwrite `Done` but that caller.
     pub(super) fn close(&self) {
-        // Never over work in hand: its caller waits for `Done`, and must get it.
         let mut state = self
             .changed
-            .wait_while(self.lock(), |state| matches!(state, State::Handed(_) | State::Running))
+            .wait_while(self.lock(), |state| !matches!(state, State::Idle | State::Closed))
             .unwrap_or_else(PoisonError::into_inner);
         *state = State::Closed;
         self.pending.store(true, Ordering::Release);
@@ -124,14 +127,20 @@ impl Gate {
         };
         let call: &mut (dyn FnMut() + Send + '_) = &mut call;
         // SAFETY: only the lifetime changes (same type, same layout), so the question is whether the reference
-        // can outlive `call`, which lives in this stack frame. It cannot: the gate thread uses the reference only
-        // between taking it (`Handed` → `Running`) and reporting `Done`, after which it has dropped it (see
-        // `serve`); and this function neither returns nor unwinds before it has seen `Done`: the wait below
-        // cannot panic (a poisoned lock is taken as is), only `serve` sets `Done`, and nothing else runs in
-        // between. `close` waits for work in hand to be done before it closes (and runs only from `Pool::drop`,
-        // while the caller holds the pool alive through its `Arc` for the whole call anyway). So every use of
-        // the reference happens while `call` is alive and borrowed by nothing else. `call` is `Send` (it captures `&mut Option<F>` with `F: Send` and `&mut Option<R>` with
-        // `R: Send`), so using it on the gate's thread is allowed.
+        // can outlive `call`, which lives in this stack frame. It cannot:
+        // - the gate thread uses the reference only between taking it (`Handed` → `Running`) and reporting
+        //   `Done`, after which it has dropped it (see `serve`);
+        // - this function neither returns nor unwinds before it has seen `Done`: the wait below cannot panic (a
+        //   poisoned lock is taken as is), and the abort below is not an unwind;
+        // - nothing else can take `Done` from this caller. Only `serve` sets `Done`, only this caller replaces
+        //   it (with `Idle`), and `close` — the one other writer of the state — waits until the state is `Idle`
+        //   or `Closed` before it writes `Closed`, so it never overwrites `Handed`, `Running` or `Done`. That
+        //   property of `close` is what this argument relies on; `tests::closing_never_strands_a_caller` checks it
+        //   over thousands of interleavings. (`close` also runs only from `Pool::drop`, while every caller holds
+        //   the pool alive through its `Arc` for the whole call.)
+        // So every use of the reference happens while `call` is alive and borrowed by nothing else. `call` is
+        // `Send` (it captures `&mut Option<F>` with `F: Send` and `&mut Option<R>` with `R: Send`), so using it
+        // on the gate's thread is allowed.
         #[allow(unsafe_code)]
         let job = unsafe { std::mem::transmute::<&mut (dyn FnMut() + Send + '_), Job>(call) };
         *state = State::Handed(job);
@@ -142,6 +151,8 @@ impl Gate {
             .wait_while(state, |state| !matches!(state, State::Done(_)))
             .unwrap_or_else(PoisonError::into_inner);
         let outcome = std::mem::replace(&mut *state, State::Idle);
+        // `close` waits for `Idle`: wake it if it is waiting.
+        self.changed.notify_all();
         drop(state);
         match (outcome, result) {
             (State::Done(Some(panic)), _) => panic::resume_unwind(panic),
@@ -156,7 +167,8 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use crate::matmul::watchdog::within;
+    use std::sync::{Arc, Barrier};
 
     fn served() -> (Arc<Gate>, std::thread::JoinHandle<()>) {
         let gate = Arc::new(Gate::new());
@@ -169,48 +181,52 @@ mod tests {
 
     #[test]
     fn runs_work_on_the_serving_thread_and_returns_its_result() {
-        let (gate, server) = served();
-        let caller = std::thread::current().id();
-        let mut data = vec![1, 2, 3];
-        for round in 0..100 {
-            let (sum, ran_on) = gate
-                .try_run(|| {
-                    data.push(round); // borrows the caller's data mutably
-                    (data.iter().sum::<i32>(), std::thread::current().id())
-                })
-                .unwrap_or_else(|_| panic!("the gate was busy"));
-            assert_ne!(ran_on, caller);
-            assert_eq!(sum, data.iter().sum::<i32>());
-        }
-        assert_eq!(data.len(), 103);
-        gate.close();
-        server.join().unwrap();
+        within(20, || {
+            let (gate, server) = served();
+            let caller = std::thread::current().id();
+            let mut data = vec![1, 2, 3];
+            for round in 0..100 {
+                let (sum, ran_on) = gate
+                    .try_run(|| {
+                        data.push(round); // borrows the caller's data mutably
+                        (data.iter().sum::<i32>(), std::thread::current().id())
+                    })
+                    .unwrap_or_else(|_| panic!("the gate was busy"));
+                assert_ne!(ran_on, caller);
+                assert_eq!(sum, data.iter().sum::<i32>());
+            }
+            assert_eq!(data.len(), 103);
+            gate.close();
+            server.join().unwrap();
+        })
     }
 
     #[test]
     fn a_panic_in_the_work_reaches_the_caller_and_the_gate_goes_on() {
-        let (gate, server) = served();
-        let caught = panic::catch_unwind(AssertUnwindSafe(|| {
-            let _ = gate.try_run(|| panic!("inside the work"));
-        }));
-        let message = caught.unwrap_err();
-        assert_eq!(message.downcast_ref::<&str>(), Some(&"inside the work"));
-        assert_eq!(gate.try_run(|| 7).ok(), Some(7));
-        gate.close();
-        server.join().unwrap();
+        within(20, || {
+            let (gate, server) = served();
+            let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+                let _ = gate.try_run(|| panic!("inside the work"));
+            }));
+            let message = caught.unwrap_err();
+            assert_eq!(message.downcast_ref::<&str>(), Some(&"inside the work"));
+            assert_eq!(gate.try_run(|| 7).ok(), Some(7));
+            gate.close();
+            server.join().unwrap();
+        })
     }
 
-    #[test]
-    fn closing_waits_for_the_work_in_hand() {
+    /// Closes the gate while a caller's work sleeps for `work_ms` on it; the caller must get its result.
+    fn close_while_working(work_ms: u64) {
         let (gate, server) = served();
-        let started = Arc::new(std::sync::Barrier::new(2));
+        let started = Arc::new(Barrier::new(2));
         let caller = {
             let (gate, started) = (Arc::clone(&gate), Arc::clone(&started));
             std::thread::spawn(move || {
                 let mut data = vec![0_u64; 1000];
                 let sum = gate.try_run(|| {
                     started.wait();
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    std::thread::sleep(std::time::Duration::from_millis(work_ms));
                     data.iter_mut().for_each(|v| *v += 1); // the caller's frame, still alive
                     data.iter().sum::<u64>()
                 });
@@ -224,27 +240,87 @@ mod tests {
     }
 
     #[test]
+    fn closing_waits_for_the_work_in_hand() {
+        within(20, || close_while_working(50))
+    }
+
+    /// The test above in a loop, with shorter work: `close` now often comes as the work finishes, which is when
+    /// it used to overwrite `Done` and strand the caller (2 runs in 60 hung before `close` waited for `Idle`).
+    #[test]
+    fn closing_waits_for_the_work_in_hand_in_a_loop() {
+        within(30, || {
+            for _ in 0..300 {
+                close_while_working(0);
+            }
+        })
+    }
+
+    /// Close races a caller's short work at thousands of different moments: before it is handed over, while
+    /// it runs, between `Done` and the caller taking it, and after. Every caller either gets its result or gets
+    /// its work back unrun (the gate was closed first), and the gate's thread always ends.
+    #[test]
+    fn closing_never_strands_a_caller() {
+        within(60, || {
+            let (mut ran, mut given_back) = (0, 0);
+            for round in 0..4000_u64 {
+                let (gate, server) = served();
+                let start = Arc::new(Barrier::new(2));
+                let caller = {
+                    let (gate, start) = (Arc::clone(&gate), Arc::clone(&start));
+                    std::thread::spawn(move || {
+                        let mut value = round;
+                        start.wait();
+                        let outcome = gate.try_run(|| {
+                            value += 1;
+                            value * 2
+                        });
+                        outcome.map_err(|work| work())
+                    })
+                };
+                start.wait();
+                // a different delay each round, from none to a few microseconds, to sweep the interleavings
+                for _ in 0..(round * 7919) % 3000 {
+                    std::hint::spin_loop();
+                }
+                gate.close();
+                match caller.join().unwrap() {
+                    Ok(result) => {
+                        assert_eq!(result, (round + 1) * 2);
+                        ran += 1;
+                    }
+                    Err(result) => {
+                        assert_eq!(result, (round + 1) * 2);
+                        given_back += 1;
+                    }
+                }
+                server.join().unwrap();
+                assert!(gate.try_run(|| ()).is_err(), "ran on a closed gate");
+            }
+            assert_eq!(ran + given_back, 4000);
+        })
+    }
+
+    #[test]
     fn a_busy_or_closed_gate_gives_the_work_back() {
-        let (gate, server) = served();
-        let (started, release) = (
-            Arc::new(std::sync::Barrier::new(2)),
-            Arc::new(std::sync::Barrier::new(2)),
-        );
-        let busy = {
-            let (gate, started, release) = (Arc::clone(&gate), Arc::clone(&started), Arc::clone(&release));
-            std::thread::spawn(move || {
-                let _ = gate.try_run(|| {
-                    started.wait();
-                    release.wait();
-                });
-            })
-        };
-        started.wait();
-        assert_eq!(gate.try_run(|| 1).err().map(|work| work()), Some(1), "ran while busy");
-        release.wait();
-        busy.join().unwrap();
-        gate.close();
-        server.join().unwrap();
-        assert!(gate.try_run(|| 2).is_err(), "ran on a closed gate");
+        within(20, || {
+            let (gate, server) = served();
+            let (started, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+            let busy = {
+                let (gate, started, release) = (Arc::clone(&gate), Arc::clone(&started), Arc::clone(&release));
+                std::thread::spawn(move || {
+                    let _ = gate.try_run(|| {
+                        started.wait();
+                        release.wait();
+                    });
+                })
+            };
+            started.wait();
+            assert_eq!(gate.try_run(|| 1).err().map(|work| work()), Some(1), "ran while busy");
+            release.wait();
+            busy.join().unwrap();
+            gate.close();
+            server.join().unwrap();
+            assert!(gate.try_run(|| 2).is_err(), "ran on a closed gate");
+        })
     }
 }
