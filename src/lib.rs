@@ -52,7 +52,7 @@ pub use init::Init;
 pub use loss::Loss;
 #[doc(hidden)]
 pub use matmul::internals as __internals;
-pub use matmul::{num_threads, set_num_threads};
+pub use matmul::{num_threads, set_num_threads, MAX_THREADS};
 pub use mnist::Mnist;
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
 

@@ -21,7 +21,7 @@ mod watchdog;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 pub(crate) use threads::{join, on_pool, parts_for};
-pub use threads::{num_threads, set_num_threads};
+pub use threads::{num_threads, set_num_threads, MAX_THREADS};
 
 /// `out = a · b`, overwriting `out`. The shapes must agree: `a` is `(m, k)`, `b` is `(k, n)`, `out` is `(m, n)`.
 /// Any strides are accepted (transposed views included).

@@ -6,7 +6,7 @@
 //! own rayon work neither slows nor resizes it.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -39,8 +39,14 @@ impl Pool {
             .build()
             .ok()?;
         // Before the gate starts: from then on one thread is the gate's for good, and a `broadcast` (which needs
-        // every thread) would wait for it forever.
-        threads.broadcast(|_| reserve_packing());
+        // every thread) would wait for it forever. Threads beyond the cores make theirs on their first product,
+        // so that a count far above the cores does not cost a megabyte per thread up front.
+        let cores = cores();
+        threads.broadcast(|thread| {
+            if thread.index() < cores {
+                reserve_packing();
+            }
+        });
         let gate = Arc::new(Gate::new());
         let serving = Arc::clone(&gate);
         threads.spawn(move || serving.serve());
@@ -55,28 +61,48 @@ impl Drop for Pool {
     }
 }
 
+/// The most threads [`set_num_threads`] accepts.
+pub const MAX_THREADS: usize = 256;
+
 /// Sets the number of threads the matrix products (training and inference) use, from now on.
 ///
 /// `1` keeps all work on the calling thread. The same seed and thread count give bit-identical results.
-/// Errors with [`Error::InvalidArgument`] for 0.
+/// More threads than the machine has cores only slow training down (the threads take turns on the cores, and
+/// every product waits for its slowest part), so the number of cores, the default, is the count to use.
+/// Errors with [`Error::InvalidArgument`] for 0 and for more than [`MAX_THREADS`].
+///
+/// It may be called at any time, from any thread (a rayon task included): a product already running finishes
+/// on the pool it started on, and the next one uses the new count.
 ///
 /// ```
 /// autoencoder::set_num_threads(1)?;
 /// assert_eq!(autoencoder::num_threads(), 1);
 /// assert!(autoencoder::set_num_threads(0).is_err());
+/// assert!(autoencoder::set_num_threads(autoencoder::MAX_THREADS + 1).is_err());
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
 pub fn set_num_threads(threads: usize) -> Result<()> {
-    if threads == 0 {
-        return Err(Error::InvalidArgument(
-            "set_num_threads needs at least one thread".into(),
-        ));
+    if threads == 0 || threads > MAX_THREADS {
+        return Err(Error::InvalidArgument(format!(
+            "set_num_threads takes 1 to {MAX_THREADS} threads, not {threads} (this machine has {} cores)",
+            cores()
+        )));
     }
-    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-    if THREADS.swap(threads, Ordering::Relaxed) != threads {
-        *pool = None; // made again, at the new size, on first use
-    }
+    let replaced = {
+        let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+        match THREADS.swap(threads, Ordering::Relaxed) == threads {
+            true => None,
+            false => pool.take(), // made again, at the new size, on first use
+        }
+    };
+    // Dropped outside the lock: a pool's drop waits for its gate to be free.
+    drop(replaced);
     Ok(())
+}
+
+/// The number of cores, or 1 when it cannot be told.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The number of threads the matrix products use: as set by [`set_num_threads`], else the environment variable
@@ -99,27 +125,51 @@ pub fn num_threads() -> usize {
     }
 }
 
-/// `AUTOENCODER_NUM_THREADS` when it holds a positive integer, else the number of cores.
+/// `AUTOENCODER_NUM_THREADS` when it holds an integer from 1 to [`MAX_THREADS`], else the number of cores.
 fn default_threads() -> usize {
     std::env::var(ENV_VAR)
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .filter(|n| (1..=MAX_THREADS).contains(n))
+        .unwrap_or_else(cores)
 }
 
-/// The pool to run products on, or `None` when they run on the calling thread (one thread, or the pool could not
-/// be made).
+/// Set while a thread is making the pool.
+static MAKING: AtomicBool = AtomicBool::new(false);
+
+/// The pool to run products on, or `None` when they run on the calling thread (one thread, the pool could not be
+/// made, or another caller is making it right now).
+///
+/// The pool is made without holding [`POOL`]'s lock: making it waits for rayon (a `broadcast` to its threads),
+/// and a rayon worker that waits runs other tasks meanwhile on the same thread — such as another item of the
+/// `par_iter` that called us, which comes here again. Holding the lock, that thread would wait for itself forever
+/// (issue 9: the first `encode` from a `par_iter` never returned). Whoever finds the pool being made runs its
+/// work on its own thread, with the same results.
 fn pool() -> Option<Arc<Pool>> {
     let threads = num_threads();
     if threads <= 1 {
         return None;
     }
-    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-    if pool.is_none() {
-        *pool = Pool::new(threads).map(Arc::new);
+    if let Some(pool) = POOL.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+        return Some(pool);
     }
-    pool.clone()
+    if MAKING.swap(true, Ordering::Acquire) {
+        return None;
+    }
+    let made = Pool::new(threads).map(Arc::new);
+    let (pool, unused) = {
+        let mut slot = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+        // kept unless set_num_threads changed the count meanwhile (or someone else's pool got in first)
+        if slot.is_none() && THREADS.load(Ordering::Relaxed) == threads {
+            slot.clone_from(&made);
+            (made, None)
+        } else {
+            (slot.clone(), made)
+        }
+    };
+    MAKING.store(false, Ordering::Release);
+    drop(unused); // outside the lock
+    pool
 }
 
 /// Runs `work` on the crate's pool, so that the products inside it can split across its threads; on the calling

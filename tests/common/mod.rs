@@ -141,3 +141,24 @@ pub fn pass_again_in_512_mib(name: &str, child_env: &str) {
         "the memory-limited run did not run the test: {stdout}"
     );
 }
+
+/// Runs `body` on a thread of its own and returns its result, failing the test (a panic naming the limit) if it
+/// has not finished within `seconds`: a test that could block fails in seconds instead of hanging the test run.
+/// The blocked thread is left behind and ends with the test process. A panic in `body` is passed on.
+#[track_caller]
+pub fn within<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    let (done, finished) = channel();
+    let runner = std::thread::spawn(move || {
+        let result = body();
+        let _ = done.send(());
+        result
+    });
+    match finished.recv_timeout(std::time::Duration::from_secs(seconds)) {
+        Ok(()) | Err(RecvTimeoutError::Disconnected) => match runner.join() {
+            Ok(result) => result,
+            Err(payload) => std::panic::resume_unwind(payload),
+        },
+        Err(RecvTimeoutError::Timeout) => panic!("still running after {seconds} s: it hangs"),
+    }
+}
