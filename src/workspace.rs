@@ -148,20 +148,50 @@ impl Workspace {
         )
     }
 
-    /// Backpropagates from the last layer's `dL/dy` to every layer's `dL/dW` and `dL/db`. The first layer's input
-    /// gradient is not computed: nobody needs it.
+    /// Backpropagates from the last layer's `dL/dy` to every layer's `dL/dW` and `dL/db`, one layer after the
+    /// other from the top (a loop, not a recursion: a stack of thousands of layers needs no deeper call stack).
+    /// On the thread pool each layer's `dL/dW` product runs beside what comes next on the critical path: its
+    /// `dL/dx` and the element-wise sweep of the layer below. The first layer's input gradient is not computed:
+    /// nobody needs it.
     fn backward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
-        backward_from(
-            chain,
-            chain.len() - 1,
-            input,
-            Buffers {
-                outputs: &self.outputs,
-                pre_activations: &self.pre_activations,
-                grads: &mut self.grads,
-                weight_grads: &mut self.weight_grads,
-                bias_grads: &mut self.bias_grads,
-            },
+        let n = input.nrows();
+        let last = chain.len() - 1;
+        self.backward_sweep(chain, last, n);
+        for i in (0..=last).rev() {
+            let layer = chain.layer(i);
+            let (grads_below, grads_here) = self.grads.split_at_mut(i);
+            let grad_z = grads_here[0].slice(s![..n, ..]);
+            let x = match i {
+                0 => input,
+                _ => self.outputs[i - 1].slice(s![..n, ..]),
+            };
+            let (bias_grads_below, _) = self.bias_grads.split_at_mut(i);
+            let (outputs, pre_activations) = (&self.outputs, &self.pre_activations);
+            let next_on_the_path = || {
+                if let Some(grad_input) = grads_below.last_mut() {
+                    let mut grad_input = grad_input.slice_mut(s![..n, ..]);
+                    layer.input_gradient_into(grad_z, grad_input.view_mut());
+                    let below = chain.layer(i - 1);
+                    let pre =
+                        (below.activation().needs_pre_activation()).then(|| pre_activations[i - 1].slice(s![..n, ..]));
+                    let bias_grad = bias_grads_below[i - 1].view_mut();
+                    below.backward_sweep_into(pre, outputs[i - 1].slice(s![..n, ..]), grad_input, bias_grad);
+                }
+            };
+            let weight_grad = self.weight_grads[i].view_mut();
+            join(next_on_the_path, || layer.weight_gradient_into(x, grad_z, weight_grad));
+        }
+    }
+
+    /// Turns layer `i`'s `dL/dy` into `dL/dz` in place (the activation's derivative) and stores `dL/db`.
+    fn backward_sweep(&mut self, chain: Chain<'_>, i: usize, n: usize) {
+        let layer = chain.layer(i);
+        let pre = (layer.activation().needs_pre_activation()).then(|| self.pre_activations[i].slice(s![..n, ..]));
+        layer.backward_sweep_into(
+            pre,
+            self.outputs[i].slice(s![..n, ..]),
+            self.grads[i].slice_mut(s![..n, ..]),
+            self.bias_grads[i].view_mut(),
         );
     }
 
@@ -191,66 +221,6 @@ impl Workspace {
         }
         Ok(())
     }
-}
-
-/// The workspace's buffers for layers `0..=i` of a backward pass: read-only forward results, and the gradients.
-struct Buffers<'a> {
-    outputs: &'a [Array2<f32>],
-    pre_activations: &'a [Array2<f32>],
-    grads: &'a mut [Array2<f32>],
-    weight_grads: &'a mut [Array2<f32>],
-    bias_grads: &'a mut [Array1<f32>],
-}
-
-/// Backpropagates through layers `i, i - 1, …, 0`, from layer `i`'s `dL/dy` in `grads[i]`. Below the element-wise
-/// sweep, each layer runs the rest of the pass (its `dL/dx`, then the layers below, which need only that) beside
-/// its own `dL/dW` product: on the thread pool, the weight gradients are computed off the critical path.
-fn backward_from(chain: Chain<'_>, i: usize, input: ArrayView2<f32>, buffers: Buffers<'_>) {
-    let n = input.nrows();
-    let layer = chain.layer(i);
-    let Buffers {
-        outputs,
-        pre_activations,
-        grads,
-        weight_grads,
-        bias_grads,
-    } = buffers;
-    let (grads_below, grads_here) = grads.split_at_mut(i);
-    let (weight_grads_below, weight_grads_here) = weight_grads.split_at_mut(i);
-    let (bias_grads_below, bias_grads_here) = bias_grads.split_at_mut(i);
-    let pre = layer
-        .activation()
-        .needs_pre_activation()
-        .then(|| pre_activations[i].slice(s![..n, ..]));
-    let mut grad = grads_here[0].slice_mut(s![..n, ..]);
-    layer.backward_sweep_into(
-        pre,
-        outputs[i].slice(s![..n, ..]),
-        grad.view_mut(),
-        bias_grads_here[0].view_mut(),
-    );
-    let grad_z = grad.view();
-    let x = match i {
-        0 => input,
-        _ => outputs[i - 1].slice(s![..n, ..]),
-    };
-    let rest = || {
-        // the first layer's input gradient is not computed: nobody needs it
-        if let Some(grad_input) = grads_below.last_mut() {
-            layer.input_gradient_into(grad_z, grad_input.slice_mut(s![..n, ..]));
-            let buffers = Buffers {
-                outputs,
-                pre_activations,
-                grads: grads_below,
-                weight_grads: weight_grads_below,
-                bias_grads: bias_grads_below,
-            };
-            backward_from(chain, i - 1, input, buffers);
-        }
-    };
-    join(rest, || {
-        layer.weight_gradient_into(x, grad_z, weight_grads_here[0].view_mut())
-    });
 }
 
 /// The first value of `values` that is NaN or infinite. The scan for whether there is one is a branch-free
