@@ -54,8 +54,9 @@ fn run_quick(name: &str, dir: &Path, extra: &[&str]) -> String {
     stdout
 }
 
+/// Runs example `name` with `args`; fails the test if it runs for more than ten minutes (a hang).
 fn run_raw(name: &str, args: &[&str]) -> Output {
-    Command::new(example(name)).args(args).output().unwrap()
+    common::output_within(Command::new(example(name)).args(args), 600)
 }
 
 /// The number after `prefix` on the line that starts with it, e.g. `value(out, "test MSE")`.

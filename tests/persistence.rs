@@ -367,15 +367,18 @@ fn concurrent_saves_to_one_path_leave_one_whole_model() {
                 .unwrap()
         })
         .collect();
-    std::thread::scope(|scope| {
-        for ae in &models {
-            let path = &path;
-            scope.spawn(move || {
-                for _ in 0..10 {
-                    ae.save(path).unwrap();
-                }
-            });
-        }
+    let (models, path) = common::within(60, move || {
+        std::thread::scope(|scope| {
+            for ae in &models {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..10 {
+                        ae.save(path).unwrap();
+                    }
+                });
+            }
+        });
+        (models, path)
     });
     let loaded = Autoencoder::load(&path).unwrap();
     assert!(models.contains(&loaded));

@@ -79,13 +79,14 @@ fn check_in_python(python: &str, file: &Path, expected: &Value, resaved: &Path) 
     let expected_path = file.with_extension("expected.json");
     fs::write(&expected_path, serde_json::to_vec(expected).unwrap()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_safetensors.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(file)
-        .arg(&expected_path)
-        .arg(resaved)
-        .output()
-        .unwrap();
+    let out = common::output_within(
+        Command::new(python)
+            .arg(&script)
+            .arg(file)
+            .arg(&expected_path)
+            .arg(resaved),
+        120,
+    );
     assert!(
         out.status.success(),
         "{} failed:\n{}{}",

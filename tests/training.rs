@@ -266,14 +266,12 @@ fn public_types_are_send_and_sync() {
 fn a_model_trains_on_another_thread_and_comes_back() {
     let ae = Autoencoder::builder(4).latent(2).seed(1).build().unwrap();
     let x = Array2::from_elem((2, 4), 0.25_f32);
-    let trained = std::thread::spawn(move || {
+    let trained = common::within(30, move || {
         let mut ae = ae;
         let mut adam = Adam::new(1e-2);
         ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
         ae
-    })
-    .join()
-    .unwrap();
+    });
     assert_eq!(trained.inputs(), 4);
 }
 

@@ -122,14 +122,15 @@ impl Parts {
 /// allocating a size that a file only claims (even lazily, as the OS allows for 16 GiB) aborts the child.
 #[cfg(unix)]
 pub fn pass_again_in_512_mib(name: &str, child_env: &str) {
-    let output = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(r#"ulimit -v 524288 && exec "$0" --exact "$1" --test-threads=1"#)
-        .arg(std::env::current_exe().unwrap())
-        .arg(name)
-        .env(child_env, "1")
-        .output()
-        .unwrap();
+    let output = output_within(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -v 524288 && exec "$0" --exact "$1" --test-threads=1"#)
+            .arg(std::env::current_exe().unwrap())
+            .arg(name)
+            .env(child_env, "1"),
+        300,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -160,5 +161,34 @@ pub fn within<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send +
             Err(payload) => std::panic::resume_unwind(payload),
         },
         Err(RecvTimeoutError::Timeout) => panic!("still running after {seconds} s: it hangs"),
+    }
+}
+
+/// Runs `command` to its end and returns its output, like `Command::output`, but kills it and fails the test if
+/// it has not ended within `seconds`: a hanging child process fails the test instead of hanging the run.
+#[track_caller]
+pub fn output_within(command: &mut std::process::Command, seconds: u64) -> std::process::Output {
+    use std::process::Stdio;
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let pid = child.id();
+    let (done, finished) = channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(std::time::Duration::from_secs(seconds)) {
+        Ok(output) => output.unwrap_or_else(|e| panic!("waiting for {command:?}: {e}")),
+        Err(RecvTimeoutError::Timeout) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("{command:?} still running after {seconds} s: killed (it hangs)")
+        }
+        Err(RecvTimeoutError::Disconnected) => panic!("lost the child process of {command:?}"),
     }
 }
