@@ -35,7 +35,7 @@ use crate::matmul::{on_pool, product_into};
 use crate::{Activation, Error, Init, Result};
 
 mod sigmoid;
-mod sweeps;
+pub(crate) mod sweeps;
 
 /// A fully connected layer `y = act(x · W + b)`, `W` of shape `(inputs, outputs)`, `b` of shape `(outputs)`.
 ///

@@ -86,6 +86,37 @@ impl Init {
             Init::HeNormal => "he_normal",
         }
     }
+
+    /// Draws a `(rows, columns)` matrix with the scale of the given fans: a convolution's kernel as a matrix,
+    /// with Keras' fans (`kh * kw * in_channels`, `kh * kw * out_channels`).
+    ///
+    /// ```
+    /// use autoencoder::Init;
+    /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
+    /// let k = Init::GlorotUniform.kernel((3 * 3 * 1, 32), (3 * 3 * 1, 3 * 3 * 32), &mut StdRng::seed_from_u64(0));
+    /// assert_eq!(k.dim(), (9, 32));
+    /// assert!(k.iter().all(|v| v.abs() <= (6.0_f32 / (9.0 + 288.0)).sqrt()));
+    /// ```
+    pub fn kernel<R: Rng + ?Sized>(self, shape: (usize, usize), fans: (usize, usize), rng: &mut R) -> Array2<f32> {
+        let (fan_in, fan_out) = (fans.0 as f32, fans.1 as f32);
+        let (uniform_limit, normal_std) = match self {
+            Init::GlorotUniform => (Some((6.0 / (fan_in + fan_out)).sqrt()), None),
+            Init::GlorotNormal => (None, Some((2.0 / (fan_in + fan_out)).sqrt())),
+            Init::HeUniform => (Some((6.0 / fan_in).sqrt()), None),
+            Init::HeNormal => (None, Some((2.0 / fan_in).sqrt())),
+        };
+        if let Some(limit) = uniform_limit.filter(|l| l.is_finite() && *l > 0.0) {
+            if let Ok(dist) = Uniform::new(-limit, limit) {
+                return Array2::random_using(shape, dist, rng);
+            }
+        }
+        if let Some(std) = normal_std.filter(|s| s.is_finite()) {
+            if let Ok(dist) = Normal::new(0.0, std) {
+                return Array2::random_using(shape, dist, rng);
+            }
+        }
+        Array2::zeros(shape)
+    }
 }
 
 #[cfg(test)]

@@ -14,21 +14,12 @@
 //! is meaningless: a network whose pre-activations at those layers come within `KINK_MARGIN` of 0 is
 //! resampled with the next seed.
 
+mod common;
+
 use autoencoder::ndarray::{Array1, Array2};
 use autoencoder::rand::{rngs::StdRng, Rng, SeedableRng};
 use autoencoder::{Activation, Autoencoder, Decoder, Dense, DenseGradients, Encoder, Loss, Sgd};
-
-const ACTIVATIONS: [Activation; 9] = [
-    Activation::Identity,
-    Activation::Relu,
-    Activation::LeakyRelu(0.1),
-    Activation::Sigmoid,
-    Activation::Tanh,
-    Activation::Elu(1.0),
-    Activation::Gelu,
-    Activation::Softplus,
-    Activation::Silu,
-];
+use common::activations::{activate, erf, has_kink, sigmoid, ACTIVATIONS};
 
 const LOSSES: [Loss; 2] = [Loss::Mse, Loss::BinaryCrossEntropy];
 
@@ -72,61 +63,6 @@ impl Reference {
             activation: layer.activation(),
         }
     }
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-
-/// `erf(x)` to about 1e-15, from the everywhere-convergent series of positive terms
-/// `erf(x) = 2/√π · e^(-x²) · Σ_n 2^n x^(2n+1) / (1·3·5···(2n+1))` (Abramowitz & Stegun 7.1.6).
-fn erf(x: f64) -> f64 {
-    if x.abs() > 6.0 {
-        return x.signum(); // 1 - erf(6) ≈ 2e-17
-    }
-    let (mut term, mut sum) = (x, x);
-    for n in 1..200 {
-        term *= 2.0 * x * x / (2 * n + 1) as f64;
-        sum += term;
-        if term.abs() < 1e-17 * sum.abs() {
-            break;
-        }
-    }
-    2.0 / std::f64::consts::PI.sqrt() * (-x * x).exp() * sum
-}
-
-/// Each activation written out again, in f64, from its textbook definition.
-fn activate(activation: Activation, z: f64) -> f64 {
-    match activation {
-        Activation::Identity => z,
-        Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu(slope) => {
-            if z > 0.0 {
-                z
-            } else {
-                f64::from(slope) * z
-            }
-        }
-        Activation::Sigmoid => sigmoid(z),
-        Activation::Tanh => z.tanh(),
-        Activation::Elu(alpha) => {
-            if z > 0.0 {
-                z
-            } else {
-                f64::from(alpha) * (z.exp() - 1.0)
-            }
-        }
-        Activation::Gelu => 0.5 * z * (1.0 + erf(z / std::f64::consts::SQRT_2)),
-        Activation::Softplus => (1.0 + z.exp()).ln(),
-        Activation::Silu => z * sigmoid(z),
-    }
-}
-
-fn has_kink(activation: Activation) -> bool {
-    matches!(
-        activation,
-        Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_)
-    )
 }
 
 /// The reference forward pass: the output, and the smallest `|z|` met at a kinked activation.

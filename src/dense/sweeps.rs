@@ -15,7 +15,7 @@ use crate::matmul::{at_cache_line, join, on_pool, parts_for};
 use crate::Activation;
 
 /// `output = act(output + bias)` row by row, and `pre_activation = output + bias` when given.
-pub(super) fn bias_activation(
+pub(crate) fn bias_activation(
     output: ArrayViewMut2<f32>,
     pre_activation: Option<ArrayViewMut2<f32>>,
     bias: ArrayView1<f32>,
@@ -28,7 +28,7 @@ pub(super) fn bias_activation(
 }
 
 /// `grad *= act'(z)` (`grad` holds `dL/dy` on entry, `dL/dz` on return) and `bias_grad = Σ_rows grad`.
-pub(super) fn activation_grad_bias_sum(
+pub(crate) fn activation_grad_bias_sum(
     pre_activation: Option<ArrayView2<f32>>,
     output: ArrayView2<f32>,
     grad: ArrayViewMut2<f32>,

@@ -3,6 +3,8 @@
 //! Each test file includes it with `mod common;`.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod activations;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
