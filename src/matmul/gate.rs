@@ -31,7 +31,14 @@ enum State {
 /// The meeting point of callers outside a pool and the gate job inside it.
 pub(super) struct Gate {
     state: Mutex<State>,
+    /// Signalled for the gate and for callers: work handed over, done, or closing.
     changed: Condvar,
+    /// Signalled for [`close`](Self::close) alone, when the state returns to `Idle` (a separate condition
+    /// variable, so that the gate's thread is not woken at every step for nothing).
+    idle: Condvar,
+    /// Whether a `close` waits on `idle`; read and written under the lock, so no signal is missed, and no step
+    /// pays for signalling when nobody waits.
+    closing: AtomicBool,
     /// Set with `Handed` and `Closed`, for the gate to see without taking the lock.
     pending: AtomicBool,
 }
@@ -44,6 +51,8 @@ impl Gate {
         Gate {
             state: Mutex::new(State::Idle),
             changed: Condvar::new(),
+            idle: Condvar::new(),
+            closing: AtomicBool::new(false),
             pending: AtomicBool::new(false),
         }
     }
@@ -101,13 +110,16 @@ impl Gate {
     /// It waits while the state is `Handed`, `Running` or `Done`, and closes only from `Idle` (or `Closed`): the
     /// caller of work in hand waits for `Done` and must see it, so nothing may overwrite `Done` but that caller.
     pub(super) fn close(&self) {
+        let state = self.lock();
+        self.closing.store(true, Ordering::Relaxed);
         let mut state = self
-            .changed
-            .wait_while(self.lock(), |state| !matches!(state, State::Idle | State::Closed))
+            .idle
+            .wait_while(state, |state| !matches!(state, State::Idle | State::Closed))
             .unwrap_or_else(PoisonError::into_inner);
         *state = State::Closed;
         self.pending.store(true, Ordering::Release);
         self.changed.notify_all();
+        self.idle.notify_all(); // another `close` may be waiting
     }
 
     /// Runs `work` on the gate's thread and returns its result (a panic in `work` resumes here). Gives `work`
@@ -152,7 +164,9 @@ impl Gate {
             .unwrap_or_else(PoisonError::into_inner);
         let outcome = std::mem::replace(&mut *state, State::Idle);
         // `close` waits for `Idle`: wake it if it is waiting.
-        self.changed.notify_all();
+        if self.closing.load(Ordering::Relaxed) {
+            self.idle.notify_all();
+        }
         drop(state);
         match (outcome, result) {
             (State::Done(Some(panic)), _) => panic::resume_unwind(panic),
