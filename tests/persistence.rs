@@ -9,7 +9,8 @@ use std::fs;
 use std::path::Path;
 
 use autoencoder::ndarray::{Array1, Array2};
-use autoencoder::{Activation, Autoencoder, Decoder, Dense, Encoder, Error};
+use autoencoder::rand::{rngs::StdRng, SeedableRng};
+use autoencoder::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Init};
 use common::{assert_contains, entries, scratch, Parts, Raw};
 use safetensors::Dtype;
 
@@ -753,6 +754,41 @@ fn an_empty_layer_is_an_error() {
         &parts.load_error(),
         &["\"encoder.2.", "holds nothing", "at least one input and one output"],
     );
+}
+
+#[test]
+fn zero_size_layers_are_refused_where_they_are_made() {
+    // Issue 9: `Dense::from_parts(zeros((4, 0)), ..)` was accepted and saved, and then the file did not load.
+    let invalid = |result: autoencoder::Result<Dense>, parts: &[&str]| match result {
+        Err(Error::InvalidArgument(message)) => assert_contains(&message, parts),
+        other => panic!("expected Error::InvalidArgument, got {other:?}"),
+    };
+    for (inputs, outputs) in [(4, 0), (0, 4), (0, 0)] {
+        let shape = format!("({inputs}, {outputs})");
+        let parts = [shape.as_str(), "at least one input and one output"];
+        let weights = Array2::zeros((inputs, outputs));
+        invalid(
+            Dense::from_parts(weights, Array1::zeros(outputs), Activation::Relu),
+            &["Dense::from_parts", parts[0], parts[1]],
+        );
+        let mut rng = StdRng::seed_from_u64(0);
+        invalid(
+            Dense::new(inputs, outputs, Activation::Relu, Init::HeUniform, &mut rng),
+            &["Dense::new", parts[0], parts[1]],
+        );
+    }
+    // The builder refuses a zero size anywhere, before making a layer.
+    for builder in [
+        Autoencoder::builder(4).latent(0),
+        Autoencoder::builder(4).hidden(&[0]).latent(2),
+        Autoencoder::builder(4).hidden(&[3, 0]).latent(2),
+        Autoencoder::builder(0).latent(2),
+    ] {
+        match builder.build() {
+            Err(Error::InvalidArgument(message)) => assert_contains(&message, &["sizes must be at least 1"]),
+            other => panic!("expected Error::InvalidArgument, got {other:?}"),
+        }
+    }
 }
 
 #[test]
