@@ -354,6 +354,26 @@ fn a_state_that_does_not_fit_the_model_is_not_saved() {
 }
 
 #[test]
+fn offsets_that_tile_up_to_2_pow_64_are_an_error_not_an_overflow() {
+    // Issue 9: a consistent tensor table whose data ends at 2^64 - 8 overflowed (a panic in debug builds).
+    let bytes = common::offsets_up_to_2_pow_64();
+    let expected = ["truncated", "describes 18446744073709551608 bytes", "holds only 0"];
+    let message = match Checkpoint::from_safetensors_bytes(&bytes) {
+        Err(Error::ModelFile { message, .. }) => message,
+        other => panic!("expected Error::ModelFile, got {other:?}"),
+    };
+    assert_contains(&message, &expected);
+    let dir = scratch("offsets-2-pow-64");
+    let path = dir.join("ckpt.safetensors");
+    fs::write(&path, &bytes).unwrap();
+    match Checkpoint::load(&path) {
+        Err(Error::ModelFile { message: from_file, .. }) => assert_eq!(from_file, message),
+        other => panic!("expected Error::ModelFile, got {other:?}"),
+    }
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn every_truncation_of_a_checkpoint_is_an_error() {
     let bytes = Checkpoint::new(Autoencoder::builder(4).latent(2).build().unwrap(), &Adam::new(0.1), 0)
         .to_safetensors_bytes()

@@ -557,6 +557,28 @@ fn a_header_claiming_huge_tensors_fails_without_allocating_them() {
 }
 
 #[test]
+fn offsets_that_tile_up_to_2_pow_64_are_an_error_not_an_overflow() {
+    // Issue 9: the tensor table is consistent (offsets tile, sizes match shapes), but the data it claims ends at
+    // 2^64 - 8, so adding the header's size overflowed (a panic in debug builds).
+    let bytes = common::offsets_up_to_2_pow_64();
+    let expected = [
+        "truncated",
+        "describes 18446744073709551608 bytes of tensor data",
+        "holds only 0",
+    ];
+    let message = load_error(&bytes);
+    assert_contains(&message, &expected);
+    let dir = scratch("offsets-2-pow-64");
+    let path = dir.join("model.safetensors");
+    fs::write(&path, &bytes).unwrap();
+    match Autoencoder::load(&path) {
+        Err(Error::ModelFile { message: from_file, .. }) => assert_eq!(from_file, message),
+        other => panic!("expected Error::ModelFile, got {other:?}"),
+    }
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn no_byte_flip_makes_load_panic() {
     let bytes = Autoencoder::builder(3)
         .latent(1)

@@ -47,13 +47,13 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
         .take(header_len(&bytes) as u64)
         .read_to_end(&mut bytes)
         .map_err(io_error)?;
-    check_tensor_table(&bytes).map_err(not_a_model)?;
+    let found = size.saturating_sub(bytes.len() as u64);
+    check_tensor_table(&bytes, found).map_err(not_a_model)?;
     let declared = match SafeTensors::read_metadata(&bytes) {
         Ok(_) => 0, // a header without tensors
         Err(SafeTensorError::MetadataIncompleteBuffer) => declared_data_len(&bytes).unwrap_or(0),
         Err(e) => return Err(not_a_model(describe_parse_error(e, &bytes))),
     };
-    let found = size.saturating_sub(bytes.len() as u64);
     if declared != found {
         return Err(not_a_model(data_size_mismatch(declared, found)));
     }
@@ -77,7 +77,9 @@ impl<'a> ModelFile<'a> {
     /// Parses the safetensors structure: header length, JSON header, tensor offsets that cover the data.
     pub(crate) fn parse(bytes: &'a [u8]) -> Check<ModelFile<'a>> {
         check_prefix(bytes, bytes.len() as u64)?;
-        check_tensor_table(bytes)?;
+        // check_prefix checked that the header lies within `bytes`.
+        let found = bytes.len() - LENGTH_BYTES - header_len(bytes);
+        check_tensor_table(bytes, found as u64)?;
         let (header_size, header) = SafeTensors::read_metadata(bytes).map_err(|e| describe_parse_error(e, bytes))?;
         let data = bytes
             .get(LENGTH_BYTES + header_size..)
@@ -360,11 +362,12 @@ fn check_prefix(prefix: &[u8], size: u64) -> Check<()> {
 }
 
 /// Checks the header's tensor table — offsets that tile the data without gaps or overlaps, byte sizes that match
-/// shapes and dtypes, no empty tensors — in a fixed order (by offsets, then name), so that a corrupt file always
-/// gets the same message. (`safetensors` checks the same, but in `HashMap` order, so its verdict on which tensor
-/// is wrong varies between runs.) A header that does not parse as a tensor table passes, for `safetensors` to
-/// report; `bytes` holds at least the whole header.
-fn check_tensor_table(bytes: &[u8]) -> Check<()> {
+/// shapes and dtypes, no empty tensors, and data that ends where the file's `data_len` bytes of data end — in a
+/// fixed order (by offsets, then name), so that a corrupt file always gets the same message. (`safetensors` checks
+/// the same, but in `HashMap` order, so its verdict on which tensor is wrong varies between runs; and it adds the
+/// data's end to the header's size unchecked, which overflows for offsets near 2^64.) A header that does not parse
+/// as a tensor table passes, for `safetensors` to report; `bytes` holds at least the whole header.
+fn check_tensor_table(bytes: &[u8], data_len: u64) -> Check<()> {
     let Some(tensors) = tensor_table(bytes) else {
         return Ok(());
     };
@@ -407,6 +410,10 @@ fn check_tensor_table(bytes: &[u8]) -> Check<()> {
             ));
         }
         end_of_previous = end;
+    }
+    let declared = end_of_previous as u64;
+    if declared != data_len {
+        return Err(data_size_mismatch(declared, data_len));
     }
     Ok(())
 }
