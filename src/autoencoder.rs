@@ -7,8 +7,8 @@
 //! use autoencoder::rand::{rngs::StdRng, SeedableRng};
 //!
 //! let mut rng = StdRng::seed_from_u64(0);
-//! let encoder = Encoder::new(vec![Dense::new(8, 3, Activation::Tanh, Init::GlorotUniform, &mut rng)])?;
-//! let decoder = Decoder::new(vec![Dense::new(3, 8, Activation::Sigmoid, Init::GlorotUniform, &mut rng)])?;
+//! let encoder = Encoder::new(vec![Dense::new(8, 3, Activation::Tanh, Init::GlorotUniform, &mut rng)?])?;
+//! let decoder = Decoder::new(vec![Dense::new(3, 8, Activation::Sigmoid, Init::GlorotUniform, &mut rng)?])?;
 //! let mut ae = Autoencoder::new(encoder, decoder)?;
 //!
 //! let x = Array2::from_shape_fn((4, 8), |(i, j)| ((i + j) % 2) as f32);

@@ -185,6 +185,7 @@ impl AutoencoderBuilder {
         }
         let mut rng = StdRng::seed_from_u64(self.seed);
         let depth = sizes.len() - 1;
+        // Every size is at least 1 (checked above), so no layer is refused.
         let mut layer = |from: usize, to: usize, activation| Dense::new(from, to, activation, self.init, &mut rng);
         let encoder = (0..depth)
             .map(|i| {
@@ -195,7 +196,7 @@ impl AutoencoderBuilder {
                 };
                 layer(sizes[i], sizes[i + 1], activation)
             })
-            .collect();
+            .collect::<Result<Vec<Dense>>>()?;
         let decoder = (0..depth)
             .rev()
             .map(|i| {
@@ -206,7 +207,7 @@ impl AutoencoderBuilder {
                 };
                 layer(sizes[i + 1], sizes[i], activation)
             })
-            .collect();
+            .collect::<Result<Vec<Dense>>>()?;
         Autoencoder::new(Encoder::new(encoder)?, Decoder::new(decoder)?)
     }
 }

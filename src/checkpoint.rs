@@ -177,8 +177,8 @@ impl Checkpoint {
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
-        parse_checkpoint(&bytes, path)
+        let (header, data) = read_file(path)?;
+        checkpoint_in(ModelFile::new(header, &data), path)
     }
 
     /// The checkpoint file's bytes, exactly what [`save`](Self::save) writes.
@@ -247,7 +247,7 @@ impl Checkpoint {
     /// assert!(err.to_string().contains("too short"), "{err}");
     /// ```
     pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Checkpoint> {
-        parse_checkpoint(bytes, in_memory_path())
+        checkpoint_in(ModelFile::parse(bytes), in_memory_path())
     }
 }
 
@@ -262,10 +262,9 @@ fn parameter_lengths(autoencoder: &Autoencoder) -> Vec<usize> {
         .collect()
 }
 
-/// Parses and validates a checkpoint from a file's bytes.
-fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    ModelFile::parse(bytes)
-        .and_then(|file| read_checkpoint(&file))
+/// The checkpoint in a parsed file, validated; errors name `path`.
+fn checkpoint_in(file: persist::Check<ModelFile<'_>>, path: &Path) -> Result<Checkpoint> {
+    file.and_then(|file| read_checkpoint(&file))
         .map_err(|message| model_file_error(path, message))
 }
 

@@ -12,8 +12,8 @@ use crate::{Dense, Result};
 /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
 /// let mut rng = StdRng::seed_from_u64(0);
 /// let decoder = Decoder::new(vec![
-///     Dense::new(16, 64, Activation::Relu, Init::GlorotUniform, &mut rng),
-///     Dense::new(64, 784, Activation::Sigmoid, Init::GlorotUniform, &mut rng),
+///     Dense::new(16, 64, Activation::Relu, Init::GlorotUniform, &mut rng)?,
+///     Dense::new(64, 784, Activation::Sigmoid, Init::GlorotUniform, &mut rng)?,
 /// ])?;
 /// assert_eq!((decoder.latent(), decoder.outputs()), (16, 784));
 /// assert!(Decoder::new(vec![]).is_err());

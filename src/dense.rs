@@ -128,13 +128,18 @@ pub struct DenseGradients {
 impl Dense {
     /// A layer with weights drawn by `init` from `rng` and zero biases.
     ///
+    /// Errors with [`Error::InvalidArgument`] when `inputs` or `outputs` is 0 (a layer without inputs or outputs
+    /// computes nothing, and a model file cannot hold it).
+    ///
     /// ```
     /// use autoencoder::{Activation, Dense, Init};
     /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
     /// let mut rng = StdRng::seed_from_u64(42);
-    /// let layer = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut rng);
+    /// let layer = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut rng)?;
     /// assert_eq!((layer.inputs(), layer.outputs()), (784, 256));
     /// assert!(layer.bias().iter().all(|&b| b == 0.0));
+    /// assert!(Dense::new(784, 0, Activation::Relu, Init::GlorotUniform, &mut rng).is_err());
+    /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn new<R: Rng + ?Sized>(
         inputs: usize,
@@ -142,25 +147,29 @@ impl Dense {
         activation: Activation,
         init: Init,
         rng: &mut R,
-    ) -> Dense {
-        Dense {
+    ) -> Result<Dense> {
+        check_not_empty("Dense::new", inputs, outputs)?;
+        Ok(Dense {
             weights: init.weights(inputs, outputs, rng),
             bias: Array1::zeros(outputs),
             activation,
-        }
+        })
     }
 
     /// A layer from given weights `(inputs, outputs)` and bias `(outputs)`.
     ///
-    /// Errors with [`Error::Shape`] when the bias length differs from the weights' output dimension.
+    /// Errors with [`Error::InvalidArgument`] when the weights have no rows or no columns (a layer without inputs
+    /// or outputs), and with [`Error::Shape`] when the bias length differs from the weights' output dimension.
     ///
     /// ```
     /// use autoencoder::{Activation, Dense};
     /// use autoencoder::ndarray::{Array1, Array2};
     /// assert!(Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(2), Activation::Tanh).is_ok());
     /// assert!(Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(3), Activation::Tanh).is_err());
+    /// assert!(Dense::from_parts(Array2::zeros((3, 0)), Array1::zeros(0), Activation::Tanh).is_err());
     /// ```
     pub fn from_parts(weights: Array2<f32>, bias: Array1<f32>, activation: Activation) -> Result<Dense> {
+        check_not_empty("Dense::from_parts", weights.nrows(), weights.ncols())?;
         if bias.len() != weights.ncols() {
             return Err(Error::shape(
                 "Dense::from_parts (bias length vs weights' output dimension)",
@@ -206,9 +215,10 @@ impl Dense {
     /// ```
     /// # use autoencoder::{Activation, Dense, Init};
     /// # use autoencoder::rand::{rngs::StdRng, SeedableRng};
-    /// let mut layer = Dense::new(3, 2, Activation::Relu, Init::HeUniform, &mut StdRng::seed_from_u64(0));
+    /// let mut layer = Dense::new(3, 2, Activation::Relu, Init::HeUniform, &mut StdRng::seed_from_u64(0))?;
     /// layer.weights_mut().fill(0.25);
     /// assert!(layer.weights().iter().all(|&w| w == 0.25));
+    /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn weights_mut(&mut self) -> ArrayViewMut2<'_, f32> {
         self.weights.view_mut()
@@ -219,9 +229,10 @@ impl Dense {
     /// ```
     /// # use autoencoder::{Activation, Dense, Init};
     /// # use autoencoder::rand::{rngs::StdRng, SeedableRng};
-    /// let mut layer = Dense::new(3, 2, Activation::Relu, Init::HeUniform, &mut StdRng::seed_from_u64(0));
+    /// let mut layer = Dense::new(3, 2, Activation::Relu, Init::HeUniform, &mut StdRng::seed_from_u64(0))?;
     /// layer.bias_mut().fill(0.1);
     /// assert_eq!(layer.bias()[1], 0.1);
+    /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn bias_mut(&mut self) -> ArrayViewMut1<'_, f32> {
         self.bias.view_mut()
@@ -232,8 +243,9 @@ impl Dense {
     /// ```
     /// # use autoencoder::{Activation, Dense, Init};
     /// # use autoencoder::rand::{rngs::StdRng, SeedableRng};
-    /// let layer = Dense::new(3, 2, Activation::Tanh, Init::GlorotNormal, &mut StdRng::seed_from_u64(0));
+    /// let layer = Dense::new(3, 2, Activation::Tanh, Init::GlorotNormal, &mut StdRng::seed_from_u64(0))?;
     /// assert_eq!(layer.activation(), Activation::Tanh);
+    /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn activation(&self) -> Activation {
         self.activation
@@ -244,8 +256,9 @@ impl Dense {
     /// ```
     /// # use autoencoder::{Activation, Dense, Init};
     /// # use autoencoder::rand::{rngs::StdRng, SeedableRng};
-    /// let layer = Dense::new(3, 2, Activation::Tanh, Init::GlorotNormal, &mut StdRng::seed_from_u64(0));
+    /// let layer = Dense::new(3, 2, Activation::Tanh, Init::GlorotNormal, &mut StdRng::seed_from_u64(0))?;
     /// assert_eq!(layer.inputs(), 3);
+    /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn inputs(&self) -> usize {
         self.weights.nrows()
@@ -256,8 +269,9 @@ impl Dense {
     /// ```
     /// # use autoencoder::{Activation, Dense, Init};
     /// # use autoencoder::rand::{rngs::StdRng, SeedableRng};
-    /// let layer = Dense::new(3, 2, Activation::Tanh, Init::GlorotNormal, &mut StdRng::seed_from_u64(0));
+    /// let layer = Dense::new(3, 2, Activation::Tanh, Init::GlorotNormal, &mut StdRng::seed_from_u64(0))?;
     /// assert_eq!(layer.outputs(), 2);
+    /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn outputs(&self) -> usize {
         self.weights.ncols()
@@ -268,8 +282,9 @@ impl Dense {
     /// ```
     /// # use autoencoder::{Activation, Dense, Init};
     /// # use autoencoder::rand::{rngs::StdRng, SeedableRng};
-    /// let layer = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut StdRng::seed_from_u64(0));
+    /// let layer = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut StdRng::seed_from_u64(0))?;
     /// assert_eq!(layer.parameter_count(), 784 * 256 + 256);
+    /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn parameter_count(&self) -> usize {
         self.weights.len() + self.bias.len()
@@ -450,6 +465,18 @@ impl Dense {
             ))
         }
     }
+}
+
+/// Refuses a layer without inputs or outputs (`context` names the caller): its weight matrix would be empty, it
+/// would compute nothing, and a model file could not hold it.
+fn check_not_empty(context: &str, inputs: usize, outputs: usize) -> Result<()> {
+    if inputs == 0 || outputs == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{context}: a layer of shape ({inputs}, {outputs}) is empty; a layer needs at least one input and one \
+             output"
+        )));
+    }
+    Ok(())
 }
 
 /// The same matrix, in standard (row-major, contiguous) layout.

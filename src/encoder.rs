@@ -12,13 +12,13 @@ use crate::{Dense, Result};
 /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
 /// let mut rng = StdRng::seed_from_u64(0);
 /// let encoder = Encoder::new(vec![
-///     Dense::new(784, 64, Activation::Relu, Init::GlorotUniform, &mut rng),
-///     Dense::new(64, 16, Activation::Identity, Init::GlorotUniform, &mut rng),
+///     Dense::new(784, 64, Activation::Relu, Init::GlorotUniform, &mut rng)?,
+///     Dense::new(64, 16, Activation::Identity, Init::GlorotUniform, &mut rng)?,
 /// ])?;
 /// assert_eq!((encoder.inputs(), encoder.latent()), (784, 16));
 /// // consecutive sizes must agree:
-/// assert!(Encoder::new(vec![Dense::new(784, 64, Activation::Relu, Init::GlorotUniform, &mut rng),
-///                           Dense::new(32, 16, Activation::Relu, Init::GlorotUniform, &mut rng)]).is_err());
+/// assert!(Encoder::new(vec![Dense::new(784, 64, Activation::Relu, Init::GlorotUniform, &mut rng)?,
+///                           Dense::new(32, 16, Activation::Relu, Init::GlorotUniform, &mut rng)?]).is_err());
 /// assert!(Encoder::new(vec![]).is_err());
 /// # Ok::<(), autoencoder::Error>(())
 /// ```

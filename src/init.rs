@@ -7,11 +7,12 @@
 //! use autoencoder::{Activation, Dense, Init};
 //! use autoencoder::rand::{rngs::StdRng, SeedableRng};
 //!
-//! let a = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut StdRng::seed_from_u64(7));
-//! let b = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut StdRng::seed_from_u64(7));
+//! let a = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut StdRng::seed_from_u64(7))?;
+//! let b = Dense::new(784, 256, Activation::Relu, Init::GlorotUniform, &mut StdRng::seed_from_u64(7))?;
 //! assert_eq!(a.weights(), b.weights());
 //! let limit = (6.0_f32 / (784.0 + 256.0)).sqrt();
 //! assert!(a.weights().iter().all(|w| w.abs() <= limit));
+//! # Ok::<(), autoencoder::Error>(())
 //! ```
 
 use ndarray::Array2;

@@ -5,8 +5,11 @@ mod common;
 
 use std::fs;
 
-use autoencoder::ndarray::Array2;
-use autoencoder::{Adam, AdamW, Autoencoder, Checkpoint, Error, Loss, Optimizer, OptimizerState, Sgd};
+use autoencoder::ndarray::{array, Array2};
+use autoencoder::{
+    Activation, Adam, AdamW, Autoencoder, Checkpoint, Decoder, Dense, Encoder, Error, Loss, Optimizer, OptimizerState,
+    Sgd,
+};
 use common::{assert_contains, entries, parameter_bits, scratch, Parts};
 use safetensors::Dtype;
 
@@ -351,6 +354,74 @@ fn a_state_that_does_not_fit_the_model_is_not_saved() {
     assert_eq!(fs::read(&path).unwrap(), before, "a refused save changed the file");
     assert_eq!(entries(&dir), ["ckpt.safetensors"]);
     fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn offsets_that_tile_up_to_2_pow_64_are_an_error_not_an_overflow() {
+    // Issue 9: a consistent tensor table whose data ends at 2^64 - 8 overflowed (a panic in debug builds).
+    let bytes = common::offsets_up_to_2_pow_64();
+    let expected = ["truncated", "describes 18446744073709551608 bytes", "holds only 0"];
+    let message = match Checkpoint::from_safetensors_bytes(&bytes) {
+        Err(Error::ModelFile { message, .. }) => message,
+        other => panic!("expected Error::ModelFile, got {other:?}"),
+    };
+    assert_contains(&message, &expected);
+    let dir = scratch("offsets-2-pow-64");
+    let path = dir.join("ckpt.safetensors");
+    fs::write(&path, &bytes).unwrap();
+    match Checkpoint::load(&path) {
+        Err(Error::ModelFile { message: from_file, .. }) => assert_eq!(from_file, message),
+        other => panic!("expected Error::ModelFile, got {other:?}"),
+    }
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_checkpoint_of_2000_layer_stacks_round_trips() {
+    // The header grows with the layers: its size limit must leave room for deep stacks, with Adam's two
+    // buffers per parameter tensor (the largest header per layer).
+    const LAYERS: usize = 2000;
+    let layer = || Dense::from_parts(array![[0.5_f32]], array![0.25], Activation::LeakyRelu(0.01)).unwrap();
+    let ae = Autoencoder::new(
+        Encoder::new((0..LAYERS).map(|_| layer()).collect()).unwrap(),
+        Decoder::new((0..LAYERS).map(|_| layer()).collect()).unwrap(),
+    )
+    .unwrap();
+    let optimizer = OptimizerState {
+        kind: "adam".into(),
+        step: 123_456_789,
+        slots: vec![vec![vec![0.125], vec![0.5]]; 4 * LAYERS],
+    };
+    let checkpoint = Checkpoint {
+        autoencoder: ae,
+        optimizer,
+        epoch: 1000,
+        metadata: Default::default(),
+    };
+    let bytes = checkpoint.to_safetensors_bytes().unwrap();
+    let loaded = Checkpoint::from_safetensors_bytes(&bytes).unwrap();
+    assert_eq!(loaded, checkpoint);
+    // With layers of 1000 × 1000 instead of 1 × 1, each of the 24,000 tensors' offsets takes up to 2 × 10 more
+    // digits: still far below the limit.
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let large_layers = header_len + 12 * LAYERS * 2 * 10;
+    assert!(
+        large_layers * 4 < autoencoder::persist::MAX_HEADER_BYTES,
+        "{large_layers} bytes of header for {LAYERS} + {LAYERS} layers"
+    );
+}
+
+#[test]
+fn a_checkpoint_whose_header_would_be_over_the_limit_is_not_saved() {
+    let limit = autoencoder::persist::MAX_HEADER_BYTES;
+    let checkpoint = trained_checkpoint().with_metadata("notes", "n".repeat(limit));
+    match checkpoint.to_safetensors_bytes() {
+        Err(Error::InvalidArgument(message)) => assert_contains(
+            &message,
+            &[&format!("over the limit of {limit} bytes"), "store less metadata"],
+        ),
+        other => panic!("expected Error::InvalidArgument, got {other:?}"),
+    }
 }
 
 #[test]

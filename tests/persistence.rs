@@ -9,7 +9,8 @@ use std::fs;
 use std::path::Path;
 
 use autoencoder::ndarray::{Array1, Array2};
-use autoencoder::{Activation, Autoencoder, Decoder, Dense, Encoder, Error};
+use autoencoder::rand::{rngs::StdRng, SeedableRng};
+use autoencoder::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Init};
 use common::{assert_contains, entries, scratch, Parts, Raw};
 use safetensors::Dtype;
 
@@ -430,7 +431,7 @@ fn files_that_are_not_safetensors_are_named() {
     assert_contains(&load_error(&gz), &["gzip"]);
     assert_contains(
         &load_error(b"\xff\xff\xff\xff\xff\xff\xff\xffxyz"),
-        &["header length", "more than"],
+        &["header length of 18446744073709551615 bytes, over the limit of"],
     );
 }
 
@@ -479,6 +480,16 @@ fn corrupt_headers_are_errors() {
             "gaps or overlaps",
         ],
     );
+    // A name given twice: which one counts is not for the loader to guess.
+    let twice = header(
+        r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+    );
+    assert_contains(
+        &load_error(&[twice, vec![0; 8]].concat()),
+        &["tensor \"a\" appears twice"],
+    );
+    let metadata_twice = header(r#"{"__metadata__":{"format":"autoencoder"},"__metadata__":{}}"#);
+    assert_contains(&load_error(&metadata_twice), &["__metadata__ appears twice"]);
     let wrong_size = header(r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,4]}}"#);
     assert_contains(
         &load_error(&[wrong_size, vec![0; 4]].concat()),
@@ -547,15 +558,149 @@ fn a_header_claiming_huge_tensors_fails_without_allocating_them() {
     bytes.extend_from_slice(json.as_bytes());
     assert_contains(&load_error(&bytes), &["too large"]);
 
-    // A header length of 90 MB in a 100-byte file on disk: refused before reading further.
+    // A header length of 10 MB in a 100-byte file on disk: refused before reading further.
     let dir = scratch("huge-header");
     let path = dir.join("model.safetensors");
-    let mut bytes = 90_000_000_u64.to_le_bytes().to_vec();
+    let mut bytes = 10_000_000_u64.to_le_bytes().to_vec();
     bytes.extend_from_slice(&[b' '; 92]);
     fs::write(&path, &bytes).unwrap();
     let err = Autoencoder::load(&path).unwrap_err();
-    assert_contains(&err.to_string(), &["header length is 90000000 bytes, but only 92"]);
+    assert_contains(&err.to_string(), &["header length is 10000000 bytes, but only 92"]);
+    // One of 90 MB, over the limit of a model file's header.
+    bytes[..8].copy_from_slice(&90_000_000_u64.to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+    let err = Autoencoder::load(&path).unwrap_err();
+    assert_contains(
+        &err.to_string(),
+        &["header length of 90000000 bytes, over the limit of"],
+    );
     fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn offsets_that_tile_up_to_2_pow_64_are_an_error_not_an_overflow() {
+    // Issue 9: the tensor table is consistent (offsets tile, sizes match shapes), but the data it claims ends at
+    // 2^64 - 8, so adding the header's size overflowed (a panic in debug builds).
+    let bytes = common::offsets_up_to_2_pow_64();
+    let expected = [
+        "truncated",
+        "describes 18446744073709551608 bytes of tensor data",
+        "holds only 0",
+    ];
+    let message = load_error(&bytes);
+    assert_contains(&message, &expected);
+    let dir = scratch("offsets-2-pow-64");
+    let path = dir.join("model.safetensors");
+    fs::write(&path, &bytes).unwrap();
+    match Autoencoder::load(&path) {
+        Err(Error::ModelFile { message: from_file, .. }) => assert_eq!(from_file, message),
+        other => panic!("expected Error::ModelFile, got {other:?}"),
+    }
+    fs::remove_dir_all(dir).unwrap();
+}
+
+/// The header of issue 9: `{"__metadata__":{"format":"autoencoder"},"x":[0,0,0,...]}`, 99 MB of JSON that
+/// `safetensors` accepts by length, with no data after it.
+fn a_99_mb_header() -> Vec<u8> {
+    let prefix = br#"{"__metadata__":{"format":"autoencoder"},"x":[0"#;
+    let zeros = (99_000_000 - prefix.len() - 2) / 2;
+    let mut json = Vec::with_capacity(99_000_000);
+    json.extend_from_slice(prefix);
+    for _ in 0..zeros {
+        json.extend_from_slice(b",0");
+    }
+    json.extend_from_slice(b"]}");
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&json);
+    bytes
+}
+
+const CHILD_ENV: &str = "AUTOENCODER_PERSISTENCE_TEST_MEMORY_LIMITED";
+
+#[test]
+fn a_99_mb_header_is_refused_before_parsing_in_little_memory() {
+    // Issue 9: such a header was parsed into JSON values several times, 1.6 GB and seconds for an error.
+    let bytes = a_99_mb_header();
+    let header_len = bytes.len() - 8;
+    let expected = [
+        &format!("header length of {header_len} bytes") as &str,
+        &format!("over the limit of {} bytes", autoencoder::persist::MAX_HEADER_BYTES),
+    ];
+    assert_contains(&load_error(&bytes), &expected);
+    match autoencoder::Checkpoint::from_safetensors_bytes(&bytes) {
+        Err(Error::ModelFile { message, .. }) => assert_contains(&message, &expected),
+        other => panic!("expected Error::ModelFile, got {other:?}"),
+    }
+    let dir = scratch("header-99-mb");
+    let path = dir.join("model.safetensors");
+    fs::write(&path, &bytes).unwrap();
+    drop(bytes);
+    assert_contains(&Autoencoder::load(&path).unwrap_err().to_string(), &expected);
+    fs::remove_dir_all(dir).unwrap();
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return; // This is the memory-limited copy: done.
+    }
+    // Once more with the address space capped at 512 MiB: parsing the header into JSON values would abort it.
+    #[cfg(unix)]
+    common::pass_again_in_512_mib("a_99_mb_header_is_refused_before_parsing_in_little_memory", CHILD_ENV);
+}
+
+/// The JSON header `{"__metadata__":{..},` + entries + `}` with as many entries from `entry(i)` as fit in
+/// `limit` bytes, as a file with `data(entries)` bytes of data.
+fn header_of_entries(limit: usize, entry: impl Fn(usize) -> String, data: impl Fn(usize) -> usize) -> Vec<u8> {
+    let mut json =
+        r#"{"__metadata__":{"format":"autoencoder","format_version":"1","encoder.layers":"1","decoder.layers":"1"}"#
+            .to_string();
+    let mut entries = 0;
+    loop {
+        let next = format!(",{}", entry(entries));
+        if json.len() + next.len() + 1 > limit {
+            break;
+        }
+        json.push_str(&next);
+        entries += 1;
+    }
+    json.push('}');
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(json.as_bytes());
+    bytes.resize(bytes.len() + data(entries), 0);
+    bytes
+}
+
+const AT_LIMIT_CHILD_ENV: &str = "AUTOENCODER_PERSISTENCE_TEST_AT_LIMIT_MEMORY_LIMITED";
+
+#[test]
+fn headers_as_large_as_the_limit_load_in_little_memory() {
+    // The costliest headers the limit lets through, for the memory of parsing them: the most tensors (one byte
+    // each, in the densest form the parser accepts) and the longest shape.
+    let limit = autoencoder::persist::MAX_HEADER_BYTES;
+    let most_tensors = header_of_entries(limit, |i| format!(r#""{i}":["U8",[1],[{i},{}]]"#, i + 1), |n| n);
+    let mut longest_shape = br#"{"x":{"dtype":"U8","data_offsets":[0,1],"shape":[1"#.to_vec();
+    while longest_shape.len() + 4 < limit {
+        longest_shape.extend_from_slice(b",1");
+    }
+    longest_shape.extend_from_slice(b"]}}");
+    let longest_shape = [&(longest_shape.len() as u64).to_le_bytes()[..], &longest_shape, &[0]].concat();
+    for (bytes, expected) in [
+        (most_tensors, "missing tensors: encoder.0.weight"),
+        (longest_shape, "no __metadata__"),
+    ] {
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        assert!(limit - 64 < header_len && header_len <= limit, "{header_len}");
+        assert_contains(&load_error(&bytes), &[expected]);
+        match autoencoder::Checkpoint::from_safetensors_bytes(&bytes) {
+            Err(Error::ModelFile { message, .. }) => assert_contains(&message, &[expected]),
+            other => panic!("expected Error::ModelFile, got {other:?}"),
+        }
+    }
+    if std::env::var_os(AT_LIMIT_CHILD_ENV).is_some() {
+        return; // This is the memory-limited copy: done.
+    }
+    #[cfg(unix)]
+    common::pass_again_in_512_mib(
+        "headers_as_large_as_the_limit_load_in_little_memory",
+        AT_LIMIT_CHILD_ENV,
+    );
 }
 
 #[test]
@@ -759,6 +904,41 @@ fn an_empty_layer_is_an_error() {
 }
 
 #[test]
+fn zero_size_layers_are_refused_where_they_are_made() {
+    // Issue 9: `Dense::from_parts(zeros((4, 0)), ..)` was accepted and saved, and then the file did not load.
+    let invalid = |result: autoencoder::Result<Dense>, parts: &[&str]| match result {
+        Err(Error::InvalidArgument(message)) => assert_contains(&message, parts),
+        other => panic!("expected Error::InvalidArgument, got {other:?}"),
+    };
+    for (inputs, outputs) in [(4, 0), (0, 4), (0, 0)] {
+        let shape = format!("({inputs}, {outputs})");
+        let parts = [shape.as_str(), "at least one input and one output"];
+        let weights = Array2::zeros((inputs, outputs));
+        invalid(
+            Dense::from_parts(weights, Array1::zeros(outputs), Activation::Relu),
+            &["Dense::from_parts", parts[0], parts[1]],
+        );
+        let mut rng = StdRng::seed_from_u64(0);
+        invalid(
+            Dense::new(inputs, outputs, Activation::Relu, Init::HeUniform, &mut rng),
+            &["Dense::new", parts[0], parts[1]],
+        );
+    }
+    // The builder refuses a zero size anywhere, before making a layer.
+    for builder in [
+        Autoencoder::builder(4).latent(0),
+        Autoencoder::builder(4).hidden(&[0]).latent(2),
+        Autoencoder::builder(4).hidden(&[3, 0]).latent(2),
+        Autoencoder::builder(0).latent(2),
+    ] {
+        match builder.build() {
+            Err(Error::InvalidArgument(message)) => assert_contains(&message, &["sizes must be at least 1"]),
+            other => panic!("expected Error::InvalidArgument, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn shapes_that_do_not_chain_are_errors() {
     // encoder.1 takes 6 inputs, but encoder.0 gives 5.
     let mut parts = Parts::of_model();
@@ -856,6 +1036,8 @@ fn write_fuzz_seeds() {
         "checkpoint-sgd-empty-slot".into(),
         checkpoint.to_safetensors_bytes().unwrap(),
     ));
+    // Issue 9: offsets that tile up to 2^64 - 8 overflowed in safetensors.
+    seeds.push(("offsets-up-to-2-pow-64".into(), common::offsets_up_to_2_pow_64()));
     for (name, bytes) in seeds {
         fs::write(dir.join(name), bytes).unwrap();
     }

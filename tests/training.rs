@@ -36,8 +36,8 @@ fn an_8_3_8_autoencoder_learns_the_one_hot_codes() {
     for seed in 0..3 {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut ae = autoencoder(
-            vec![Dense::new(8, 3, Activation::Tanh, Init::GlorotUniform, &mut rng)],
-            vec![Dense::new(3, 8, Activation::Sigmoid, Init::GlorotUniform, &mut rng)],
+            vec![Dense::new(8, 3, Activation::Tanh, Init::GlorotUniform, &mut rng).unwrap()],
+            vec![Dense::new(3, 8, Activation::Sigmoid, Init::GlorotUniform, &mut rng).unwrap()],
         );
         let mut adam = Adam::new(0.05);
         let initial = ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();

@@ -1,5 +1,6 @@
-//! Reading model files: parse the safetensors bytes, then check every tensor and metadata key before building
-//! the model. Every problem becomes a message that says what is wrong (the caller adds the path).
+//! Reading model files: check the header length, parse and check the header (see `header.rs`), then check every
+//! tensor and metadata key before building the model. Every problem becomes a message that says what is wrong
+//! (the caller adds the path).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
@@ -9,17 +10,15 @@ use std::path::Path;
 use std::str::FromStr;
 
 use ndarray::{Array1, Array2};
-use safetensors::tensor::{Metadata, TensorInfo};
-use safetensors::{Dtype, SafeTensorError, SafeTensors};
+use safetensors::tensor::TensorInfo;
+use safetensors::Dtype;
 
+use super::header::{Header, MAX_HEADER_BYTES};
 use super::{model_file_error, FORMAT, FORMAT_VERSION};
 use crate::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Result};
 
 /// The outcome of a check: the message says what is wrong with the file.
 pub(crate) type Check<T> = std::result::Result<T, String>;
-
-/// The largest header `safetensors` reads.
-const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// How many tensor names an error message lists.
 const SHOWN_NAMES: usize = 10;
@@ -29,8 +28,9 @@ const LENGTH_BYTES: usize = 8;
 
 /// Reads a model or checkpoint file in stages — the header length, the header, then the tensor data — checking
 /// each before reading the next, so that a large file that is not a model (a big raw array, another model
-/// format, someone else's safetensors) fails after a few reads instead of being read whole.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+/// format, someone else's safetensors) fails after a few reads instead of being read whole. Gives the parsed
+/// header and the tensor data, for [`ModelFile::new`].
+pub(crate) fn read_file(path: &Path) -> Result<(Header, Vec<u8>)> {
     let io_error = |e| Error::io(path, e);
     let not_a_model = |message| model_file_error(path, message);
     let mut file = File::open(path).map_err(io_error)?;
@@ -47,42 +47,63 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
         .take(header_len(&bytes) as u64)
         .read_to_end(&mut bytes)
         .map_err(io_error)?;
-    check_tensor_table(&bytes).map_err(not_a_model)?;
-    let declared = match SafeTensors::read_metadata(&bytes) {
-        Ok(_) => 0, // a header without tensors
-        Err(SafeTensorError::MetadataIncompleteBuffer) => declared_data_len(&bytes).unwrap_or(0),
-        Err(e) => return Err(not_a_model(describe_parse_error(e, &bytes))),
-    };
-    let found = size.saturating_sub(bytes.len() as u64);
-    if declared != found {
-        return Err(not_a_model(data_size_mismatch(declared, found)));
-    }
-    if let Some(format) = declared_format(&bytes) {
+    let header = check_header(&bytes, size).map_err(not_a_model)?;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).map_err(io_error)?;
+    Ok((header, data))
+}
+
+/// Checks what comes before the tensor data — the header length, the header (parsed once), its tensor table, that
+/// the data has the size the table gives, and a foreign `format` — in that order, whether the bytes come from a
+/// file read in stages or from memory, so that both give the same message. `bytes` holds at least the header
+/// length and the header; `size` is the whole file's.
+fn check_header(bytes: &[u8], size: u64) -> Check<Header> {
+    check_prefix(bytes, size)?;
+    // check_prefix checked that the header lies within the file's `size` bytes.
+    let end = LENGTH_BYTES + header_len(bytes);
+    let json = bytes
+        .get(LENGTH_BYTES..end)
+        .ok_or("corrupt: the header runs past the end of the file")?;
+    let header = Header::parse(json).map_err(|message| match other_format(bytes) {
+        Some(format) => format!("not a safetensors file: this looks like {format}"),
+        None => message,
+    })?;
+    header.check_table(size - end as u64)?;
+    if let Some(format) = header.format() {
         if format != FORMAT {
-            return Err(not_a_model(other_format_message(&format)));
+            return Err(other_format_message(format));
         }
     }
-    file.read_to_end(&mut bytes).map_err(io_error)?;
-    Ok(bytes)
+    Ok(header)
 }
 
 /// A parsed safetensors file: its header and data, not yet checked as a model.
 pub(crate) struct ModelFile<'a> {
-    header: Metadata,
+    header: Header,
     data: &'a [u8],
     metadata: HashMap<String, String>,
 }
 
 impl<'a> ModelFile<'a> {
-    /// Parses the safetensors structure: header length, JSON header, tensor offsets that cover the data.
+    /// Parses and checks the safetensors structure of a whole file's bytes: header length, JSON header, tensor
+    /// offsets that cover the data.
     pub(crate) fn parse(bytes: &'a [u8]) -> Check<ModelFile<'a>> {
-        check_prefix(bytes, bytes.len() as u64)?;
-        check_tensor_table(bytes)?;
-        let (header_size, header) = SafeTensors::read_metadata(bytes).map_err(|e| describe_parse_error(e, bytes))?;
+        let header = check_header(bytes, bytes.len() as u64)?;
+        // check_header checked that the header lies within `bytes`.
         let data = bytes
-            .get(LENGTH_BYTES + header_size..)
+            .get(LENGTH_BYTES + header_len(bytes)..)
             .ok_or("corrupt: the header runs past the end of the file")?;
-        let metadata = header.metadata().clone().ok_or_else(|| {
+        ModelFile::new(header, data)
+    }
+
+    /// The file of a header checked by [`read_file`] and the tensor data read after it (which is checked again
+    /// against the header, in case the file changed while it was read).
+    pub(crate) fn new(mut header: Header, data: &'a [u8]) -> Check<ModelFile<'a>> {
+        let (declared, found) = (header.data_len() as u64, data.len() as u64);
+        if declared != found {
+            return Err(data_size_mismatch(declared, found));
+        }
+        let metadata = header.take_metadata().ok_or_else(|| {
             format!(
                 "the header has no __metadata__, so this is not a file written by autoencoder (it needs \
                  format = {FORMAT:?}, the layer counts and activations; see the autoencoder::persist docs)"
@@ -127,16 +148,14 @@ impl<'a> ModelFile<'a> {
         // Every expected tensor exists, so there are no more of them than the file holds.
         let expected: HashSet<String> = expected_names().collect();
         let may_hold_optimizer = self.metadata.contains_key("checkpoint_version");
-        let mut extra: Vec<String> = self
+        let mut extra: Vec<&str> = self
             .header
-            .offset_keys()
-            .into_iter()
-            .filter(|name| !expected.contains(name))
+            .names()
+            .filter(|name| !expected.contains(*name))
             .filter(|name| !(may_hold_optimizer && name.starts_with("optimizer.")))
             .collect();
         if !extra.is_empty() {
-            extra.sort();
-            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            extra.sort_unstable();
             return Err(format!(
                 "unexpected tensors {} (a model file holds only encoder.{{i}}.weight/bias and \
                  decoder.{{i}}.weight/bias for the layers in encoder.layers and decoder.layers)",
@@ -216,12 +235,12 @@ impl<'a> ModelFile<'a> {
 
     /// The names of all tensors, in file order.
     pub(crate) fn tensor_names(&self) -> Vec<String> {
-        self.header.offset_keys()
+        self.header.names().map(str::to_string).collect()
     }
 
     /// The number of tensors.
     pub(crate) fn tensor_count(&self) -> usize {
-        self.header.tensors().len()
+        self.header.len()
     }
 
     /// A tensor's shape and values, checked to be F32 with `rank` dimensions and finite values; `role` names
@@ -338,10 +357,11 @@ fn check_prefix(prefix: &[u8], size: u64) -> Check<()> {
         Some(_) => {
             let claimed = header_len(prefix) as u64;
             let available = size.saturating_sub(LENGTH_BYTES as u64);
-            if claimed > MAX_HEADER_BYTES {
+            if claimed > MAX_HEADER_BYTES as u64 {
                 format!(
-                    "not a safetensors file: its first 8 bytes give a header length of {claimed} bytes, \
-                     more than the {MAX_HEADER_BYTES} safetensors allows"
+                    "not a safetensors file, or not a model: its first 8 bytes give a header length of {claimed} \
+                     bytes, over the limit of {MAX_HEADER_BYTES} bytes for a model file's header (which takes under \
+                     1 kB per layer; see autoencoder::persist::MAX_HEADER_BYTES)"
                 )
             } else if claimed > available {
                 format!(
@@ -357,80 +377,6 @@ fn check_prefix(prefix: &[u8], size: u64) -> Check<()> {
         Some(format) => format!("not a safetensors file: this looks like {format}"),
         None => problem,
     })
-}
-
-/// Checks the header's tensor table — offsets that tile the data without gaps or overlaps, byte sizes that match
-/// shapes and dtypes, no empty tensors — in a fixed order (by offsets, then name), so that a corrupt file always
-/// gets the same message. (`safetensors` checks the same, but in `HashMap` order, so its verdict on which tensor
-/// is wrong varies between runs.) A header that does not parse as a tensor table passes, for `safetensors` to
-/// report; `bytes` holds at least the whole header.
-fn check_tensor_table(bytes: &[u8]) -> Check<()> {
-    let Some(tensors) = tensor_table(bytes) else {
-        return Ok(());
-    };
-    let mut end_of_previous = 0_usize;
-    for (name, dtype, shape, (start, end)) in tensors {
-        if start != end_of_previous || end < start {
-            return Err(format!(
-                "corrupt header: tensor {name:?} has data offsets [{start}, {end}], but the previous tensor ends at \
-                 {end_of_previous}: the tensors' data must follow one another without gaps or overlaps"
-            ));
-        }
-        let elements = shape.iter().try_fold(1_usize, |n, &d| n.checked_mul(d));
-        let Some(bits) = elements.and_then(|n| n.checked_mul(dtype.bitsize())) else {
-            return Err(format!(
-                "corrupt header: tensor {name:?} has shape {}, too large to address",
-                shape_text(&shape)
-            ));
-        };
-        if bits == 0 {
-            return Err(format!(
-                "tensor {name:?} has shape {} and holds nothing: autoencoder files have no empty tensors (every \
-                 layer needs at least one input and one output)",
-                shape_text(&shape)
-            ));
-        }
-        if bits % 8 != 0 {
-            return Err(format!(
-                "corrupt header: tensor {name:?} has dtype {dtype} and shape {}, which take {bits} bits, not a \
-                 whole number of bytes",
-                shape_text(&shape)
-            ));
-        }
-        if bits / 8 != end - start {
-            return Err(format!(
-                "corrupt header: tensor {name:?} has dtype {dtype} and shape {}, which take {} bytes, but its data \
-                 offsets [{start}, {end}] span {} bytes",
-                shape_text(&shape),
-                bits / 8,
-                end - start
-            ));
-        }
-        end_of_previous = end;
-    }
-    Ok(())
-}
-
-/// One tensor's entry in the header: name, dtype, shape and data offsets.
-type TableEntry = (String, Dtype, Vec<usize>, (usize, usize));
-
-/// The header's tensors sorted by offsets then name, or `None` when the header is not such a table.
-fn tensor_table(bytes: &[u8]) -> Option<Vec<TableEntry>> {
-    let end = LENGTH_BYTES.checked_add(header_len(bytes))?;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(LENGTH_BYTES..end)?).ok()?;
-    let mut tensors = header
-        .as_object()?
-        .iter()
-        .filter(|(name, _)| *name != "__metadata__")
-        .map(|(name, info)| {
-            let dtype: Dtype = serde_json::from_value(info.get("dtype")?.clone()).ok()?;
-            let shape: Vec<usize> = serde_json::from_value(info.get("shape")?.clone()).ok()?;
-            let offsets: (usize, usize) = serde_json::from_value(info.get("data_offsets")?.clone()).ok()?;
-            Some((name.clone(), dtype, shape, offsets))
-        })
-        .collect::<Option<Vec<TableEntry>>>()?;
-    tensors.sort_by(|a, b| (a.3, &a.0).cmp(&(b.3, &b.0)));
-    Some(tensors)
 }
 
 /// Names a few formats a model file is mistaken for, from their first bytes.
@@ -463,17 +409,8 @@ fn other_format(prefix: &[u8]) -> Option<&'static str> {
         .map(|&(_, format)| format)
 }
 
-/// A readable message for an error of the `safetensors` parser on `bytes`, naming the file's real format when
-/// it is a known one.
-fn describe_parse_error(error: SafeTensorError, bytes: &[u8]) -> String {
-    match other_format(bytes) {
-        Some(format) => format!("not a safetensors file: this looks like {format}"),
-        None => describe(error, bytes),
-    }
-}
-
 /// The message for a file whose tensor data is shorter or longer than its header says.
-fn data_size_mismatch(declared: u64, found: u64) -> String {
+pub(super) fn data_size_mismatch(declared: u64, found: u64) -> String {
     if declared > found {
         format!("truncated: the header describes {declared} bytes of tensor data, but the file holds only {found}")
     } else {
@@ -493,33 +430,6 @@ fn other_format_message(format: &str) -> String {
     )
 }
 
-/// A readable message for an error of the `safetensors` parser.
-fn describe(error: SafeTensorError, bytes: &[u8]) -> String {
-    match error {
-        SafeTensorError::InvalidHeader(_) => "not a safetensors file: the header is not UTF-8 text".to_string(),
-        SafeTensorError::InvalidHeaderDeserialization(e) | SafeTensorError::JsonError(e) => {
-            format!("corrupt safetensors header (not valid JSON of the expected shape): {e}")
-        }
-        SafeTensorError::MetadataIncompleteBuffer => {
-            let found = bytes
-                .len()
-                .saturating_sub(LENGTH_BYTES.saturating_add(header_len(bytes)));
-            match declared_data_len(bytes) {
-                Some(declared) => data_size_mismatch(declared, found as u64),
-                None => "corrupt: the tensor data does not match the header".to_string(),
-            }
-        }
-        SafeTensorError::InvalidOffset(name) => {
-            format!("corrupt header: the data offsets of tensor {name:?} overlap, leave a gap, or run backwards")
-        }
-        SafeTensorError::TensorInvalidInfo => {
-            "corrupt header: a tensor's data offsets do not match its shape and dtype".to_string()
-        }
-        SafeTensorError::ValidationOverflow => "corrupt header: a tensor's shape is too large to address".to_string(),
-        other => format!("not a valid safetensors file: {other}"),
-    }
-}
-
 /// The header length in the first 8 bytes (0 when there are fewer).
 fn header_len(bytes: &[u8]) -> usize {
     let mut length = [0_u8; LENGTH_BYTES];
@@ -530,29 +440,8 @@ fn header_len(bytes: &[u8]) -> usize {
     usize::try_from(u64::from_le_bytes(length)).unwrap_or(usize::MAX)
 }
 
-/// The end of the last tensor's data (0 without tensors), read loosely from the JSON header; `None` when the
-/// header is not a JSON object.
-fn declared_data_len(bytes: &[u8]) -> Option<u64> {
-    let end = LENGTH_BYTES.checked_add(header_len(bytes))?;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(LENGTH_BYTES..end)?).ok()?;
-    let ends = header
-        .as_object()?
-        .iter()
-        .filter(|(name, _)| *name != "__metadata__")
-        .filter_map(|(_, tensor)| tensor.get("data_offsets")?.get(1)?.as_u64());
-    Some(ends.max().unwrap_or(0))
-}
-
-/// The `format` in the header's `__metadata__`, read loosely (to refuse someone else's file before reading its
-/// data).
-fn declared_format(bytes: &[u8]) -> Option<String> {
-    let end = LENGTH_BYTES.checked_add(header_len(bytes))?;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(LENGTH_BYTES..end)?).ok()?;
-    Some(header.get("__metadata__")?.get("format")?.as_str()?.to_string())
-}
-
 /// `(784, 256)`.
-fn shape_text(shape: &[usize]) -> String {
+pub(super) fn shape_text(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
     if dims.len() == 1 {
         format!("({},)", dims[0])

@@ -64,15 +64,20 @@
 //! that is not 2-D or a bias that is not 1-D, an empty tensor, shapes that do not chain, and NaN or infinite
 //! values. It never panics, whatever the bytes, and allocates only for what the file holds. It reads a file in
 //! stages (header length, header, data) and stops at the first stage that is wrong, so pointing it at a large
-//! file of another kind costs a few small reads.
+//! file of another kind costs a few small reads. The JSON header may be at most [`MAX_HEADER_BYTES`] (16 MiB, room
+//! for over 20,000 layers; `safetensors` itself allows 100 MB) and is parsed once, straight into the tensor table,
+//! so a header costs a bounded multiple of its size in memory; [`Autoencoder::save`] refuses to write a larger one.
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 mod atomic;
+mod header;
 mod load;
 mod save;
 
 use std::path::{Path, PathBuf};
+
+pub use header::MAX_HEADER_BYTES;
 
 pub(crate) use atomic::write_atomically;
 pub(crate) use load::{name_list, read_file, Check, ModelFile};
@@ -141,8 +146,8 @@ impl Autoencoder {
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Autoencoder> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
-        parse_model(&bytes, path)
+        let (header, data) = read_file(path)?;
+        model_in(ModelFile::new(header, &data), path)
     }
 
     /// The model file's bytes, exactly what [`save`](Self::save) writes.
@@ -166,14 +171,13 @@ impl Autoencoder {
     /// assert!(err.to_string().contains("zip"), "{err}");
     /// ```
     pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Autoencoder> {
-        parse_model(bytes, Path::new(IN_MEMORY))
+        model_in(ModelFile::parse(bytes), Path::new(IN_MEMORY))
     }
 }
 
-/// Parses and validates a model (or the model in a checkpoint) from a file's bytes.
-fn parse_model(bytes: &[u8], path: &Path) -> Result<Autoencoder> {
-    ModelFile::parse(bytes)
-        .and_then(|file| file.autoencoder())
+/// The model (or the model in a checkpoint) in a parsed file, validated; errors name `path`.
+fn model_in(file: Check<ModelFile<'_>>, path: &Path) -> Result<Autoencoder> {
+    file.and_then(|file| file.autoencoder())
         .map_err(|message| model_file_error(path, message))
 }
 

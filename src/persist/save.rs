@@ -11,11 +11,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{FORMAT, FORMAT_VERSION};
+use super::{FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES};
 use crate::{Activation, Autoencoder, Dense, Error, Result};
-
-/// The largest header `safetensors` reads.
-const MAX_HEADER_BYTES: usize = 100_000_000;
 
 /// A one- or two-dimensional f32 tensor to write.
 pub(crate) struct Tensor<'a> {
@@ -49,8 +46,8 @@ impl Contents<'_> {
         header_bytes.resize(header_bytes.len().next_multiple_of(8), b' ');
         if header_bytes.len() > MAX_HEADER_BYTES {
             return Err(Error::InvalidArgument(format!(
-                "the safetensors header would be {} bytes, more than the {MAX_HEADER_BYTES} safetensors reads: \
-                 store less metadata",
+                "the safetensors header would be {} bytes, over the limit of {MAX_HEADER_BYTES} bytes that loading \
+                 accepts (autoencoder::persist::MAX_HEADER_BYTES): store less metadata",
                 header_bytes.len()
             )));
         }

@@ -194,3 +194,26 @@ pub fn output_within(command: &mut std::process::Command, seconds: u64) -> std::
         Err(RecvTimeoutError::Disconnected) => panic!("lost the child process of {command:?}"),
     }
 }
+
+/// A crafted safetensors file (issue 9) that made the loaders overflow (`attempt to add with overflow`, a panic
+/// in debug builds): eight `U8` tensors of shape `[2^61 - 1]`, whose data offsets tile `[0, 2^64 - 8]` without
+/// gaps, each with the byte size its shape gives; a model's `__metadata__`, and no data at all.
+pub fn offsets_up_to_2_pow_64() -> Vec<u8> {
+    let size = (1_u64 << 61) - 1;
+    let tensors: Vec<String> = (0..8)
+        .map(|i| {
+            format!(
+                r#""t{i}":{{"dtype":"U8","shape":[{size}],"data_offsets":[{},{}]}}"#,
+                i * size,
+                (i + 1) * size
+            )
+        })
+        .collect();
+    let json = format!(
+        r#"{{"__metadata__":{{"format":"autoencoder","format_version":"1"}},{}}}"#,
+        tensors.join(",")
+    );
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(json.as_bytes());
+    bytes
+}
