@@ -103,11 +103,12 @@ impl Activation {
     pub fn derivative(self, z: f32, y: f32) -> f32 {
         match self {
             Activation::Identity => 1.0,
+            // 0 where the output is 0 (z <= 0, including z = 0), 1 elsewhere, NaN included: a NaN passes on
             Activation::Relu => {
-                if y > 0.0 {
-                    1.0
-                } else {
+                if y <= 0.0 {
                     0.0
+                } else {
+                    1.0
                 }
             }
             Activation::LeakyRelu(slope) => {
@@ -133,6 +134,36 @@ impl Activation {
                 let s = sigmoid(z);
                 s + z * s * (1.0 - s)
             }
+        }
+    }
+
+    /// `dL/dz` from `dL/dy = grad` at pre-activation `z` with output `y`: `grad · derivative(z, y)`, except that
+    /// where ReLU's derivative is 0 the gradient is dropped whatever it is (a select, as PyTorch's
+    /// `threshold_backward`: an infinite `grad` gives 0, not NaN).
+    ///
+    /// The one definition of every backward pass through an activation: [`backward_in_place`]
+    /// (Self::backward_in_place) and the layers' fused sweeps give exactly these bits (their tests check it on
+    /// zeros of both signs, infinities and NaN).
+    ///
+    /// ```
+    /// use autoencoder::Activation;
+    /// assert_eq!(Activation::Relu.gradient(-1.0, 0.0, f32::INFINITY), 0.0);
+    /// assert_eq!(Activation::Relu.gradient(2.0, 2.0, 3.0), 3.0);
+    /// assert!(Activation::Relu.gradient(f32::NAN, f32::NAN, 3.0) == 3.0); // the NaN output passes the gradient
+    /// assert_eq!(Activation::Tanh.gradient(0.0, 0.0, 3.0), 3.0);
+    /// ```
+    #[inline]
+    pub fn gradient(self, z: f32, y: f32, grad: f32) -> f32 {
+        match self {
+            Activation::Identity => grad,
+            Activation::Relu => {
+                if y <= 0.0 {
+                    0.0
+                } else {
+                    grad
+                }
+            }
+            other => grad * other.derivative(z, y),
         }
     }
 
@@ -202,13 +233,13 @@ impl Activation {
             Activation::Sigmoid => Zip::from(grad).and(output).for_each(|g, &y| *g *= y * (1.0 - y)),
             Activation::Tanh | Activation::Softplus => Zip::from(grad)
                 .and(output)
-                .for_each(|g, &y| *g *= self.derivative(0.0, y)),
+                .for_each(|g, &y| *g = self.gradient(0.0, y, *g)),
             _ => {
                 let z = pre_activation.expect("this activation's backward needs the pre-activation");
                 Zip::from(grad)
                     .and(z)
                     .and(output)
-                    .for_each(|g, &z, &y| *g *= self.derivative(z, y));
+                    .for_each(|g, &z, &y| *g = self.gradient(z, y, *g));
             }
         }
     }
@@ -360,9 +391,49 @@ mod tests {
         }
     }
 
+    /// Every element of `backward_in_place` (and so of the fused sweeps, which are checked against it bit for
+    /// bit) is `gradient` of that element, on zeros of both signs, infinities and NaN in `z`, `y` and `grad`.
+    #[test]
+    fn the_array_form_is_the_scalar_gradient_bit_for_bit() {
+        let specials = [
+            0.0,
+            -0.0,
+            1e-30,
+            -1e-30,
+            0.5,
+            -0.5,
+            3.0,
+            -3.0,
+            90.0,
+            -90.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ];
+        let n = specials.len();
+        for act in ALL {
+            let z = ndarray::Array2::from_shape_fn((n, n), |(i, _)| specials[i]);
+            let y = z.mapv(|z| act.apply(z));
+            let grad = ndarray::Array2::from_shape_fn((n, n), |(_, j)| specials[j]);
+            let mut fast = grad.clone();
+            act.backward_in_place(Some(z.view()), y.view(), fast.view_mut());
+            for ((i, j), &g) in fast.indexed_iter() {
+                let one = act.gradient(z[[i, j]], y[[i, j]], grad[[i, j]]);
+                assert!(
+                    g.to_bits() == one.to_bits(),
+                    "{act}: z {} grad {}: array form {g}, gradient {one}",
+                    z[[i, j]],
+                    grad[[i, j]]
+                );
+            }
+        }
+    }
+
     #[test]
     fn relu_derivative_at_zero_is_zero() {
         assert_eq!(Activation::Relu.derivative(0.0, 0.0), 0.0);
+        // and 1 at NaN, as the array forms have always had it (a NaN gradient passes on; before, this said 0)
+        assert_eq!(Activation::Relu.derivative(f32::NAN, f32::NAN), 1.0);
     }
 
     #[test]

@@ -265,7 +265,7 @@ impl pulp::WithSimd for BackwardRows<'_, '_> {
                     let pre_row = pre.row(i);
                     let z = pre_row.as_slice().expect("rows checked contiguous");
                     for (((g, &z), &y), sum) in g.iter_mut().zip(z).zip(y).zip(bias_grad.iter_mut()) {
-                        *g *= activation.derivative(z, y);
+                        *g = activation.gradient(z, y, *g);
                         *sum += *g;
                     }
                 }
@@ -275,8 +275,8 @@ impl pulp::WithSimd for BackwardRows<'_, '_> {
     }
 }
 
-/// `g *= act'(y)` and `sum += g`, for the activations whose derivative needs only `y`, exactly as
-/// [`Activation::backward_in_place`] computes it.
+/// `g = act.gradient(y, g)` and `sum += g`, for the activations whose derivative needs only `y`, exactly as
+/// [`Activation::gradient`] defines it (ReLU and sigmoid written out so that they vectorise: the same bits).
 #[inline(always)]
 fn backward_row(g: &mut [f32], y: &[f32], sum: &mut [f32], activation: Activation) {
     let g_y_sum = g.iter_mut().zip(y).zip(sum.iter_mut());
@@ -292,7 +292,7 @@ fn backward_row(g: &mut [f32], y: &[f32], sum: &mut [f32], activation: Activatio
             *sum += *g;
         }),
         other => g_y_sum.for_each(|((g, &y), sum)| {
-            *g *= other.derivative(0.0, y);
+            *g = other.gradient(0.0, y, *g);
             *sum += *g;
         }),
     }
