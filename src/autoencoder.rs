@@ -23,11 +23,12 @@
 //! # Ok::<(), autoencoder::Error>(())
 //! ```
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray};
 
 use crate::matmul::on_pool;
 use crate::workspace::{Chain, Workspace};
-use crate::{Decoder, Dense, Encoder, Error, Loss, Optimizer, Result};
+use crate::layers::Layer;
+use crate::{Decoder, Encoder, Error, Loss, Optimizer, Result};
 
 /// An encoder and a decoder, trained together to reproduce their input. A clone copies the layers, not the
 /// training buffers (the clone makes its own on its first training step).
@@ -163,7 +164,7 @@ impl Autoencoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn parameter_count(&self) -> usize {
-        self.layers().map(Dense::parameter_count).sum()
+        self.layers().map(Layer::parameter_count).sum()
     }
 
     /// The latent codes `(batch, latent)` of a batch `(batch, inputs)`. Errors on a wrong column count.
@@ -250,6 +251,12 @@ impl Autoencoder {
     ) -> Result<f32> {
         self.check_batch("train_step", input, target)?;
         optimizer.check()?;
+        // A convolution reads its input's rows as images in memory: other layouts (a transposed view) are copied.
+        let input = match self.encoder.layers()[0] {
+            Layer::Dense(_) => CowArray::from(input),
+            _ => input.as_standard_layout(),
+        };
+        let input = input.view();
         let chain = Chain {
             first: self.encoder.layers(),
             second: self.decoder.layers(),
@@ -270,16 +277,16 @@ impl Autoencoder {
     }
 
     /// Every layer, the encoder's then the decoder's.
-    pub(crate) fn layers(&self) -> impl Iterator<Item = &Dense> {
+    pub(crate) fn layers(&self) -> impl Iterator<Item = &Layer> {
         self.encoder.layers().iter().chain(self.decoder.layers())
     }
 
     /// Replaces the weights of every layer (encoder's then decoder's) with `layers`, which must have the same
     /// shapes (they come from `self.layers()` earlier, e.g. early stopping's best weights).
-    pub(crate) fn set_layers(&mut self, layers: Vec<Dense>) {
+    pub(crate) fn set_layers(&mut self, layers: Vec<Layer>) {
         let own = self.encoder.layers_mut().iter_mut().chain(self.decoder.layers_mut());
         for (own, saved) in own.zip(layers) {
-            debug_assert_eq!(own.weights().dim(), saved.weights().dim());
+            debug_assert_eq!(own.weights().shape(), saved.weights().shape());
             *own = saved;
         }
     }

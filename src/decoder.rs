@@ -3,7 +3,8 @@
 use ndarray::{Array2, ArrayView2};
 
 use crate::stack::Stack;
-use crate::{Dense, Result};
+use crate::layers::Layer;
+use crate::Result;
 
 /// A chain of dense layers mapping latent codes `(batch, latent)` to reconstructions `(batch, outputs)`.
 ///
@@ -37,7 +38,8 @@ impl Decoder {
     /// assert!(err.to_string().contains("expected 8"), "{err}");
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
-    pub fn new(layers: Vec<Dense>) -> Result<Decoder> {
+    pub fn new(layers: Vec<impl Into<Layer>>) -> Result<Decoder> {
+        let layers = layers.into_iter().map(Into::into).collect();
         Ok(Decoder {
             stack: Stack::new(layers, "Decoder::new")?,
         })
@@ -52,7 +54,7 @@ impl Decoder {
     /// assert_eq!(Decoder::new(vec![layer])?.layers()[0].inputs(), 2);
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
-    pub fn layers(&self) -> &[Dense] {
+    pub fn layers(&self) -> &[Layer] {
         self.stack.layers()
     }
 
@@ -105,11 +107,11 @@ impl Decoder {
     /// assert_eq!(Decoder::new(vec![layer])?.into_layers().len(), 1);
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
-    pub fn into_layers(self) -> Vec<Dense> {
+    pub fn into_layers(self) -> Vec<Layer> {
         self.stack.into_layers()
     }
 
-    pub(crate) fn layers_mut(&mut self) -> &mut [Dense] {
+    pub(crate) fn layers_mut(&mut self) -> &mut [Layer] {
         self.stack.layers_mut()
     }
 }

@@ -3,7 +3,8 @@
 use ndarray::{Array2, ArrayView2};
 
 use crate::stack::Stack;
-use crate::{Dense, Result};
+use crate::layers::Layer;
+use crate::Result;
 
 /// A chain of dense layers mapping inputs `(batch, inputs)` to latent codes `(batch, latent)`.
 ///
@@ -38,7 +39,8 @@ impl Encoder {
     /// assert_eq!(Encoder::new(vec![layer])?.layers().len(), 1);
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
-    pub fn new(layers: Vec<Dense>) -> Result<Encoder> {
+    pub fn new(layers: Vec<impl Into<Layer>>) -> Result<Encoder> {
+        let layers = layers.into_iter().map(Into::into).collect();
         Ok(Encoder {
             stack: Stack::new(layers, "Encoder::new")?,
         })
@@ -54,7 +56,7 @@ impl Encoder {
     /// assert_eq!(encoder.layers()[0].outputs(), 2);
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
-    pub fn layers(&self) -> &[Dense] {
+    pub fn layers(&self) -> &[Layer] {
         self.stack.layers()
     }
 
@@ -109,11 +111,11 @@ impl Encoder {
     /// assert_eq!(layers.len(), 1);
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
-    pub fn into_layers(self) -> Vec<Dense> {
+    pub fn into_layers(self) -> Vec<Layer> {
         self.stack.into_layers()
     }
 
-    pub(crate) fn layers_mut(&mut self) -> &mut [Dense] {
+    pub(crate) fn layers_mut(&mut self) -> &mut [Layer] {
         self.stack.layers_mut()
     }
 }

@@ -27,7 +27,8 @@ use ndarray::{s, Array2, ArrayView2, Axis, Zip};
 use ndarray_rand::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use ndarray_rand::rand_distr::{Distribution, Normal};
 
-use crate::{Autoencoder, Dense, Error, Loss, Optimizer, Result};
+use crate::layers::Layer;
+use crate::{Autoencoder, Error, Loss, Optimizer, Result};
 
 /// How to train: epochs, batch size, shuffling, loss, early stopping.
 ///
@@ -700,7 +701,7 @@ struct EarlyStoppingState {
     config: EarlyStopping,
     best_loss: f32,
     best_epoch: Option<usize>,
-    best_layers: Option<Vec<Dense>>,
+    best_layers: Option<Vec<Layer>>,
     epochs_without_improvement: usize,
 }
 

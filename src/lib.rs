@@ -50,7 +50,7 @@ pub use error::{Error, Result};
 pub use fit::{BatchReport, Callback, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress};
 pub use idx::IdxArray;
 pub use init::Init;
-pub use layers::{Conv2d, ConvGradients, ConvTrace, ConvTranspose2d, Padding};
+pub use layers::{Conv2d, ConvGradients, ConvTrace, ConvTranspose2d, Layer, Padding};
 pub use loss::Loss;
 #[doc(hidden)]
 pub use matmul::internals as __internals;

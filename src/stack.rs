@@ -1,19 +1,20 @@
-//! A chain of dense layers whose sizes agree: what an [`Encoder`](crate::Encoder) and a
-//! [`Decoder`](crate::Decoder) are made of.
+//! A chain of layers whose sizes agree: what an [`Encoder`](crate::Encoder) and a [`Decoder`](crate::Decoder)
+//! are made of.
 
 use ndarray::{Array2, ArrayView2};
 
-use crate::{Dense, Error, Result};
+use crate::layers::Layer;
+use crate::{Error, Result};
 
 /// Layers where each one's outputs equal the next one's inputs; never empty.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Stack {
-    layers: Vec<Dense>,
+    layers: Vec<Layer>,
 }
 
 impl Stack {
     /// Checks that `layers` is not empty and that consecutive sizes agree; `what` names the stack in errors.
-    pub(crate) fn new(layers: Vec<Dense>, what: &str) -> Result<Stack> {
+    pub(crate) fn new(layers: Vec<Layer>, what: &str) -> Result<Stack> {
         if layers.is_empty() {
             return Err(Error::InvalidArgument(format!("{what} needs at least one layer")));
         }
@@ -29,15 +30,15 @@ impl Stack {
         Ok(Stack { layers })
     }
 
-    pub(crate) fn layers(&self) -> &[Dense] {
+    pub(crate) fn layers(&self) -> &[Layer] {
         &self.layers
     }
 
-    pub(crate) fn layers_mut(&mut self) -> &mut [Dense] {
+    pub(crate) fn layers_mut(&mut self) -> &mut [Layer] {
         &mut self.layers
     }
 
-    pub(crate) fn into_layers(self) -> Vec<Dense> {
+    pub(crate) fn into_layers(self) -> Vec<Layer> {
         self.layers
     }
 

@@ -1,26 +1,20 @@
 //! The buffers of a training step, made once and reused, so that a step allocates nothing.
 //!
-//! For a chain of `L` layers and a batch of `n ≤ capacity` rows, layer `i` has:
-//!
-//! | buffer | shape | holds |
-//! |---|---|---|
-//! | `outputs[i]` | `(capacity, outputs_i)` | `y_i`, the layer's output (the next layer's input) |
-//! | `pre_activations[i]` | `(capacity, outputs_i)`, or empty | `z_i`, only for activations whose derivative needs it |
-//! | `grads[i]` | `(capacity, outputs_i)` | `dL/dy_i`, turned into `dL/dz_i` in place by backward |
-//! | `weight_grads[i]`, `bias_grads[i]` | the parameters' shapes | `dL/dW_i`, `dL/db_i` |
-//!
-//! A batch smaller than the capacity (the last one of an epoch) uses the first `n` rows of each buffer.
+//! Each layer of the chain keeps its own [`LayerBuffers`] (its output, pre-activation, gradients and scratch),
+//! made for a batch capacity; a batch smaller than the capacity (the last one of an epoch) uses the first `n`
+//! rows of each. What a layer does with them is the layer's business ([`Layer`]); this file runs the chain.
 
-use ndarray::{s, Array1, Array2, ArrayView2};
+use ndarray::{s, ArrayView2};
 
-use crate::matmul::{join, line_aligned_zeros, on_pool};
-use crate::{Dense, Error, Loss, Optimizer, Result};
+use crate::layers::{Layer, LayerBuffers};
+use crate::matmul::on_pool;
+use crate::{Error, Loss, Optimizer, Result};
 
 /// A chain of layers seen as one: the encoder's, then the decoder's.
 #[derive(Clone, Copy)]
 pub(crate) struct Chain<'a> {
-    pub(crate) first: &'a [Dense],
-    pub(crate) second: &'a [Dense],
+    pub(crate) first: &'a [Layer],
+    pub(crate) second: &'a [Layer],
 }
 
 impl<'a> Chain<'a> {
@@ -28,72 +22,45 @@ impl<'a> Chain<'a> {
         self.first.len() + self.second.len()
     }
 
-    fn layer(&self, i: usize) -> &'a Dense {
+    fn layer(&self, i: usize) -> &'a Layer {
         match i.checked_sub(self.first.len()) {
             None => &self.first[i],
             Some(j) => &self.second[j],
         }
     }
+
+    fn layers(&self) -> impl Iterator<Item = &'a Layer> {
+        self.first.iter().chain(self.second)
+    }
 }
 
 /// Training buffers for one chain of layers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Workspace {
-    capacity: usize,
-    outputs: Vec<Array2<f32>>,
-    pre_activations: Vec<Array2<f32>>,
-    grads: Vec<Array2<f32>>,
-    weight_grads: Vec<Array2<f32>>,
-    bias_grads: Vec<Array1<f32>>,
+    layers: Vec<LayerBuffers>,
+}
+
+impl std::fmt::Debug for Workspace {
+    /// A summary, not the megabytes of scratch.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Workspace {{ {} layers of buffers }}", self.layers.len())
+    }
 }
 
 impl Workspace {
     /// Makes sure the buffers fit `chain` and a batch of `batch` rows; allocates only when they do not.
     pub(crate) fn prepare(&mut self, chain: Chain<'_>, batch: usize) {
-        let fits = self.capacity >= batch
-            && self.outputs.len() == chain.len()
-            && (0..chain.len()).all(|i| {
-                let layer = chain.layer(i);
-                self.weight_grads[i].dim() == (layer.inputs(), layer.outputs())
-                    && (self.pre_activations[i].nrows() > 0) == layer.activation().needs_pre_activation()
-            });
-        if fits {
-            return;
+        let fits = self.layers.len() == chain.len()
+            && chain.layers().zip(&self.layers).all(|(layer, buffers)| buffers.fit(layer, batch));
+        if !fits {
+            let capacity = self.layers.iter().map(LayerBuffers::capacity).max().unwrap_or(0).max(batch);
+            self.layers = chain.layers().map(|layer| LayerBuffers::new(layer, capacity)).collect();
         }
-        let capacity = batch.max(self.capacity);
-        let layers = (0..chain.len()).map(|i| chain.layer(i));
-        *self = Workspace {
-            capacity,
-            outputs: layers
-                .clone()
-                .map(|l| line_aligned_zeros(capacity, l.outputs()))
-                .collect(),
-            pre_activations: layers
-                .clone()
-                .map(|l| {
-                    let rows = if l.activation().needs_pre_activation() {
-                        capacity
-                    } else {
-                        0
-                    };
-                    line_aligned_zeros(rows, l.outputs())
-                })
-                .collect(),
-            grads: layers
-                .clone()
-                .map(|l| line_aligned_zeros(capacity, l.outputs()))
-                .collect(),
-            weight_grads: layers
-                .clone()
-                .map(|l| line_aligned_zeros(l.inputs(), l.outputs()))
-                .collect(),
-            bias_grads: layers.map(|l| Array1::zeros(l.outputs())).collect(),
-        };
     }
 
     /// The loss of `chain` on `input` against `target`, with every layer's `dL/dW` and `dL/db` stored: forward,
     /// loss, backward. Errors with [`Error::NonFinite`] when the loss (then before backward) or a gradient is NaN
-    /// or infinite.
+    /// or infinite. `input` in standard layout when the first layer is a convolution.
     ///
     /// All of it runs in one hand-over to the crate's thread pool, rather than one per pass or per product.
     pub(crate) fn gradients(
@@ -105,7 +72,7 @@ impl Workspace {
     ) -> Result<f32> {
         on_pool(|| {
             self.forward(chain, input);
-            let value = self.loss(chain, loss, target)?;
+            let value = self.loss(loss, target)?;
             if !value.is_finite() {
                 return Err(Error::NonFinite { what: "loss", value });
             }
@@ -123,101 +90,72 @@ impl Workspace {
     /// Runs the chain forward on `input` (`n` rows), keeping every layer's output.
     fn forward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
         let n = input.nrows();
-        for i in 0..chain.len() {
-            let layer = chain.layer(i);
-            let (before, after) = self.outputs.split_at_mut(i);
-            let x = match i {
-                0 => input,
-                _ => before[i - 1].slice(s![..n, ..]),
+        for (i, layer) in chain.layers().enumerate() {
+            let (before, after) = self.layers.split_at_mut(i);
+            let x = match before.last() {
+                None => input,
+                Some(below) => below.output(n),
             };
-            let pre = layer
-                .activation()
-                .needs_pre_activation()
-                .then(|| self.pre_activations[i].slice_mut(s![..n, ..]));
-            layer.forward_into(x, pre, after[0].slice_mut(s![..n, ..]));
+            layer.forward_train_into(x, &mut after[0]);
         }
     }
 
     /// The loss of the last forward pass against `target`, with its gradient stored as the last layer's `dL/dy`.
-    fn loss(&mut self, chain: Chain<'_>, loss: Loss, target: ArrayView2<f32>) -> Result<f32> {
-        let (n, last) = (target.nrows(), chain.len() - 1);
-        loss.value_and_gradient_into(
-            self.outputs[last].slice(s![..n, ..]),
-            target,
-            self.grads[last].slice_mut(s![..n, ..]),
-        )
+    fn loss(&mut self, loss: Loss, target: ArrayView2<f32>) -> Result<f32> {
+        let n = target.nrows();
+        let last = self.layers.last_mut().expect("a chain has layers").parts();
+        let output = last.output.slice(s![..n, ..]);
+        loss.value_and_gradient_into(output, target, last.grad.slice_mut(s![..n, ..]))
     }
 
     /// Backpropagates from the last layer's `dL/dy` to every layer's `dL/dW` and `dL/db`, one layer after the
     /// other from the top (a loop, not a recursion: a stack of thousands of layers needs no deeper call stack).
-    /// On the thread pool each layer's `dL/dW` product runs beside what comes next on the critical path: its
-    /// `dL/dx` and the element-wise sweep of the layer below. The first layer's input gradient is not computed:
-    /// nobody needs it.
+    /// Each layer runs its backward sweep, then its `dL/dW` beside its `dL/dx` and the sweep of the layer below
+    /// (see [`Layer::backward_rest`]). The first layer's input gradient is not computed: nobody needs it.
     fn backward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
         let n = input.nrows();
         let last = chain.len() - 1;
-        self.backward_sweep(chain, last, n);
+        chain.layer(last).backward_sweep(&mut self.layers[last].parts(), n);
         for i in (0..=last).rev() {
-            let layer = chain.layer(i);
-            let (grads_below, grads_here) = self.grads.split_at_mut(i);
-            let grad_z = grads_here[0].slice(s![..n, ..]);
-            let x = match i {
-                0 => input,
-                _ => self.outputs[i - 1].slice(s![..n, ..]),
-            };
-            let (bias_grads_below, _) = self.bias_grads.split_at_mut(i);
-            let (outputs, pre_activations) = (&self.outputs, &self.pre_activations);
-            let next_on_the_path = || {
-                if let Some(grad_input) = grads_below.last_mut() {
-                    let mut grad_input = grad_input.slice_mut(s![..n, ..]);
-                    layer.input_gradient_into(grad_z, grad_input.view_mut());
-                    let below = chain.layer(i - 1);
-                    let pre =
-                        (below.activation().needs_pre_activation()).then(|| pre_activations[i - 1].slice(s![..n, ..]));
-                    let bias_grad = bias_grads_below[i - 1].view_mut();
-                    below.backward_sweep_into(pre, outputs[i - 1].slice(s![..n, ..]), grad_input, bias_grad);
+            let (below, here) = self.layers.split_at_mut(i);
+            let here = here[0].parts();
+            match below.last_mut() {
+                None => chain.layer(i).backward_rest(input, here, None),
+                Some(buffers_below) => {
+                    let below = buffers_below.parts();
+                    let x = below.output.slice(s![..n, ..]);
+                    chain.layer(i).backward_rest(x, here, Some((chain.layer(i - 1), below)))
                 }
-            };
-            let weight_grad = self.weight_grads[i].view_mut();
-            join(next_on_the_path, || layer.weight_gradient_into(x, grad_z, weight_grad));
+            }
         }
-    }
-
-    /// Turns layer `i`'s `dL/dy` into `dL/dz` in place (the activation's derivative) and stores `dL/db`.
-    fn backward_sweep(&mut self, chain: Chain<'_>, i: usize, n: usize) {
-        let layer = chain.layer(i);
-        let pre = (layer.activation().needs_pre_activation()).then(|| self.pre_activations[i].slice(s![..n, ..]));
-        layer.backward_sweep_into(
-            pre,
-            self.outputs[i].slice(s![..n, ..]),
-            self.grads[i].slice_mut(s![..n, ..]),
-            self.bias_grads[i].view_mut(),
-        );
     }
 
     /// The first non-finite value among the parameter gradients, if any.
     fn non_finite_gradient(&self) -> Option<f32> {
-        let weights = self.weight_grads.iter().map(flat);
-        let biases = self.bias_grads.iter().map(flat);
-        weights.chain(biases).find_map(first_non_finite)
+        self.layers.iter().find_map(|buffers| {
+            let (weights, bias) = buffers.parameter_gradients();
+            first_non_finite(flat(weights)).or_else(|| first_non_finite(flat(bias)))
+        })
     }
 
     /// Applies the gradients to the layers with `optimizer`: layer `i`'s weights are slot `2i`, its bias `2i + 1`.
     pub(crate) fn apply<'l>(
         &self,
-        layers: impl Iterator<Item = &'l mut Dense>,
+        layers: impl Iterator<Item = &'l mut Layer>,
         optimizer: &mut impl Optimizer,
     ) -> Result<()> {
         // Every slot is checked before anything moves, so a mismatched state changes nothing.
-        for (i, (weights, bias)) in self.weight_grads.iter().zip(&self.bias_grads).enumerate() {
+        for (i, buffers) in self.layers.iter().enumerate() {
+            let (weights, bias) = buffers.parameter_gradients();
             optimizer.check_slot(2 * i, weights.len())?;
             optimizer.check_slot(2 * i + 1, bias.len())?;
         }
         optimizer.begin_step();
-        for (i, layer) in layers.enumerate() {
+        for (i, (layer, buffers)) in layers.zip(&self.layers).enumerate() {
             let (weights, bias) = layer.parameters_mut();
-            optimizer.update(2 * i, flat_mut(weights), flat(&self.weight_grads[i]))?;
-            optimizer.update(2 * i + 1, flat_mut(bias), flat(&self.bias_grads[i]))?;
+            let (weight_grad, bias_grad) = buffers.parameter_gradients();
+            optimizer.update(2 * i, weights, flat(weight_grad))?;
+            optimizer.update(2 * i + 1, bias, flat(bias_grad))?;
         }
         Ok(())
     }
@@ -241,10 +179,5 @@ fn first_non_finite(values: &[f32]) -> Option<f32> {
 /// The elements of an array the crate allocated itself (standard layout), as one slice.
 fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
     a.as_slice()
-        .expect("parameters and their gradients are kept in standard layout")
-}
-
-fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
-    a.as_slice_mut()
         .expect("parameters and their gradients are kept in standard layout")
 }

@@ -426,7 +426,7 @@ fn model_references(ae: &Autoencoder) -> Vec<Reference> {
         .layers()
         .iter()
         .chain(ae.decoder().layers())
-        .map(Reference::of)
+        .map(|layer| Reference::of(layer.as_dense().expect("dense layers")))
         .collect()
 }
 
@@ -435,6 +435,7 @@ fn model_parameters(ae: &Autoencoder) -> Vec<(Array2<f32>, Array1<f32>)> {
         .layers()
         .iter()
         .chain(ae.decoder().layers())
+        .map(|l| l.as_dense().expect("dense layers"))
         .map(|l| (l.weights().clone(), l.bias().clone()))
         .collect()
 }
@@ -651,7 +652,7 @@ fn train_step_matches_an_f64_backprop_on_wide_layers() {
                 .layers()
                 .iter()
                 .chain(ae.decoder().layers())
-                .cloned()
+                .map(|layer| layer.as_dense().expect("dense layers").clone())
                 .collect();
             let (want_loss, want) = reference_backprop(&layers, &x, &target, loss);
             let before = model_parameters(&ae);

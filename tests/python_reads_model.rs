@@ -61,7 +61,7 @@ fn model_tensors(ae: &Autoencoder) -> Vec<(String, Vec<usize>, Vec<f32>)> {
             let w = layer.weights();
             tensors.push((
                 format!("{part}.{i}.weight"),
-                vec![w.nrows(), w.ncols()],
+                w.shape().to_vec(),
                 w.iter().copied().collect(),
             ));
             tensors.push((

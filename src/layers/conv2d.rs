@@ -417,7 +417,9 @@ impl Conv2d {
         sweeps::bias_activation(z, pre_activation, self.bias.view(), self.activation);
     }
 
-    /// The backward pass into caller-owned buffers (no allocation).
+    /// The backward pass into caller-owned buffers (no allocation): [`backward_sweep_into`]
+    /// (Self::backward_sweep_into), [`weight_gradient_into`](Self::weight_gradient_into), then
+    /// [`input_gradient_into`](Self::input_gradient_into).
     ///
     /// `grad` holds `dL/dy` on entry and `dL/dz` on return. `patches` is scratch of
     /// [`patches_shape`](Self::patches_shape); with `true` it still holds the windows of `x` from
@@ -429,25 +431,63 @@ impl Conv2d {
         x: ArrayView2<f32>,
         pre_activation: Option<ArrayView2<f32>>,
         output: ArrayView2<f32>,
-        grad: ArrayViewMut2<f32>,
+        mut grad: ArrayViewMut2<f32>,
         (mut patches, patches_hold_x): (ArrayViewMut2<f32>, bool),
         grad_kernel: ArrayViewMut2<f32>,
         grad_bias: ArrayViewMut1<f32>,
         grad_input: Option<ArrayViewMut2<f32>>,
     ) {
-        let filters = self.filters();
-        let mut grad_z = pixel_rows_mut(grad, filters);
-        let pre_activation = pre_activation.map(|pre| pixel_rows(pre, filters));
-        let output = pixel_rows(output, filters);
-        sweeps::activation_grad_bias_sum(pre_activation, output, grad_z.view_mut(), grad_bias, self.activation);
+        self.backward_sweep_into(pre_activation, output, grad.view_mut(), grad_bias);
         if !patches_hold_x {
             gather(&self.geometry, x, patches.view_mut());
         }
-        product_into(patches.t(), grad_z.view(), grad_kernel);
+        self.weight_gradient_into(patches.view(), grad.view(), grad_kernel);
         if let Some(grad_input) = grad_input {
-            product_into(grad_z.view(), self.kernel_matrix().t(), patches.view_mut());
-            scatter_add(&self.geometry, patches.view(), grad_input);
+            self.input_gradient_into(grad.view(), patches, grad_input);
         }
+    }
+
+    /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place, and
+    /// `grad_bias = dL/db`, the sum of `dL/dz` over every pixel of every image.
+    pub(crate) fn backward_sweep_into(
+        &self,
+        pre_activation: Option<ArrayView2<f32>>,
+        output: ArrayView2<f32>,
+        grad: ArrayViewMut2<f32>,
+        grad_bias: ArrayViewMut1<f32>,
+    ) {
+        let filters = self.filters();
+        let pre_activation = pre_activation.map(|pre| pixel_rows(pre, filters));
+        let (output, grad_z) = (pixel_rows(output, filters), pixel_rows_mut(grad, filters));
+        sweeps::activation_grad_bias_sum(pre_activation, output, grad_z, grad_bias, self.activation);
+    }
+
+    /// `grad_kernel = dL/dK = Pᵀ · dL/dz`, with `patches` holding the input's windows `P`.
+    pub(crate) fn weight_gradient_into(
+        &self,
+        patches: ArrayView2<f32>,
+        grad_z: ArrayView2<f32>,
+        grad_kernel: ArrayViewMut2<f32>,
+    ) {
+        product_into(patches.t(), pixel_rows(grad_z, self.filters()), grad_kernel);
+    }
+
+    /// `grad_input = dL/dx`: `dL/dz · Kᵀ` into `patches` (overwritten), each window's part then added back
+    /// where the window read.
+    pub(crate) fn input_gradient_into(
+        &self,
+        grad_z: ArrayView2<f32>,
+        mut patches: ArrayViewMut2<f32>,
+        grad_input: ArrayViewMut2<f32>,
+    ) {
+        let grad_z = pixel_rows(grad_z, self.filters());
+        product_into(grad_z, self.kernel_matrix().t(), patches.view_mut());
+        scatter_add(&self.geometry, patches.view(), grad_input);
+    }
+
+    /// Mutable views of `(kernel, bias)`, for the optimizer.
+    pub(crate) fn parameters_mut(&mut self) -> (&mut Array4<f32>, &mut Array1<f32>) {
+        (&mut self.kernel, &mut self.bias)
     }
 
     /// The kernel as the `(kh * kw * c, filters)` matrix of the product (the same memory).

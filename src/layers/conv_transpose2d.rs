@@ -429,7 +429,9 @@ impl ConvTranspose2d {
         sweeps::bias_activation(z, pre_activation, self.bias.view(), self.activation);
     }
 
-    /// The backward pass into caller-owned buffers (no allocation).
+    /// The backward pass into caller-owned buffers (no allocation): [`backward_sweep_into`]
+    /// (Self::backward_sweep_into), then [`weight_gradient_into`](Self::weight_gradient_into) and
+    /// [`input_gradient_into`](Self::input_gradient_into), which both read the windows the sweep gathered.
     ///
     /// `grad` holds `dL/dy` on entry and `dL/dz` on return; `patches` (of [`patches_shape`](Self::patches_shape))
     /// is scratch. `grad_input` may be `None` for the first layer of a network, whose input gradient nobody
@@ -440,24 +442,56 @@ impl ConvTranspose2d {
         x: ArrayView2<f32>,
         pre_activation: Option<ArrayView2<f32>>,
         output: ArrayView2<f32>,
-        mut grad: ArrayViewMut2<f32>,
+        grad: ArrayViewMut2<f32>,
         mut patches: ArrayViewMut2<f32>,
         grad_kernel: ArrayViewMut2<f32>,
         grad_bias: ArrayViewMut1<f32>,
         grad_input: Option<ArrayViewMut2<f32>>,
     ) {
+        self.backward_sweep_into(pre_activation, output, grad, grad_bias, patches.view_mut());
+        self.weight_gradient_into(x, patches.view(), grad_kernel);
+        if let Some(grad_input) = grad_input {
+            self.input_gradient_into(patches.view(), grad_input);
+        }
+    }
+
+    /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place,
+    /// `grad_bias = dL/db` (the sum over every pixel), and the windows of `dL/dz` gathered into `patches` for the
+    /// two products that follow.
+    pub(crate) fn backward_sweep_into(
+        &self,
+        pre_activation: Option<ArrayView2<f32>>,
+        output: ArrayView2<f32>,
+        mut grad: ArrayViewMut2<f32>,
+        grad_bias: ArrayViewMut1<f32>,
+        patches: ArrayViewMut2<f32>,
+    ) {
         let channels = self.filters();
         let pre_activation = pre_activation.map(|pre| pixel_rows(pre, channels));
-        let output = pixel_rows(output, channels);
-        let grad_z = pixel_rows_mut(grad.view_mut(), channels);
+        let (output, grad_z) = (pixel_rows(output, channels), pixel_rows_mut(grad.view_mut(), channels));
         sweeps::activation_grad_bias_sum(pre_activation, output, grad_z, grad_bias, self.activation);
-        gather(&self.geometry, grad.view(), patches.view_mut());
-        let x = pixel_rows(x, self.input_shape.2);
-        product_into(patches.t(), x, grad_kernel);
-        if let Some(grad_input) = grad_input {
-            let grad_input = pixel_rows_mut(grad_input, self.input_shape.2);
-            product_into(patches.view(), self.kernel_matrix(), grad_input);
-        }
+        gather(&self.geometry, grad.view(), patches);
+    }
+
+    /// `grad_kernel = dL/dK = Pᵀ · x`, with `patches` holding the windows `P` of `dL/dz`.
+    pub(crate) fn weight_gradient_into(
+        &self,
+        x: ArrayView2<f32>,
+        patches: ArrayView2<f32>,
+        grad_kernel: ArrayViewMut2<f32>,
+    ) {
+        product_into(patches.t(), pixel_rows(x, self.input_shape.2), grad_kernel);
+    }
+
+    /// `grad_input = dL/dx = P · K`, with `patches` holding the windows `P` of `dL/dz`.
+    pub(crate) fn input_gradient_into(&self, patches: ArrayView2<f32>, grad_input: ArrayViewMut2<f32>) {
+        let grad_input = pixel_rows_mut(grad_input, self.input_shape.2);
+        product_into(patches, self.kernel_matrix(), grad_input);
+    }
+
+    /// Mutable views of `(kernel, bias)`, for the optimizer.
+    pub(crate) fn parameters_mut(&mut self) -> (&mut Array4<f32>, &mut Array1<f32>) {
+        (&mut self.kernel, &mut self.bias)
     }
 
     /// The kernel as the `(kh * kw * out_channels, in_channels)` matrix of the products (the same memory).

@@ -9,12 +9,13 @@ use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, Array4};
 use safetensors::tensor::TensorInfo;
 use safetensors::Dtype;
 
 use super::header::{Header, MAX_HEADER_BYTES};
 use super::{model_file_error, FORMAT, FORMAT_VERSION};
+use crate::layers::{Conv2d, ConvTranspose2d, Layer, Padding};
 use crate::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Result};
 
 /// The outcome of a check: the message says what is wrong with the file.
@@ -279,9 +280,50 @@ impl<'a> ModelFile<'a> {
         Ok((info.shape.clone(), values))
     }
 
-    /// Layer `i` of `part` ("encoder" or "decoder"): its weight, bias and activation.
-    fn layer(&self, part: &str, i: usize) -> Check<Dense> {
+    /// Layer `i` of `part` ("encoder" or "decoder"): its kind (dense in version-1 files, which do not name it),
+    /// weight, bias, activation and, for the convolutions, input shape, stride and padding.
+    fn layer(&self, part: &str, i: usize) -> Check<Layer> {
         let name = format!("{part}.{i}");
+        let kind_key = format!("{name}.kind");
+        let kind = match self.number::<u32>("format_version")? {
+            1 => "dense",
+            _ => self.key(&kind_key)?,
+        };
+        let activation_key = format!("{name}.activation");
+        let activation: Activation = self.key(&activation_key)?.parse().map_err(|e| match e {
+            Error::InvalidArgument(message) => format!("{activation_key}: {message}"),
+            other => format!("{activation_key}: {other}"),
+        })?;
+        let layer = match kind {
+            "dense" => self.dense(&name, activation)?.into(),
+            "conv2d" | "conv_transpose2d" => {
+                let (shape, kernel) = self.f32_tensor(&format!("{name}.weight"), 4, "kernel (kh, kw, in/out, out/in)")?;
+                let (_, bias) = self.f32_tensor(&format!("{name}.bias"), 1, "bias (channels)")?;
+                let kernel = Array4::from_shape_vec((shape[0], shape[1], shape[2], shape[3]), kernel)
+                    .map_err(|e| format!("{name}.weight: {e}"))?;
+                let (input_shape, stride, padding) = self.convolution_settings(&name)?;
+                let bias = Array1::from(bias);
+                let made = match kind {
+                    "conv2d" => {
+                        Conv2d::from_parts(kernel, bias, input_shape, stride, padding, activation).map(Layer::from)
+                    }
+                    _ => ConvTranspose2d::from_parts(kernel, bias, input_shape, stride, padding, activation)
+                        .map(Layer::from),
+                };
+                made.map_err(|e| format!("{name}: {e}"))?
+            }
+            other => {
+                return Err(format!(
+                    "{kind_key} is {other:?}: expected dense, conv2d or conv_transpose2d (a newer file? upgrade the \
+                     autoencoder crate)"
+                ))
+            }
+        };
+        Ok(layer)
+    }
+
+    /// A dense layer's weight `(inputs, outputs)` and bias, checked against each other.
+    fn dense(&self, name: &str, activation: Activation) -> Check<Dense> {
         let (weight_shape, weights) = self.f32_tensor(&format!("{name}.weight"), 2, "weight (inputs, outputs)")?;
         let (_, bias) = self.f32_tensor(&format!("{name}.bias"), 1, "bias (outputs)")?;
         let (inputs, outputs) = (weight_shape[0], weight_shape[1]);
@@ -298,19 +340,32 @@ impl<'a> ModelFile<'a> {
                 shape_text(&weight_shape)
             ));
         }
-        let activation_key = format!("{name}.activation");
-        let activation: Activation = self.key(&activation_key)?.parse().map_err(|e| match e {
-            Error::InvalidArgument(message) => format!("{activation_key}: {message}"),
-            other => format!("{activation_key}: {other}"),
-        })?;
         let weights = Array2::from_shape_vec((inputs, outputs), weights).map_err(|e| format!("{name}.weight: {e}"))?;
         Dense::from_parts(weights, Array1::from(bias), activation).map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// A convolution's `input_shape` (`h,w,c`), `stride` and `padding` from the metadata.
+    fn convolution_settings(&self, name: &str) -> Check<((usize, usize, usize), usize, Padding)> {
+        let shape_key = format!("{name}.input_shape");
+        let text = self.key(&shape_key)?;
+        let sizes: Vec<usize> = text
+            .split(',')
+            .map(|part| part.trim().parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| format!("{shape_key} is {text:?}: expected three sizes h,w,c such as 28,28,1"))?;
+        let [h, w, c] = sizes[..] else {
+            return Err(format!("{shape_key} is {text:?}: expected three sizes h,w,c such as 28,28,1"));
+        };
+        let stride: usize = self.number(&format!("{name}.stride"))?;
+        let padding_key = format!("{name}.padding");
+        let padding: Padding = self.key(&padding_key)?.parse().map_err(|e| format!("{padding_key}: {e}"))?;
+        Ok(((h, w, c), stride, padding))
     }
 }
 
 /// Checks that each layer takes what the previous one gives, and that the decoder gives back the encoder's
 /// input size, naming the layers that disagree.
-fn check_chain(encoder: &[Dense], decoder: &[Dense]) -> Check<()> {
+fn check_chain(encoder: &[Layer], decoder: &[Layer]) -> Check<()> {
     let named = encoder
         .iter()
         .enumerate()
@@ -320,11 +375,13 @@ fn check_chain(encoder: &[Dense], decoder: &[Dense]) -> Check<()> {
     for (name, layer) in named {
         if let Some((previous_name, previous_outputs)) = &previous {
             if layer.inputs() != *previous_outputs {
+                let why = match layer {
+                    Layer::Dense(_) => format!("{name}.weight has shape ({}, {})", layer.inputs(), layer.outputs()),
+                    _ => format!("{name} is a {} of {name}.input_shape", layer.kind()),
+                };
                 return Err(format!(
-                    "the layers do not chain: {name}.weight has shape ({}, {}), so {name} takes {} inputs, but \
-                     {previous_name} gives {previous_outputs} outputs",
-                    layer.inputs(),
-                    layer.outputs(),
+                    "the layers do not chain: {why}, so {name} takes {} inputs, but {previous_name} gives \
+                     {previous_outputs} outputs",
                     layer.inputs()
                 ));
             }

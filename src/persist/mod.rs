@@ -20,22 +20,26 @@
 //!
 //! | tensor | shape | meaning |
 //! |---|---|---|
-//! | `encoder.{i}.weight` | `(inputs, outputs)` | the weights `W` of `y = act(x · W + b)` |
-//! | `encoder.{i}.bias` | `(outputs)` | the bias `b` |
-//! | `decoder.{i}.weight` | `(inputs, outputs)` | |
-//! | `decoder.{i}.bias` | `(outputs)` | |
+//! | `encoder.{i}.weight` | dense `(inputs, outputs)`, conv2d `(kh, kw, in, filters)`, conv_transpose2d `(kh, kw, out, in)` | the weights (Keras' kernel layouts) |
+//! | `encoder.{i}.bias` | `(outputs)` (one per output channel for the convolutions) | the bias `b` |
+//! | `decoder.{i}.weight` | as above | |
+//! | `decoder.{i}.bias` | as above | |
 //!
-//! The weights are in Keras' kernel layout `(inputs, outputs)`; PyTorch's `nn.Linear.weight` is its transpose
-//! `(outputs, inputs)`, so `linear.weight = torch.from_numpy(w.T)` loads one into PyTorch.
+//! The weights are in Keras' kernel layouts; PyTorch's `nn.Linear.weight` is the transpose `(outputs, inputs)`
+//! of a dense layer's, so `linear.weight = torch.from_numpy(w.T)` loads one into PyTorch, and a `Conv2d` kernel
+//! is `w.transpose(3, 2, 0, 1)` in PyTorch's `(out, in, kh, kw)` (its padding rule differs from Keras' for even
+//! kernels and strides above 1).
 //!
 //! The header's `__metadata__` (a map from string to string) holds:
 //!
 //! | key | value | on load |
 //! |---|---|---|
 //! | `format` | `autoencoder` | required |
-//! | `format_version` | `1` ([`FORMAT_VERSION`]) | required; a newer version is an error that says to upgrade |
+//! | `format_version` | `2` ([`FORMAT_VERSION`]); files of version `1` (dense layers only, no `kind`) still load | required; a newer version is an error that says to upgrade |
 //! | `encoder.layers`, `decoder.layers` | the number of layers, e.g. `3` | required |
 //! | `encoder.{i}.activation`, `decoder.{i}.activation` | the activation's name, as [`Activation`](crate::Activation) prints it: `relu`, `leaky_relu(0.01)`, `sigmoid`, ... | required |
+//! | `encoder.{i}.kind`, `decoder.{i}.kind` | `dense`, `conv2d` or `conv_transpose2d` ([`Layer::kind`](crate::Layer::kind)) | required from version 2 |
+//! | `{part}.{i}.input_shape`, `.stride`, `.padding` | for the convolutions: `28,28,1` (h, w, c), `2`, `same` or `valid` | required for the convolutions |
 //! | `crate_version` | the version of `autoencoder` that wrote the file, e.g. `0.1.0` | informational |
 //!
 //! Other metadata keys are ignored on load. A [checkpoint](crate::checkpoint) is a model file with more in it
@@ -105,7 +109,7 @@ pub const FORMAT: &str = "autoencoder";
 /// assert!(text.contains(&format!(r#""format_version":"{version}""#)));
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The path that errors name for bytes that did not come from a file.
 const IN_MEMORY: &str = "<in-memory safetensors>";

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES};
-use crate::{Activation, Autoencoder, Dense, Error, Result};
+use crate::layers::{Layer, Padding};
+use crate::{Activation, Autoencoder, Error, Result};
 
 /// A one- or two-dimensional f32 tensor to write.
 pub(crate) struct Tensor<'a> {
@@ -88,6 +89,13 @@ pub(crate) fn model_contents(autoencoder: &Autoencoder) -> Result<Contents<'_>> 
                 )));
             }
             contents.metadata.insert(format!("{part}.{i}.activation"), activation);
+            contents.metadata.insert(format!("{part}.{i}.kind"), layer.kind().into());
+            if let Some((input_shape, stride, padding)) = convolution_settings(layer) {
+                let (h, w, c) = input_shape;
+                contents.metadata.insert(format!("{part}.{i}.input_shape"), format!("{h},{w},{c}"));
+                contents.metadata.insert(format!("{part}.{i}.stride"), stride.to_string());
+                contents.metadata.insert(format!("{part}.{i}.padding"), padding.to_string());
+            }
             let (weight, bias) = layer_tensors(layer);
             for (kind, tensor) in [("weight", weight), ("bias", bias)] {
                 let name = format!("{part}.{i}.{kind}");
@@ -101,27 +109,29 @@ pub(crate) fn model_contents(autoencoder: &Autoencoder) -> Result<Contents<'_>> 
 
 /// A layer's weights `(inputs, outputs)` and bias `(outputs)`, borrowed when in standard layout (always, for
 /// [`Dense`]).
-fn layer_tensors(layer: &Dense) -> (Tensor<'_>, Tensor<'_>) {
-    let weights = layer.weights();
-    let bias = layer.bias();
+/// A convolution's input shape, stride and padding; `None` for a dense layer.
+fn convolution_settings(layer: &Layer) -> Option<((usize, usize, usize), usize, Padding)> {
+    match layer {
+        Layer::Dense(_) => None,
+        Layer::Conv2d(l) => Some((l.input_shape(), l.stride(), l.padding())),
+        Layer::ConvTranspose2d(l) => Some((l.input_shape(), l.stride(), l.padding())),
+    }
+}
+
+/// The layer's weight (in its own shape) and bias, borrowed.
+fn layer_tensors(layer: &Layer) -> (Tensor<'_>, Tensor<'_>) {
+    let (weights, bias) = layer.parameters();
     let weight = Tensor {
-        shape: vec![weights.nrows(), weights.ncols()],
-        values: match weights.as_slice() {
-            Some(slice) => Cow::Borrowed(slice),
-            None => Cow::Owned(weights.iter().copied().collect()),
-        },
+        shape: layer.weights().shape().to_vec(),
+        values: Cow::Borrowed(weights),
     };
     let bias = Tensor {
         shape: vec![bias.len()],
-        values: match bias.as_slice() {
-            Some(slice) => Cow::Borrowed(slice),
-            None => Cow::Owned(bias.to_vec()),
-        },
+        values: Cow::Borrowed(bias),
     };
     (weight, bias)
 }
 
-/// Refuses to save a NaN or infinite value, which `load` would refuse to read.
 pub(crate) fn check_finite_before_save(name: &str, values: &[f32]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),

@@ -43,7 +43,10 @@ pub fn parameter_bits(ae: &Autoencoder) -> Vec<u32> {
         .layers()
         .iter()
         .chain(ae.decoder().layers())
-        .flat_map(|layer| layer.weights().iter().chain(layer.bias()).map(|v| v.to_bits()))
+        .flat_map(|layer| {
+            let weights: Vec<u32> = layer.weights().iter().map(|v| v.to_bits()).collect();
+            weights.into_iter().chain(layer.bias().iter().map(|v| v.to_bits()))
+        })
         .collect()
 }
 

@@ -1,0 +1,445 @@
+//! [`Layer`]: one layer of a stack, of any kind, and what a training step asks of it.
+//!
+//! A stack holds a closed set of kinds, so an enum: persistence, `Clone` and `PartialEq` match it exhaustively.
+//! Each kind keeps its own forward and backward (in its own file); this file only dispatches, and owns the
+//! buffers a training step keeps per layer ([`LayerBuffers`]).
+
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2};
+
+use super::{Conv2d, ConvTranspose2d};
+use crate::matmul::{join, line_aligned_zeros};
+use crate::{Activation, Dense, Result};
+
+/// One layer of an [`Encoder`](crate::Encoder) or [`Decoder`](crate::Decoder): dense, convolution or transposed
+/// convolution. Batches between layers are `(batch, features)`; for images, features are `h * w * c` values in
+/// HWC order, so a `Dense` after a convolution reads its output as Keras' `Flatten` would.
+///
+/// ```
+/// use autoencoder::{Activation, Conv2d, Dense, Init, Layer, Padding};
+/// use autoencoder::rand::{rngs::StdRng, SeedableRng};
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let layers: Vec<Layer> = vec![
+///     Conv2d::new((28, 28, 1), 8, (3, 3), 2, Padding::Same, Activation::Relu, Init::HeUniform, &mut rng)?.into(),
+///     Dense::new(14 * 14 * 8, 16, Activation::Identity, Init::GlorotUniform, &mut rng)?.into(),
+/// ];
+/// assert_eq!((layers[0].inputs(), layers[0].outputs(), layers[1].inputs()), (784, 1568, 1568));
+/// assert_eq!((layers[0].kind(), layers[1].kind()), ("conv2d", "dense"));
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layer {
+    /// A fully connected layer.
+    Dense(Dense),
+    /// A 2-D convolution.
+    Conv2d(Conv2d),
+    /// A transposed 2-D convolution.
+    ConvTranspose2d(ConvTranspose2d),
+}
+
+impl From<Dense> for Layer {
+    fn from(layer: Dense) -> Layer {
+        Layer::Dense(layer)
+    }
+}
+
+impl From<Conv2d> for Layer {
+    fn from(layer: Conv2d) -> Layer {
+        Layer::Conv2d(layer)
+    }
+}
+
+impl From<ConvTranspose2d> for Layer {
+    fn from(layer: ConvTranspose2d) -> Layer {
+        Layer::ConvTranspose2d(layer)
+    }
+}
+
+/// Calls `$body` with `$layer` bound to the inner layer, whatever its kind.
+macro_rules! each_kind {
+    ($self:expr, $layer:ident => $body:expr) => {
+        match $self {
+            Layer::Dense($layer) => $body,
+            Layer::Conv2d($layer) => $body,
+            Layer::ConvTranspose2d($layer) => $body,
+        }
+    };
+}
+
+impl Layer {
+    /// The kind's name, as model files store it: `dense`, `conv2d` or `conv_transpose2d`.
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{Array1, Array2};
+    /// let layer: Layer = Dense::from_parts(Array2::zeros((2, 1)), Array1::zeros(1), Activation::Relu)?.into();
+    /// assert_eq!(layer.kind(), "dense");
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layer::Dense(_) => "dense",
+            Layer::Conv2d(_) => "conv2d",
+            Layer::ConvTranspose2d(_) => "conv_transpose2d",
+        }
+    }
+
+    /// The number of input features (`h * w * c` for images).
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{Array1, Array2};
+    /// let layer: Layer = Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(2), Activation::Relu)?.into();
+    /// assert_eq!((layer.inputs(), layer.outputs()), (3, 2));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn inputs(&self) -> usize {
+        each_kind!(self, layer => layer.inputs())
+    }
+
+    /// The number of output features (`h * w * c` for images).
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Conv2d, Layer, Padding};
+    /// # use autoencoder::ndarray::{Array1, Array4};
+    /// let conv = Conv2d::from_parts(Array4::zeros((3, 3, 1, 4)), Array1::zeros(4), (8, 8, 1), 2, Padding::Same, Activation::Relu)?;
+    /// assert_eq!(Layer::from(conv).outputs(), 4 * 4 * 4);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn outputs(&self) -> usize {
+        each_kind!(self, layer => layer.outputs())
+    }
+
+    /// The shape `(h, w, c)` of one output: an image's for the convolutions, `(1, 1, outputs)` for a dense layer.
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{Array1, Array2};
+    /// let layer: Layer = Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(2), Activation::Relu)?.into();
+    /// assert_eq!(layer.output_shape(), (1, 1, 2));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn output_shape(&self) -> (usize, usize, usize) {
+        match self {
+            Layer::Dense(layer) => (1, 1, layer.outputs()),
+            Layer::Conv2d(layer) => layer.output_shape(),
+            Layer::ConvTranspose2d(layer) => layer.output_shape(),
+        }
+    }
+
+    /// The activation.
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{Array1, Array2};
+    /// let layer: Layer = Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(2), Activation::Tanh)?.into();
+    /// assert_eq!(layer.activation(), Activation::Tanh);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn activation(&self) -> Activation {
+        each_kind!(self, layer => layer.activation())
+    }
+
+    /// The weights (a dense layer's `(inputs, outputs)` matrix, a convolution's 4-D kernel in Keras' layout).
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{Array1, Array2};
+    /// let layer: Layer = Dense::from_parts(Array2::ones((3, 2)), Array1::zeros(2), Activation::Tanh)?.into();
+    /// assert_eq!((layer.weights().shape(), layer.weights().sum()), (&[3, 2][..], 6.0));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn weights(&self) -> ArrayViewD<'_, f32> {
+        match self {
+            Layer::Dense(layer) => layer.weights().view().into_dyn(),
+            Layer::Conv2d(layer) => layer.kernel().view().into_dyn(),
+            Layer::ConvTranspose2d(layer) => layer.kernel().view().into_dyn(),
+        }
+    }
+
+    /// The bias, one per output channel (per output for a dense layer).
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{array, Array2};
+    /// let layer: Layer = Dense::from_parts(Array2::ones((3, 2)), array![1.0, 2.0], Activation::Tanh)?.into();
+    /// assert_eq!(layer.bias(), &array![1.0, 2.0]);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn bias(&self) -> &Array1<f32> {
+        each_kind!(self, layer => layer.bias())
+    }
+
+    /// The number of trainable values.
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{Array1, Array2};
+    /// let layer: Layer = Dense::from_parts(Array2::ones((3, 2)), Array1::zeros(2), Activation::Tanh)?.into();
+    /// assert_eq!(layer.parameter_count(), 8);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn parameter_count(&self) -> usize {
+        each_kind!(self, layer => layer.parameter_count())
+    }
+
+    /// The output for a batch `x` of shape `(batch, inputs)`. Errors on a wrong column count.
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{array, Array1};
+    /// let layer: Layer = Dense::from_parts(array![[1.0_f32], [1.0]], Array1::zeros(1), Activation::Identity)?.into();
+    /// assert_eq!(layer.forward(array![[1.0_f32, 2.0]].view())?, array![[3.0]]);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        each_kind!(self, layer => layer.forward(x))
+    }
+
+    /// The dense layer, if this is one.
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Layer};
+    /// # use autoencoder::ndarray::{Array1, Array2};
+    /// let layer: Layer = Dense::from_parts(Array2::ones((3, 2)), Array1::zeros(2), Activation::Tanh)?.into();
+    /// assert_eq!(layer.as_dense().map(Dense::outputs), Some(2));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn as_dense(&self) -> Option<&Dense> {
+        match self {
+            Layer::Dense(layer) => Some(layer),
+            _ => None,
+        }
+    }
+
+    /// The weights and the bias as flat slices in standard order, for the optimizers and model files.
+    pub(crate) fn parameters(&self) -> (&[f32], &[f32]) {
+        let flat = "parameters are kept in standard layout";
+        let weights = match self {
+            Layer::Dense(layer) => layer.weights().as_slice(),
+            Layer::Conv2d(layer) => layer.kernel().as_slice(),
+            Layer::ConvTranspose2d(layer) => layer.kernel().as_slice(),
+        };
+        (weights.expect(flat), self.bias().as_slice().expect(flat))
+    }
+
+    /// [`parameters`](Self::parameters), mutable.
+    pub(crate) fn parameters_mut(&mut self) -> (&mut [f32], &mut [f32]) {
+        let flat = "parameters are kept in standard layout";
+        let (weights, bias) = match self {
+            Layer::Dense(layer) => {
+                let (w, b) = layer.parameters_mut();
+                (w.as_slice_mut(), b)
+            }
+            Layer::Conv2d(layer) => {
+                let (w, b) = layer.parameters_mut();
+                (w.as_slice_mut(), b)
+            }
+            Layer::ConvTranspose2d(layer) => {
+                let (w, b) = layer.parameters_mut();
+                (w.as_slice_mut(), b)
+            }
+        };
+        (weights.expect(flat), bias.as_slice_mut().expect(flat))
+    }
+
+    /// The shape of the weight gradient as the matrix the products write: `(inputs, outputs)` for a dense layer,
+    /// `(kh * kw * c, filters)` and `(kh * kw * out, in)` for the convolutions (the kernel's own order).
+    fn weight_matrix_shape(&self) -> (usize, usize) {
+        match self {
+            Layer::Dense(layer) => layer.weights().dim(),
+            Layer::Conv2d(layer) => {
+                let (kh, kw, c, f) = layer.kernel().dim();
+                (kh * kw * c, f)
+            }
+            Layer::ConvTranspose2d(layer) => {
+                let (kh, kw, o, i) = layer.kernel().dim();
+                (kh * kw * o, i)
+            }
+        }
+    }
+
+    /// Rows and columns of the patch scratch for a batch of `rows`; `(0, 0)` for a dense layer.
+    fn patches_shape(&self, rows: usize) -> (usize, usize) {
+        match self {
+            Layer::Dense(_) => (0, 0),
+            Layer::Conv2d(layer) => layer.patches_shape(rows),
+            Layer::ConvTranspose2d(layer) => layer.patches_shape(rows),
+        }
+    }
+}
+
+/// What a training step keeps for one layer, made once for a batch capacity and reused: the first `n` rows of
+/// each batch-sized buffer hold a batch of `n`.
+///
+/// | buffer | shape | holds |
+/// |---|---|---|
+/// | `output` | `(capacity, outputs)` | `y`, the layer's output (the next layer's input) |
+/// | `pre_activation` | `(capacity, outputs)`, or empty | `z`, only for activations whose derivative needs it |
+/// | `grad` | `(capacity, outputs)` | `dL/dy`, turned into `dL/dz` in place by backward |
+/// | `weight_grad` | the weight gradient as a matrix | `dL/dW` (or `dL/dK`, in the kernel's order) |
+/// | `bias_grad` | `(bias)` | `dL/db` |
+/// | `patches` | a convolution's patch matrix, or empty | the windows of the input (scratch) |
+#[derive(Clone, Debug)]
+pub(crate) struct LayerBuffers {
+    capacity: usize,
+    pub(crate) output: Array2<f32>,
+    pre_activation: Array2<f32>,
+    pub(crate) grad: Array2<f32>,
+    pub(crate) weight_grad: Array2<f32>,
+    pub(crate) bias_grad: Array1<f32>,
+    patches: Array2<f32>,
+}
+
+impl LayerBuffers {
+    /// Buffers for `layer` and batches of up to `capacity` rows.
+    pub(crate) fn new(layer: &Layer, capacity: usize) -> LayerBuffers {
+        let outputs = layer.outputs();
+        let (rows, columns) = layer.weight_matrix_shape();
+        let pre_rows = if layer.activation().needs_pre_activation() { capacity } else { 0 };
+        let (patch_rows, patch_columns) = layer.patches_shape(capacity);
+        LayerBuffers {
+            capacity,
+            output: line_aligned_zeros(capacity, outputs),
+            pre_activation: line_aligned_zeros(pre_rows, outputs),
+            grad: line_aligned_zeros(capacity, outputs),
+            weight_grad: line_aligned_zeros(rows, columns),
+            bias_grad: Array1::zeros(layer.bias().len()),
+            patches: line_aligned_zeros(patch_rows, patch_columns),
+        }
+    }
+
+    /// Whether these buffers were made for `layer` (or one of the same shapes) and hold `batch` rows.
+    pub(crate) fn fit(&self, layer: &Layer, batch: usize) -> bool {
+        self.capacity >= batch
+            && self.output.ncols() == layer.outputs()
+            && self.weight_grad.dim() == layer.weight_matrix_shape()
+            && self.patches.ncols() == layer.patches_shape(1).1
+            && self.patches.nrows() == layer.patches_shape(self.capacity).0
+            && (self.pre_activation.nrows() > 0) == layer.activation().needs_pre_activation()
+    }
+
+    /// The batch capacity the buffers were made for.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The first `n` rows of the output: the next layer's input.
+    pub(crate) fn output(&self, n: usize) -> ArrayView2<'_, f32> {
+        self.output.slice(s![..n, ..])
+    }
+
+    /// The buffers one by one, borrowed apart: the output and pre-activation to read, the rest to write.
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            output: &self.output,
+            pre_activation: &self.pre_activation,
+            grad: &mut self.grad,
+            weight_grad: &mut self.weight_grad,
+            bias_grad: &mut self.bias_grad,
+            patches: &mut self.patches,
+        }
+    }
+
+    /// The weight and bias gradients of the last backward pass.
+    pub(crate) fn parameter_gradients(&self) -> (&Array2<f32>, &Array1<f32>) {
+        (&self.weight_grad, &self.bias_grad)
+    }
+}
+
+/// A layer's [`LayerBuffers`], borrowed field by field, so that a layer's backward can read its output (the
+/// next layer's input) while it writes its gradients.
+pub(crate) struct Parts<'a> {
+    pub(crate) output: &'a Array2<f32>,
+    pre_activation: &'a Array2<f32>,
+    pub(crate) grad: &'a mut Array2<f32>,
+    weight_grad: &'a mut Array2<f32>,
+    bias_grad: &'a mut Array1<f32>,
+    patches: &'a mut Array2<f32>,
+}
+
+impl Layer {
+    /// The forward pass of a training step: `x` (`n` rows, standard layout) to `buffers`' output, keeping the
+    /// pre-activation where backward needs it (and, for a convolution, the input's windows).
+    pub(crate) fn forward_train_into(&self, x: ArrayView2<f32>, buffers: &mut LayerBuffers) {
+        let n = x.nrows();
+        let pre = self
+            .activation()
+            .needs_pre_activation()
+            .then(|| buffers.pre_activation.slice_mut(s![..n, ..]));
+        let output = buffers.output.slice_mut(s![..n, ..]);
+        let patches = buffers.patches.slice_mut(s![..self.patches_shape(n).0, ..]);
+        match self {
+            Layer::Dense(layer) => layer.forward_into(x, pre, output),
+            Layer::Conv2d(layer) => layer.forward_into(x, patches, pre, output),
+            Layer::ConvTranspose2d(layer) => layer.forward_into(x, patches, pre, output),
+        }
+    }
+
+    /// The element-wise start of this layer's backward, for a batch of `n`: `dL/dy` to `dL/dz` in place and
+    /// `dL/db` (and, for a transposed convolution, the windows of `dL/dz` that both its products read).
+    pub(crate) fn backward_sweep(&self, parts: &mut Parts<'_>, n: usize) {
+        let Parts {
+            output,
+            pre_activation,
+            grad,
+            bias_grad,
+            patches,
+            ..
+        } = parts;
+        let pre = self.activation().needs_pre_activation().then(|| pre_activation.slice(s![..n, ..]));
+        let (output, grad, bias_grad) = (output.slice(s![..n, ..]), grad.slice_mut(s![..n, ..]), bias_grad.view_mut());
+        match self {
+            Layer::Dense(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
+            Layer::Conv2d(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
+            Layer::ConvTranspose2d(layer) => {
+                let rows = layer.patches_shape(n).0;
+                layer.backward_sweep_into(pre, output, grad, bias_grad, patches.slice_mut(s![..rows, ..]))
+            }
+        }
+    }
+
+    /// The rest of this layer's backward once [`backward_sweep`](Self::backward_sweep) has run: `dL/dW` from its
+    /// input `x` (`n` rows), and, when there is a layer `below`, `dL/dx` into that layer's `dL/dy` followed by
+    /// that layer's own sweep. Where the two do not share scratch (dense layers and transposed convolutions),
+    /// they run side by side on the pool: `dL/dW` is off the critical path.
+    pub(crate) fn backward_rest(&self, x: ArrayView2<f32>, here: Parts<'_>, below: Option<(&Layer, Parts<'_>)>) {
+        let n = x.nrows();
+        let rows = self.patches_shape(n).0;
+        let Parts {
+            grad,
+            weight_grad,
+            patches,
+            ..
+        } = here;
+        let (grad_z, weight_grad) = (grad.slice(s![..n, ..]), weight_grad.view_mut());
+        let patches = patches.slice_mut(s![..rows, ..]);
+        match self {
+            Layer::Dense(layer) => {
+                join(
+                    || into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, grad_input)),
+                    || layer.weight_gradient_into(x, grad_z, weight_grad),
+                );
+            }
+            Layer::Conv2d(layer) => {
+                // the patches hold the input's windows from forward: dL/dK reads them before dL/dx overwrites them
+                layer.weight_gradient_into(patches.view(), grad_z, weight_grad);
+                into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, patches, grad_input));
+            }
+            Layer::ConvTranspose2d(layer) => {
+                let patches = patches.view(); // the windows of dL/dz, which both products read
+                join(
+                    || into_below(below, n, |grad_input| layer.input_gradient_into(patches, grad_input)),
+                    || layer.weight_gradient_into(x, patches, weight_grad),
+                );
+            }
+        }
+    }
+}
+
+/// When there is a layer `below`: `input_gradient` writes its `dL/dy` (`n` rows), then its backward sweep runs.
+fn into_below(below: Option<(&Layer, Parts<'_>)>, n: usize, input_gradient: impl FnOnce(ArrayViewMut2<f32>)) {
+    if let Some((layer, mut parts)) = below {
+        input_gradient(parts.grad.slice_mut(s![..n, ..]));
+        layer.backward_sweep(&mut parts, n);
+    }
+}
