@@ -15,7 +15,8 @@
 
 use std::path::PathBuf;
 
-/// `std::result::Result` with the crate's [`Error`].
+/// `std::result::Result` with the crate's [`Error`] as its default error type (so that `Result<T, E>` keeps
+/// working after `use autoencoder::*;` or the prelude).
 ///
 /// ```
 /// fn latent_size() -> autoencoder::Result<usize> {
@@ -23,7 +24,7 @@ use std::path::PathBuf;
 /// }
 /// assert_eq!(latent_size().unwrap(), 16);
 /// ```
-pub type Result<T> = std::result::Result<T, Error>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in `autoencoder`.
 ///
