@@ -31,6 +31,7 @@
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 
+use crate::alloc::{describe_bytes, try_zeros};
 use crate::matmul::{on_pool, product_into};
 use crate::{Activation, Error, Init, Result};
 
@@ -136,6 +137,8 @@ impl Dense {
     /// assert_eq!((layer.inputs(), layer.outputs()), (784, 256));
     /// assert!(layer.bias().iter().all(|&b| b == 0.0));
     /// ```
+    ///
+    /// **Panics** if the weights cannot be allocated; [`try_new`](Self::try_new) returns an error instead.
     pub fn new<R: Rng + ?Sized>(
         inputs: usize,
         outputs: usize,
@@ -143,11 +146,49 @@ impl Dense {
         init: Init,
         rng: &mut R,
     ) -> Dense {
-        Dense {
-            weights: init.weights(inputs, outputs, rng),
-            bias: Array1::zeros(outputs),
-            activation,
+        Dense::try_new(inputs, outputs, activation, init, rng).unwrap_or_else(|error| panic!("Dense::new: {error}"))
+    }
+
+    /// [`new`](Self::new), with an [`Error::InvalidArgument`] saying how many bytes the layer needs when its
+    /// parameters cannot be allocated (sizes from a file or a user, too large for memory).
+    ///
+    /// ```
+    /// use autoencoder::{Activation, Dense, Init};
+    /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
+    /// let mut rng = StdRng::seed_from_u64(42);
+    /// assert_eq!(Dense::try_new(784, 256, Activation::Relu, Init::HeUniform, &mut rng)?.outputs(), 256);
+    /// let err = Dense::try_new(1 << 40, 1 << 30, Activation::Relu, Init::HeUniform, &mut rng).unwrap_err();
+    /// assert!(err.to_string().contains("more bytes than memory can address"));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn try_new<R: Rng + ?Sized>(
+        inputs: usize,
+        outputs: usize,
+        activation: Activation,
+        init: Init,
+        rng: &mut R,
+    ) -> Result<Dense> {
+        let bytes = inputs
+            .checked_mul(outputs)
+            .and_then(|weights| weights.checked_add(outputs))
+            .and_then(|values| values.checked_mul(size_of::<f32>()));
+        let what = format!("a {inputs} × {outputs} layer's weights and bias");
+        if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
+            return Err(Error::InvalidArgument(format!("{what} need {}", describe_bytes(None))));
         }
+        let failed = |_| {
+            Error::InvalidArgument(format!(
+                "{what} need {}, which could not be allocated",
+                describe_bytes(bytes)
+            ))
+        };
+        let bias = try_zeros(outputs, &what).map_err(failed)?;
+        let weights = init.try_weights(inputs, outputs, rng).map_err(failed)?;
+        Ok(Dense {
+            weights,
+            bias: Array1::from(bias),
+            activation,
+        })
     }
 
     /// A layer from given weights `(inputs, outputs)` and bias `(outputs)`.

@@ -42,6 +42,7 @@ pub mod optim;
 pub mod persist;
 pub mod prelude;
 
+mod alloc;
 mod matmul;
 mod stack;
 mod workspace;
