@@ -182,8 +182,8 @@ impl Dense {
                 describe_bytes(bytes)
             ))
         };
-        let bias = try_zeros(outputs, &what).map_err(failed)?;
         let weights = init.try_weights(inputs, outputs, rng).map_err(failed)?;
+        let bias = try_zeros(outputs, &what).map_err(failed)?;
         Ok(Dense {
             weights,
             bias: Array1::from(bias),

@@ -44,6 +44,7 @@ pub mod prelude;
 
 mod alloc;
 mod matmul;
+mod snapshot;
 mod stack;
 mod workspace;
 
