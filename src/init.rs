@@ -58,7 +58,7 @@ impl Init {
     }
 
     /// Draws a `(fan_in, fan_out)` weight matrix, the same values as [`weights`](Self::weights) from the same
-    /// generator; errors with [`Error::InvalidArgument`](crate::Error::InvalidArgument), saying how many bytes it
+    /// generator; errors with [`Error::InvalidArgument`], saying how many bytes it
     /// needed, when they cannot be allocated.
     ///
     /// ```
