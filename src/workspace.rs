@@ -14,6 +14,8 @@
 use ndarray::{s, Array1, Array2, ArrayView2};
 
 use crate::matmul::{join, line_aligned_zeros, on_pool};
+use crate::optim::max_magnitude;
+use crate::snapshot::Snapshot;
 use crate::{Dense, Error, Loss, Optimizer, Result};
 
 /// A chain of layers seen as one: the encoder's, then the decoder's.
@@ -45,6 +47,10 @@ pub(crate) struct Workspace {
     grads: Vec<Array2<f32>>,
     weight_grads: Vec<Array2<f32>>,
     bias_grads: Vec<Array1<f32>>,
+    /// Per optimizer slot (layer `i`'s weights `2i`, its bias `2i + 1`): the largest `|gradient|`.
+    grad_max: Vec<f32>,
+    /// The parameters and optimizer state before a step that the optimizer's bounds cannot vouch for.
+    snapshot: Snapshot,
 }
 
 impl Workspace {
@@ -88,6 +94,8 @@ impl Workspace {
                 .map(|l| line_aligned_zeros(l.inputs(), l.outputs()))
                 .collect(),
             bias_grads: layers.map(|l| Array1::zeros(l.outputs())).collect(),
+            grad_max: vec![0.0; 2 * chain.len()],
+            snapshot: Snapshot::default(),
         };
     }
 
@@ -110,7 +118,7 @@ impl Workspace {
                 return Err(Error::NonFinite { what: "loss", value });
             }
             self.backward(chain, input);
-            match self.non_finite_gradient() {
+            match self.scan_gradients() {
                 Some(value) => Err(Error::NonFinite {
                     what: "gradient",
                     value,
@@ -195,17 +203,38 @@ impl Workspace {
         );
     }
 
-    /// The first non-finite value among the parameter gradients, if any.
-    fn non_finite_gradient(&self) -> Option<f32> {
+    /// Stores the largest `|gradient|` of every slot, and returns the first non-finite value among the parameter
+    /// gradients, if any. The maxima are a branch-free reduction the compiler vectorises (at the CPU's widest
+    /// vector width, picked at run time), since it runs over every gradient at every step; only when one is
+    /// infinite (a value is NaN or infinite) is the value looked for element by element.
+    fn scan_gradients(&mut self) -> Option<f32> {
+        for (i, (weights, bias)) in self.weight_grads.iter().zip(&self.bias_grads).enumerate() {
+            for (slot, values) in [(2 * i, flat(weights)), (2 * i + 1, flat(bias))] {
+                self.grad_max[slot] = max_magnitude(values);
+            }
+        }
+        if self.grad_max.iter().all(|max| max.is_finite()) {
+            return None;
+        }
         let weights = self.weight_grads.iter().map(flat);
         let biases = self.bias_grads.iter().map(flat);
-        weights.chain(biases).find_map(first_non_finite)
+        weights
+            .chain(biases)
+            .find_map(|values| values.iter().copied().find(|v| !v.is_finite()))
     }
 
-    /// Applies the gradients to the layers with `optimizer`: layer `i`'s weights are slot `2i`, its bias `2i + 1`.
-    pub(crate) fn apply<'l>(
-        &self,
-        layers: impl Iterator<Item = &'l mut Dense>,
+    /// Applies the gradients to the layers (`first`'s, then `second`'s) with `optimizer`: layer `i`'s weights are
+    /// slot `2i`, its bias `2i + 1`. Errors with [`Error::NonFinite`] (`what`: `update`) when the update would
+    /// make a parameter or the optimizer's state NaN or infinite, and then leaves both exactly as they were.
+    ///
+    /// The optimizer bounds each slot's update from its gradient's largest magnitude
+    /// ([`Optimizer::update_stays_finite`]), in O(1); a step the bounds vouch for runs as it is. Any other step
+    /// copies the parameters and the optimizer's state first (into buffers made once), checks the result, and puts
+    /// the copy back if a value turned non-finite.
+    pub(crate) fn apply(
+        &mut self,
+        first: &mut [Dense],
+        second: &mut [Dense],
         optimizer: &mut impl Optimizer,
     ) -> Result<()> {
         // Every slot is checked before anything moves, so a mismatched state changes nothing.
@@ -213,6 +242,36 @@ impl Workspace {
             optimizer.check_slot(2 * i, weights.len())?;
             optimizer.check_slot(2 * i + 1, bias.len())?;
         }
+        let vouched = (self.grad_max.iter().enumerate()).all(|(slot, &max)| optimizer.update_stays_finite(slot, max));
+        if vouched {
+            return self.update(first.iter_mut().chain(second.iter_mut()), optimizer);
+        }
+        self.snapshot.save(first.iter().chain(second.iter()), optimizer);
+        let updated = self
+            .update(first.iter_mut().chain(second.iter_mut()), optimizer)
+            .and_then(|()| {
+                let parameters = first
+                    .iter()
+                    .chain(second.iter())
+                    .flat_map(|l| [flat(l.weights()), flat(l.bias())]);
+                let non_finite = parameters.map(|values| (values, max_magnitude(values)));
+                let non_finite = non_finite
+                    .filter(|(_, max)| !max.is_finite())
+                    .find_map(|(values, _)| values.iter().copied().find(|v| !v.is_finite()));
+                match non_finite.or_else(|| optimizer.non_finite_state()) {
+                    Some(value) => Err(Error::NonFinite { what: "update", value }),
+                    None => Ok(()),
+                }
+            });
+        if updated.is_err() {
+            self.snapshot
+                .restore(first.iter_mut().chain(second.iter_mut()), optimizer)?;
+        }
+        updated
+    }
+
+    /// Starts the optimizer's step and updates every slot.
+    fn update<'l>(&self, layers: impl Iterator<Item = &'l mut Dense>, optimizer: &mut impl Optimizer) -> Result<()> {
         optimizer.begin_step();
         for (i, layer) in layers.enumerate() {
             let (weights, bias) = layer.parameters_mut();
@@ -223,28 +282,13 @@ impl Workspace {
     }
 }
 
-/// The first value of `values` that is NaN or infinite. The scan for whether there is one is a branch-free
-/// reduction the compiler vectorises (at the CPU's widest vector width, picked at run time), since it runs over
-/// every gradient at every step; only when there is one is it looked for element by element.
-fn first_non_finite(values: &[f32]) -> Option<f32> {
-    let any_non_finite = pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || values.iter().fold(false, |any, v| any | !v.is_finite()),
-    );
-    if any_non_finite {
-        values.iter().copied().find(|v| !v.is_finite())
-    } else {
-        None
-    }
-}
-
 /// The elements of an array the crate allocated itself (standard layout), as one slice.
-fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
+pub(crate) fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
     a.as_slice()
         .expect("parameters and their gradients are kept in standard layout")
 }
 
-fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
+pub(crate) fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
     a.as_slice_mut()
         .expect("parameters and their gradients are kept in standard layout")
 }

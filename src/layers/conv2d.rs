@@ -97,7 +97,7 @@ impl Conv2d {
             (window, checked_filters(filters, window)?),
             (window, kh * kw * filters),
             rng,
-        );
+        )?;
         let kernel = kernel
             .into_shape_with_order((kh, kw, input_shape.2, filters))
             .map_err(|e| Error::InvalidArgument(format!("Conv2d::new: {e}")))?;

@@ -98,7 +98,7 @@ impl ConvTranspose2d {
         let window = geometry.window(); // kh * kw * filters
         checked_filters(input_shape.2, window)?;
         // Keras draws the kernel with fans of its layout (kh, kw, out, in): fan_in = kh * kw * in
-        let kernel = init.kernel((window, input_shape.2), (kh * kw * input_shape.2, window), rng);
+        let kernel = init.kernel((window, input_shape.2), (kh * kw * input_shape.2, window), rng)?;
         let kernel = kernel
             .into_shape_with_order((kh, kw, filters, input_shape.2))
             .map_err(|e| Error::InvalidArgument(format!("ConvTranspose2d::new: {e}")))?;
