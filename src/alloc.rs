@@ -1,4 +1,4 @@
-//! Fallible allocation of parameter buffers: a model too large for memory is an [`Error`], not an abort of the
+//! Fallible allocation of parameter buffers and a convolution's scratch: a model too large for memory is an [`Error`], not an abort of the
 //! process (what `Vec::with_capacity` and `Array::zeros` do when the allocator says no).
 
 use crate::{Error, Result};
@@ -21,6 +21,16 @@ pub(crate) fn try_zeros(len: usize, what: &str) -> Result<Vec<f32>> {
     let mut values = try_vec(len, what)?;
     values.resize(len, 0.0);
     Ok(values)
+}
+
+/// A `(rows, columns)` array of zeros, or an error as [`try_vec`]'s (also when the count overflows).
+pub(crate) fn try_zeros_2d(shape: (usize, usize), what: &str) -> Result<ndarray::Array2<f32>> {
+    let len = shape
+        .0
+        .checked_mul(shape.1)
+        .ok_or_else(|| Error::InvalidArgument(format!("{what} need {}", describe_bytes(None))))?;
+    let values = try_zeros(len, what)?;
+    ndarray::Array2::from_shape_vec(shape, values).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
 }
 
 /// `"40000400000 bytes (37.3 GiB)"`, or, for `None` (a count that overflows), a phrase saying it is too many.

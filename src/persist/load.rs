@@ -255,9 +255,14 @@ impl<'a> ModelFile<'a> {
         }
         if info.shape.len() != rank {
             return Err(format!(
-                "tensor {name} has shape {} ({} dimensions), but a {role} has {rank}",
+                "tensor {name} has shape {} ({} dimensions), but {} {role} has {rank}",
                 shape_text(&info.shape),
-                info.shape.len()
+                info.shape.len(),
+                if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
             ));
         }
         let (start, end) = info.data_offsets;

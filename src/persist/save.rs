@@ -47,7 +47,9 @@ impl Contents<'_> {
         if header_bytes.len() > MAX_HEADER_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "the safetensors header would be {} bytes, over the limit of {MAX_HEADER_BYTES} bytes that loading \
-                 accepts (autoencoder::persist::MAX_HEADER_BYTES): store less metadata",
+                 accepts (autoencoder::persist::MAX_HEADER_BYTES): the header grows with the number of layers (a few \
+                 hundred bytes each) and the metadata stored, so this model has too many layers or too much metadata \
+                 for one file",
                 header_bytes.len()
             )));
         }
