@@ -418,7 +418,7 @@ fn a_checkpoint_whose_header_would_be_over_the_limit_is_not_saved() {
     match checkpoint.to_safetensors_bytes() {
         Err(Error::InvalidArgument(message)) => assert_contains(
             &message,
-            &[&format!("over the limit of {limit} bytes"), "store less metadata"],
+            &[&format!("over the limit of {limit} bytes"), "too many layers or too much metadata"],
         ),
         other => panic!("expected Error::InvalidArgument, got {other:?}"),
     }
