@@ -25,9 +25,9 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray};
 
+use crate::layers::Layer;
 use crate::matmul::on_pool;
 use crate::workspace::{Chain, Workspace};
-use crate::layers::Layer;
 use crate::{Decoder, Encoder, Error, Loss, Optimizer, Result};
 
 /// An encoder and a decoder, trained together to reproduce their input. A clone copies the layers, not the
@@ -227,7 +227,10 @@ impl Autoencoder {
     /// image when denoising); returns the loss measured before the update.
     ///
     /// Errors, leaving the weights unchanged, on shape mismatches (input columns, target shape, an empty batch),
-    /// on invalid optimizer settings, and with [`Error::NonFinite`] when the loss or a gradient is NaN or infinite.
+    /// on invalid optimizer settings, and with [`Error::NonFinite`] when the loss or a gradient is NaN or infinite,
+    /// or when the update would make a weight or the optimizer's state so (`what`: `update`; the weights and the
+    /// optimizer's state are then put back bit for bit). It never returns `Ok` with a non-finite weight, given
+    /// finite weights before the step.
     /// Once the buffers exist (after the first step at the largest batch size), a step allocates nothing.
     ///
     /// ```
@@ -270,8 +273,8 @@ impl Autoencoder {
                 second: self.decoder.layers(),
             };
             let value = self.workspace.gradients(chain, input, target, loss)?;
-            let layers = self.encoder.layers_mut().iter_mut().chain(self.decoder.layers_mut());
-            self.workspace.apply(layers, optimizer)?;
+            let (first, second) = (self.encoder.layers_mut(), self.decoder.layers_mut());
+            self.workspace.apply(first, second, optimizer)?;
             Ok(value)
         })
     }

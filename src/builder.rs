@@ -2,6 +2,7 @@
 
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 
+use crate::alloc::describe_bytes;
 use crate::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Init, Result};
 
 /// Builds a symmetric autoencoder `inputs → hidden… → latent → …hidden reversed → inputs`.
@@ -148,8 +149,9 @@ impl AutoencoderBuilder {
         self
     }
 
-    /// Builds the autoencoder. Errors when the latent size is missing, a size is zero, or a layer's weight matrix
-    /// would be too large to address.
+    /// Builds the autoencoder. Errors when the latent size is missing, a size is zero, a layer's weight matrix
+    /// would be too large to address, or the parameters cannot be allocated (the error says how many bytes the
+    /// model needs); never aborts the process.
     ///
     /// ```
     /// use autoencoder::Autoencoder;
@@ -185,8 +187,19 @@ impl AutoencoderBuilder {
         }
         let mut rng = StdRng::seed_from_u64(self.seed);
         let depth = sizes.len() - 1;
-        // Every size is at least 1 (checked above), so no layer is refused.
-        let mut layer = |from: usize, to: usize, activation| Dense::new(from, to, activation, self.init, &mut rng);
+        let mut layer = |from: usize, to: usize, activation| {
+            Dense::new(from, to, activation, self.init, &mut rng).map_err(|error| {
+                let detail = match error {
+                    Error::InvalidArgument(message) => message,
+                    other => other.to_string(),
+                };
+                Error::InvalidArgument(format!(
+                    "Autoencoder::builder: the model (layer sizes {sizes:?}, encoder and mirrored decoder) needs {} \
+                     for its parameters; {detail}",
+                    describe_bytes(parameter_bytes(&sizes))
+                ))
+            })
+        };
         let encoder = (0..depth)
             .map(|i| {
                 let activation = if i + 1 == depth {
@@ -196,7 +209,7 @@ impl AutoencoderBuilder {
                 };
                 layer(sizes[i], sizes[i + 1], activation)
             })
-            .collect::<Result<Vec<Dense>>>()?;
+            .collect::<Result<_>>()?;
         let decoder = (0..depth)
             .rev()
             .map(|i| {
@@ -207,9 +220,20 @@ impl AutoencoderBuilder {
                 };
                 layer(sizes[i + 1], sizes[i], activation)
             })
-            .collect::<Result<Vec<Dense>>>()?;
+            .collect::<Result<_>>()?;
         Autoencoder::new(Encoder::new(encoder)?, Decoder::new(decoder)?)
     }
+}
+
+/// The bytes of every weight and bias of an encoder through `sizes` and its mirrored decoder; `None` when the
+/// count overflows.
+fn parameter_bytes(sizes: &[usize]) -> Option<usize> {
+    sizes.windows(2).try_fold(0_usize, |total, pair| {
+        let encoder = pair[0].checked_mul(pair[1])?.checked_add(pair[1])?;
+        let decoder = pair[0].checked_mul(pair[1])?.checked_add(pair[0])?;
+        let values = encoder.checked_add(decoder)?;
+        total.checked_add(values.checked_mul(size_of::<f32>())?)
+    })
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 
+use crate::alloc::{describe_bytes, try_zeros};
 use crate::matmul::{on_pool, product_into};
 use crate::{Activation, Error, Init, Result};
 
@@ -129,7 +130,8 @@ impl Dense {
     /// A layer with weights drawn by `init` from `rng` and zero biases.
     ///
     /// Errors with [`Error::InvalidArgument`] when `inputs` or `outputs` is 0 (a layer without inputs or outputs
-    /// computes nothing, and a model file cannot hold it).
+    /// computes nothing, and a model file cannot hold it), and, saying how many bytes the layer needs, when its
+    /// parameters cannot be allocated (sizes from a file or a user, too large for memory).
     ///
     /// ```
     /// use autoencoder::{Activation, Dense, Init};
@@ -139,6 +141,8 @@ impl Dense {
     /// assert_eq!((layer.inputs(), layer.outputs()), (784, 256));
     /// assert!(layer.bias().iter().all(|&b| b == 0.0));
     /// assert!(Dense::new(784, 0, Activation::Relu, Init::GlorotUniform, &mut rng).is_err());
+    /// let err = Dense::new(1 << 40, 1 << 30, Activation::Relu, Init::HeUniform, &mut rng).unwrap_err();
+    /// assert!(err.to_string().contains("more bytes than memory can address"));
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn new<R: Rng + ?Sized>(
@@ -149,9 +153,25 @@ impl Dense {
         rng: &mut R,
     ) -> Result<Dense> {
         check_not_empty("Dense::new", inputs, outputs)?;
+        let bytes = inputs
+            .checked_mul(outputs)
+            .and_then(|weights| weights.checked_add(outputs))
+            .and_then(|values| values.checked_mul(size_of::<f32>()));
+        let what = format!("a {inputs} × {outputs} layer's weights and bias");
+        if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
+            return Err(Error::InvalidArgument(format!("{what} need {}", describe_bytes(None))));
+        }
+        let failed = |_| {
+            Error::InvalidArgument(format!(
+                "{what} need {}, which could not be allocated",
+                describe_bytes(bytes)
+            ))
+        };
+        let weights = init.try_weights(inputs, outputs, rng).map_err(failed)?;
+        let bias = try_zeros(outputs, &what).map_err(failed)?;
         Ok(Dense {
-            weights: init.weights(inputs, outputs, rng),
-            bias: Array1::zeros(outputs),
+            weights,
+            bias: Array1::from(bias),
             activation,
         })
     }

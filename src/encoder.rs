@@ -2,8 +2,8 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use crate::stack::Stack;
 use crate::layers::Layer;
+use crate::stack::Stack;
 use crate::Result;
 
 /// A chain of dense layers mapping inputs `(batch, inputs)` to latent codes `(batch, latent)`.

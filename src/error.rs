@@ -15,7 +15,8 @@
 
 use std::path::PathBuf;
 
-/// `std::result::Result` with the crate's [`Error`].
+/// `std::result::Result` with the crate's [`Error`] as its default error type (so that `Result<T, E>` keeps
+/// working after `use autoencoder::*;` or the prelude).
 ///
 /// ```
 /// fn latent_size() -> autoencoder::Result<usize> {
@@ -23,7 +24,7 @@ use std::path::PathBuf;
 /// }
 /// assert_eq!(latent_size().unwrap(), 16);
 /// ```
-pub type Result<T> = std::result::Result<T, Error>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in `autoencoder`.
 ///
@@ -87,24 +88,27 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// The loss or a gradient turned NaN or infinite during training; the model keeps the weights from before
-    /// that step. (Batch 0 with `what` = `validation loss`: the epoch's validation loss, after its last step.)
+    /// The loss, a gradient or the update turned NaN or infinite during training; the model keeps the weights,
+    /// and the optimizer its state, from before that step. (Batch 0 with `what` = `validation loss`: the epoch's
+    /// validation loss, after its last step.)
     #[error("{}", diverged_message(*epoch, *batch, what, *value))]
     Diverged {
         /// The epoch (1-based) in which training diverged.
         epoch: usize,
         /// The batch (1-based) within that epoch; 0 for the validation after the epoch.
         batch: usize,
-        /// What turned non-finite: `loss`, `gradient` or `validation loss`.
+        /// What turned non-finite: `loss`, `gradient`, `update` (see [`Error::NonFinite`]) or `validation loss`.
         what: &'static str,
         /// The non-finite value.
         value: f32,
     },
 
-    /// A training step met a NaN or infinite loss or gradient and did not change the weights.
+    /// A training step met a NaN or infinite loss or gradient, or an update that would have made a weight or the
+    /// optimizer's state NaN or infinite; it changed neither the weights nor the optimizer's state.
     #[error("non-finite {what} ({value}): the step was not applied and the weights are unchanged; try a smaller learning rate, or look for NaN or infinite values in the data")]
     NonFinite {
-        /// What turned non-finite: `loss` or `gradient`.
+        /// What turned non-finite: `loss`, `gradient`, or `update` (the optimizer's update of a weight or of its
+        /// own state; it was undone, the weights and the state put back bit for bit).
         what: &'static str,
         /// The offending value.
         value: f32,

@@ -477,7 +477,8 @@ impl Autoencoder {
     /// Trains on `train` (each sample its own target), scoring `validation` after every epoch when given.
     ///
     /// Errors on invalid settings or shapes before any step, and with [`Error::Diverged`] (epoch and batch) when a
-    /// loss or gradient turns NaN or infinite — the model then keeps the weights from before that step.
+    /// loss, a gradient or an update turns NaN or infinite — the model then keeps the weights, and the optimizer
+    /// its state, from before that step.
     ///
     /// ```
     /// use autoencoder::{Adam, Autoencoder, FitConfig};

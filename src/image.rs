@@ -145,13 +145,14 @@ impl GridLayout {
         self
     }
 
-    /// The number of values in one image, `image_rows * image_cols`.
+    /// The number of values in one image, `image_rows * image_cols` (`usize::MAX` when that overflows: no
+    /// array has that many columns, and drawing such a layout is an error).
     ///
     /// ```
     /// assert_eq!(autoencoder::image::GridLayout::new(3, 4).image_len(), 12);
     /// ```
     pub fn image_len(&self) -> usize {
-        self.image_rows * self.image_cols
+        self.image_rows.saturating_mul(self.image_cols)
     }
 }
 
@@ -161,7 +162,7 @@ impl GridLayout {
 ///
 /// # Errors
 /// [`Error::Image`] when there are no images, a layout size is zero, the column count is not
-/// `image_rows * image_cols`, or the picture would be larger than 2²⁶ pixels; [`Error::Io`] when the file
+/// `image_rows * image_cols`, or the picture would be larger than 2²⁶ pixels (or its size overflows); [`Error::Io`] when the file
 /// cannot be written.
 ///
 /// ```
@@ -218,6 +219,11 @@ pub fn write_labelled_rows(
     if sets.is_empty() {
         return fail("no images to draw".into());
     }
+    if image_rows.checked_mul(image_cols).is_none() {
+        return fail(format!(
+            "images of {image_rows}×{image_cols} pixels are too large to draw"
+        ));
+    }
     for (label, images) in sets {
         if images.nrows() == 0 {
             return fail(format!("the set {label:?} has no images"));
@@ -237,9 +243,10 @@ pub fn write_labelled_rows(
         .map(|(_, images)| images.nrows().div_ceil(columns))
         .collect();
     let longest_label = sets.iter().map(|(label, _)| font::text_width(label)).max().unwrap_or(0);
-    let Some(grid) = GridGeometry::new(layout, columns, band_rows.iter().sum(), longest_label) else {
+    let rows = band_rows.iter().try_fold(0_usize, |sum, &rows| sum.checked_add(rows));
+    let Some(grid) = rows.and_then(|rows| GridGeometry::new(layout, columns, rows, longest_label)) else {
         return fail(format!(
-            "a grid of {columns} columns at scale {scale} is too large to draw"
+            "a grid of {columns} columns, gap {gap} and scale {scale} is too large to draw"
         ));
     };
     let GridGeometry {
@@ -361,8 +368,9 @@ impl ScatterStyle {
 ///
 /// # Errors
 /// [`Error::Image`] when there are no points, `points` does not have 2 columns, the label count differs from the
-/// point count, a coordinate is NaN or infinite, the radius is not positive, or the picture is too small to hold
-/// a plot (or larger than 2²⁶ pixels); [`Error::Io`] when the file cannot be written.
+/// point count, a coordinate is NaN or infinite, the radius is not positive or its disc is wider than the picture,
+/// or the picture is too small to hold a plot (or larger than 2²⁶ pixels); [`Error::Io`] when the file cannot be
+/// written.
 ///
 /// ```
 /// use autoencoder::image::{write_scatter, ScatterStyle};
@@ -407,6 +415,29 @@ pub fn write_scatter(
     }
     if !(style.radius.is_finite() && style.radius > 0.0) {
         return fail(format!("the radius must be positive, got {}", style.radius));
+    }
+    if style.width == 0 || style.height == 0 {
+        return fail(format!(
+            "{}×{} pixels is too small for a scatter plot",
+            style.width, style.height
+        ));
+    }
+    // A disc wider than the picture shows nothing useful; the limit also keeps the sizes below from overflowing.
+    if f64::from(style.radius) * 2.0 > style.width.max(style.height) as f64 {
+        return fail(format!(
+            "the radius {} is too large for a picture of {}×{} pixels",
+            style.radius, style.width, style.height
+        ));
+    }
+    if style
+        .width
+        .checked_mul(style.height)
+        .is_none_or(|pixels| pixels > MAX_PIXELS)
+    {
+        return fail(format!(
+            "cannot make a picture of {}×{} pixels (at most {MAX_PIXELS} in all)",
+            style.width, style.height
+        ));
     }
 
     let x_axis = Axis::fitted(points.column(0));

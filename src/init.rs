@@ -17,8 +17,10 @@
 
 use ndarray::Array2;
 use ndarray_rand::rand::Rng;
-use ndarray_rand::rand_distr::{Normal, Uniform};
-use ndarray_rand::RandomExt;
+use ndarray_rand::rand_distr::{Distribution, Normal, Uniform};
+
+use crate::alloc::{describe_bytes, try_vec};
+use crate::{Error, Result};
 
 /// How a layer's weights are drawn.
 ///
@@ -42,8 +44,8 @@ pub enum Init {
 impl Init {
     /// Draws a `(fan_in, fan_out)` weight matrix.
     ///
-    /// **Panics** if `fan_in × fan_out` values cannot be addressed (more than `isize::MAX` bytes), as `ndarray`
-    /// does; [`Autoencoder::builder`](crate::Autoencoder::builder) checks its sizes and returns an error instead.
+    /// **Panics** if the `fan_in × fan_out` values cannot be allocated; [`try_weights`](Self::try_weights) returns
+    /// an error instead, and [`Autoencoder::builder`](crate::Autoencoder::builder) uses it.
     ///
     /// ```
     /// use autoencoder::Init;
@@ -52,26 +54,46 @@ impl Init {
     /// assert_eq!(w.dim(), (64, 16));
     /// ```
     pub fn weights<R: Rng + ?Sized>(self, fan_in: usize, fan_out: usize, rng: &mut R) -> Array2<f32> {
-        let shape = (fan_in, fan_out);
-        let (fan_in, fan_out) = (fan_in as f32, fan_out as f32);
+        self.try_weights(fan_in, fan_out, rng)
+            .unwrap_or_else(|error| panic!("Init::weights: {error}"))
+    }
+
+    /// Draws a `(fan_in, fan_out)` weight matrix, the same values as [`weights`](Self::weights) from the same
+    /// generator; errors with [`Error::InvalidArgument`], saying how many bytes it
+    /// needed, when they cannot be allocated.
+    ///
+    /// ```
+    /// use autoencoder::Init;
+    /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
+    /// let mut rng = StdRng::seed_from_u64(0);
+    /// assert_eq!(Init::GlorotUniform.try_weights(3, 2, &mut rng)?.dim(), (3, 2));
+    /// assert!(Init::GlorotUniform.try_weights(1 << 40, 1 << 30, &mut rng).is_err());
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn try_weights<R: Rng + ?Sized>(self, fan_in: usize, fan_out: usize, rng: &mut R) -> Result<Array2<f32>> {
+        self.kernel((fan_in, fan_out), (fan_in, fan_out), rng)
+    }
+
+    /// The distribution the weights are drawn from: uniform (`Ok`) or normal (`Err`); `None` for an empty layer
+    /// (a zero fan), which has no weights to draw, or a scale that makes no distribution.
+    fn distribution(self, fan_in: f32, fan_out: f32) -> Option<std::result::Result<Uniform<f32>, Normal<f32>>> {
         let (uniform_limit, normal_std) = match self {
             Init::GlorotUniform => (Some((6.0 / (fan_in + fan_out)).sqrt()), None),
             Init::GlorotNormal => (None, Some((2.0 / (fan_in + fan_out)).sqrt())),
             Init::HeUniform => (Some((6.0 / fan_in).sqrt()), None),
             Init::HeNormal => (None, Some((2.0 / fan_in).sqrt())),
         };
-        // An empty layer (a zero fan) has no weights to draw, and a non-finite scale no distribution.
         if let Some(limit) = uniform_limit.filter(|l| l.is_finite() && *l > 0.0) {
             if let Ok(dist) = Uniform::new(-limit, limit) {
-                return Array2::random_using(shape, dist, rng);
+                return Some(Ok(dist));
             }
         }
         if let Some(std) = normal_std.filter(|s| s.is_finite()) {
             if let Ok(dist) = Normal::new(0.0, std) {
-                return Array2::random_using(shape, dist, rng);
+                return Some(Err(dist));
             }
         }
-        Array2::zeros(shape)
+        None
     }
 
     /// The name used in builders and logs: `glorot_uniform`, `glorot_normal`, `he_uniform`, `he_normal`.
@@ -88,35 +110,37 @@ impl Init {
         }
     }
 
-    /// Draws a `(rows, columns)` matrix with the scale of the given fans: a convolution's kernel as a matrix,
-    /// with Keras' fans (`kh * kw * in_channels`, `kh * kw * out_channels`).
+    /// Draws a `(rows, columns)` matrix with the scale of the given fans `(fan_in, fan_out)`: a convolution's
+    /// kernel as a matrix, with Keras' fans (`kh * kw * in_channels`, `kh * kw * out_channels`). Errors, saying
+    /// how many bytes it needs, when the matrix cannot be allocated.
     ///
     /// ```
     /// use autoencoder::Init;
     /// use autoencoder::rand::{rngs::StdRng, SeedableRng};
-    /// let k = Init::GlorotUniform.kernel((3 * 3 * 1, 32), (3 * 3 * 1, 3 * 3 * 32), &mut StdRng::seed_from_u64(0));
+    /// let k = Init::GlorotUniform.kernel((3 * 3 * 1, 32), (3 * 3 * 1, 3 * 3 * 32), &mut StdRng::seed_from_u64(0))?;
     /// assert_eq!(k.dim(), (9, 32));
     /// assert!(k.iter().all(|v| v.abs() <= (6.0_f32 / (9.0 + 288.0)).sqrt()));
+    /// # Ok::<(), autoencoder::Error>(())
     /// ```
-    pub fn kernel<R: Rng + ?Sized>(self, shape: (usize, usize), fans: (usize, usize), rng: &mut R) -> Array2<f32> {
-        let (fan_in, fan_out) = (fans.0 as f32, fans.1 as f32);
-        let (uniform_limit, normal_std) = match self {
-            Init::GlorotUniform => (Some((6.0 / (fan_in + fan_out)).sqrt()), None),
-            Init::GlorotNormal => (None, Some((2.0 / (fan_in + fan_out)).sqrt())),
-            Init::HeUniform => (Some((6.0 / fan_in).sqrt()), None),
-            Init::HeNormal => (None, Some((2.0 / fan_in).sqrt())),
-        };
-        if let Some(limit) = uniform_limit.filter(|l| l.is_finite() && *l > 0.0) {
-            if let Ok(dist) = Uniform::new(-limit, limit) {
-                return Array2::random_using(shape, dist, rng);
-            }
+    pub fn kernel<R: Rng + ?Sized>(
+        self,
+        shape: (usize, usize),
+        fans: (usize, usize),
+        rng: &mut R,
+    ) -> Result<Array2<f32>> {
+        let what = format!("{} × {} weights", shape.0, shape.1);
+        let len = shape
+            .0
+            .checked_mul(shape.1)
+            .ok_or_else(|| Error::InvalidArgument(format!("{what} need {}", describe_bytes(None))))?;
+        let mut values = try_vec(len, &what)?;
+        // Row-major, one draw per value: the order `Array2::random_using` draws in.
+        match self.distribution(fans.0 as f32, fans.1 as f32) {
+            Some(Ok(uniform)) => values.extend((0..len).map(|_| uniform.sample(rng))),
+            Some(Err(normal)) => values.extend((0..len).map(|_| normal.sample(rng))),
+            None => values.resize(len, 0.0),
         }
-        if let Some(std) = normal_std.filter(|s| s.is_finite()) {
-            if let Ok(dist) = Normal::new(0.0, std) {
-                return Array2::random_using(shape, dist, rng);
-            }
-        }
-        Array2::zeros(shape)
+        Array2::from_shape_vec(shape, values).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
     }
 }
 
@@ -161,5 +185,22 @@ mod tests {
             Init::HeNormal.weights(0, 3, &mut StdRng::seed_from_u64(2)).dim(),
             (0, 3)
         );
+    }
+
+    #[test]
+    fn the_weights_are_those_ndarray_rand_draws_from_the_same_seed() {
+        use ndarray_rand::RandomExt;
+        let (limit, std) = ((6.0_f32 / 50.0).sqrt(), (2.0_f32 / 30.0).sqrt());
+        let uniform = Array2::random_using(
+            (30, 20),
+            Uniform::new(-limit, limit).unwrap(),
+            &mut StdRng::seed_from_u64(5),
+        );
+        let normal = Array2::random_using((30, 20), Normal::new(0.0, std).unwrap(), &mut StdRng::seed_from_u64(5));
+        assert_eq!(
+            Init::GlorotUniform.weights(30, 20, &mut StdRng::seed_from_u64(5)),
+            uniform
+        );
+        assert_eq!(Init::HeNormal.weights(30, 20, &mut StdRng::seed_from_u64(5)), normal);
     }
 }

@@ -8,6 +8,11 @@
 //! - A dense layer computes `y = act(x · W + b)` with `W` of shape `(inputs, outputs)` and `b` of shape
 //!   `(outputs)`: Keras' kernel layout, so weights exchange with Keras without a transpose.
 //! - Losses are the mean over every element of the batch (Keras' and PyTorch's default reduction).
+//!
+//! ## Imports
+//! The common types are re-exported at the root (`autoencoder::Autoencoder`, `autoencoder::Adam`, ...), and
+//! [`prelude`] gathers those that building, training, saving and loading a model need:
+//! `use autoencoder::prelude::*;`. A glob import of the root, `use autoencoder::*;`, works as well.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -17,7 +22,9 @@ pub use ndarray;
 pub use ndarray_rand::rand;
 
 pub mod activation;
-pub mod autoencoder;
+// Private, and re-exported as `Autoencoder` below: a public module named like the crate would make every path
+// `autoencoder::...` ambiguous in code that writes `use autoencoder::*;` (E0659).
+mod autoencoder;
 pub mod builder;
 pub mod checkpoint;
 pub mod decoder;
@@ -34,8 +41,11 @@ pub mod metrics;
 pub mod mnist;
 pub mod optim;
 pub mod persist;
+pub mod prelude;
 
+mod alloc;
 mod matmul;
+mod snapshot;
 mod stack;
 mod workspace;
 

@@ -8,6 +8,8 @@ use ndarray::{s, ArrayView2};
 
 use crate::layers::{Layer, LayerBuffers};
 use crate::matmul::on_pool;
+use crate::optim::max_magnitude;
+use crate::snapshot::Snapshot;
 use crate::{Error, Loss, Optimizer, Result};
 
 /// A chain of layers seen as one: the encoder's, then the decoder's.
@@ -38,6 +40,10 @@ impl<'a> Chain<'a> {
 #[derive(Clone, Default)]
 pub(crate) struct Workspace {
     layers: Vec<LayerBuffers>,
+    /// Per optimizer slot (layer `i`'s weights `2i`, its bias `2i + 1`): the largest `|gradient|`.
+    grad_max: Vec<f32>,
+    /// The parameters and optimizer state before a step that the optimizer's bounds cannot vouch for.
+    snapshot: Snapshot,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -51,10 +57,21 @@ impl Workspace {
     /// Makes sure the buffers fit `chain` and a batch of `batch` rows; allocates only when they do not.
     pub(crate) fn prepare(&mut self, chain: Chain<'_>, batch: usize) {
         let fits = self.layers.len() == chain.len()
-            && chain.layers().zip(&self.layers).all(|(layer, buffers)| buffers.fit(layer, batch));
+            && chain
+                .layers()
+                .zip(&self.layers)
+                .all(|(layer, buffers)| buffers.fit(layer, batch));
         if !fits {
-            let capacity = self.layers.iter().map(LayerBuffers::capacity).max().unwrap_or(0).max(batch);
+            let capacity = self
+                .layers
+                .iter()
+                .map(LayerBuffers::capacity)
+                .max()
+                .unwrap_or(0)
+                .max(batch);
             self.layers = chain.layers().map(|layer| LayerBuffers::new(layer, capacity)).collect();
+            self.grad_max = vec![0.0; 2 * chain.len()];
+            self.snapshot = Snapshot::default();
         }
     }
 
@@ -77,7 +94,7 @@ impl Workspace {
                 return Err(Error::NonFinite { what: "loss", value });
             }
             self.backward(chain, input);
-            match self.non_finite_gradient() {
+            match self.scan_gradients() {
                 Some(value) => Err(Error::NonFinite {
                     what: "gradient",
                     value,
@@ -130,18 +147,38 @@ impl Workspace {
         }
     }
 
-    /// The first non-finite value among the parameter gradients, if any.
-    fn non_finite_gradient(&self) -> Option<f32> {
+    /// Stores the largest `|gradient|` of every slot, and returns the first non-finite value among the parameter
+    /// gradients, if any. The maxima are a branch-free reduction the compiler vectorises (at the CPU's widest
+    /// vector width, picked at run time), since it runs over every gradient at every step; only when one is
+    /// infinite (a value is NaN or infinite) is the value looked for element by element.
+    fn scan_gradients(&mut self) -> Option<f32> {
+        for (i, buffers) in self.layers.iter().enumerate() {
+            let (weights, bias) = buffers.parameter_gradients();
+            self.grad_max[2 * i] = max_magnitude(flat(weights));
+            self.grad_max[2 * i + 1] = max_magnitude(flat(bias));
+        }
+        if self.grad_max.iter().all(|max| max.is_finite()) {
+            return None;
+        }
         self.layers.iter().find_map(|buffers| {
             let (weights, bias) = buffers.parameter_gradients();
-            first_non_finite(flat(weights)).or_else(|| first_non_finite(flat(bias)))
+            let values = flat(weights).iter().chain(flat(bias));
+            values.copied().find(|v| !v.is_finite())
         })
     }
 
-    /// Applies the gradients to the layers with `optimizer`: layer `i`'s weights are slot `2i`, its bias `2i + 1`.
-    pub(crate) fn apply<'l>(
-        &self,
-        layers: impl Iterator<Item = &'l mut Layer>,
+    /// Applies the gradients to the layers (`first`'s, then `second`'s) with `optimizer`: layer `i`'s weights are
+    /// slot `2i`, its bias `2i + 1`. Errors with [`Error::NonFinite`] (`what`: `update`) when the update would
+    /// make a parameter or the optimizer's state NaN or infinite, and then leaves both exactly as they were.
+    ///
+    /// The optimizer bounds each slot's update from its gradient's largest magnitude
+    /// ([`Optimizer::update_stays_finite`]), in O(1); a step the bounds vouch for runs as it is. Any other step
+    /// copies the parameters and the optimizer's state first (into buffers made once), checks the result, and puts
+    /// the copy back if a value turned non-finite.
+    pub(crate) fn apply(
+        &mut self,
+        first: &mut [Layer],
+        second: &mut [Layer],
         optimizer: &mut impl Optimizer,
     ) -> Result<()> {
         // Every slot is checked before anything moves, so a mismatched state changes nothing.
@@ -150,6 +187,36 @@ impl Workspace {
             optimizer.check_slot(2 * i, weights.len())?;
             optimizer.check_slot(2 * i + 1, bias.len())?;
         }
+        let vouched = (self.grad_max.iter().enumerate()).all(|(slot, &max)| optimizer.update_stays_finite(slot, max));
+        if vouched {
+            return self.update(first.iter_mut().chain(second.iter_mut()), optimizer);
+        }
+        self.snapshot.save(first.iter().chain(second.iter()), optimizer);
+        let updated = self
+            .update(first.iter_mut().chain(second.iter_mut()), optimizer)
+            .and_then(|()| {
+                let parameters = first.iter().chain(second.iter()).flat_map(|l| {
+                    let (weights, bias) = l.parameters();
+                    [weights, bias]
+                });
+                let non_finite = parameters.map(|values| (values, max_magnitude(values)));
+                let non_finite = non_finite
+                    .filter(|(_, max)| !max.is_finite())
+                    .find_map(|(values, _)| values.iter().copied().find(|v| !v.is_finite()));
+                match non_finite.or_else(|| optimizer.non_finite_state()) {
+                    Some(value) => Err(Error::NonFinite { what: "update", value }),
+                    None => Ok(()),
+                }
+            });
+        if updated.is_err() {
+            self.snapshot
+                .restore(first.iter_mut().chain(second.iter_mut()), optimizer)?;
+        }
+        updated
+    }
+
+    /// Starts the optimizer's step and updates every slot.
+    fn update<'l>(&self, layers: impl Iterator<Item = &'l mut Layer>, optimizer: &mut impl Optimizer) -> Result<()> {
         optimizer.begin_step();
         for (i, (layer, buffers)) in layers.zip(&self.layers).enumerate() {
             let (weights, bias) = layer.parameters_mut();
@@ -161,23 +228,8 @@ impl Workspace {
     }
 }
 
-/// The first value of `values` that is NaN or infinite. The scan for whether there is one is a branch-free
-/// reduction the compiler vectorises (at the CPU's widest vector width, picked at run time), since it runs over
-/// every gradient at every step; only when there is one is it looked for element by element.
-fn first_non_finite(values: &[f32]) -> Option<f32> {
-    let any_non_finite = pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || values.iter().fold(false, |any, v| any | !v.is_finite()),
-    );
-    if any_non_finite {
-        values.iter().copied().find(|v| !v.is_finite())
-    } else {
-        None
-    }
-}
-
 /// The elements of an array the crate allocated itself (standard layout), as one slice.
-fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
+pub(crate) fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
     a.as_slice()
         .expect("parameters and their gradients are kept in standard layout")
 }

@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use autoencoder::ndarray::{s, Array2};
-use autoencoder::{Adam, Autoencoder, FitConfig, Loss};
+use autoencoder::{Adam, AdamW, Autoencoder, Error, FitConfig, Loss, Optimizer, Sgd};
 
 /// Counts allocations (and reallocations) while `COUNTING` is set.
 struct CountingAllocator;
@@ -80,18 +80,22 @@ fn images(rows: usize) -> Array2<f32> {
 /// Warms up with 2 steps at `batch` and 2 at a smaller batch (an epoch's last, partial batch), then counts the
 /// allocations of 70 steps alternating between the two, on `threads` threads.
 fn allocations_of_steps(threads: usize, batch: usize, smaller: usize) -> usize {
+    allocations_of_steps_with(threads, batch, smaller, &mut Adam::new(1e-3))
+}
+
+/// [`allocations_of_steps`] with another optimizer.
+fn allocations_of_steps_with(threads: usize, batch: usize, smaller: usize, adam: &mut impl Optimizer) -> usize {
     autoencoder::set_num_threads(threads).unwrap();
     let x = images(batch);
     let part = x.slice(s![..smaller, ..]);
     let mut ae = ae16();
-    let mut adam = Adam::new(1e-3);
     for input in [x.view(), x.view(), part, part] {
-        ae.train_step(input, input, Loss::Mse, &mut adam).unwrap();
+        ae.train_step(input, input, Loss::Mse, adam).unwrap();
     }
     allocations(|| {
         for step in 0..70 {
             let input = if step % 2 == 0 { x.view() } else { part };
-            ae.train_step(input, input, Loss::Mse, &mut adam).unwrap();
+            ae.train_step(input, input, Loss::Mse, adam).unwrap();
         }
     })
 }
@@ -110,6 +114,32 @@ fn count_the_allocations_of_steps() {
             "{threads} threads: 70 steps at batches {batch} and {smaller} allocated {counted} times"
         );
     }
+
+    // Steps that keep a copy of the parameters and optimizer state to put back (SGD's weight decay is beyond the
+    // O(1) bounds), and AdamW's decay, allocate nothing either.
+    let sgd = &mut Sgd::new(0.01).with_momentum(0.9).with_weight_decay(1e-4);
+    assert!(!sgd.update_stays_finite(0, 1.0));
+    assert_eq!(allocations_of_steps_with(2, 64, 40, sgd), 0, "SGD with weight decay");
+    assert_eq!(allocations_of_steps_with(2, 64, 40, &mut AdamW::new(1e-3)), 0, "AdamW");
+
+    // Nor do steps refused because their update turns weights infinite (a learning rate raised to 1e300 after
+    // two good steps): the copy is put back.
+    let x = images(32);
+    let (mut ae, mut adam) = (ae16(), Adam::new(1e-3));
+    for _ in 0..2 {
+        ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
+    }
+    adam.set_learning_rate(1e300);
+    let refused = |ae: &mut Autoencoder, adam: &mut Adam| {
+        let result = ae.train_step(x.view(), x.view(), Loss::Mse, adam);
+        assert!(
+            matches!(result, Err(Error::NonFinite { what: "update", .. })),
+            "{result:?}"
+        );
+    };
+    refused(&mut ae, &mut adam); // makes the copy's buffers
+    let counted = allocations(|| (0..10).for_each(|_| refused(&mut ae, &mut adam)));
+    assert_eq!(counted, 0, "10 refused steps allocated {counted} times");
 
     // `fit`: what an epoch allocates (its shuffled order, its history) does not grow with its number of steps.
     autoencoder::set_num_threads(2).unwrap();

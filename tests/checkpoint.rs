@@ -195,7 +195,7 @@ fn the_file_follows_the_documented_format() {
     let m = parts.metadata.as_ref().unwrap();
     assert_eq!(
         (m["format"].as_str(), m["format_version"].as_str()),
-        ("autoencoder", "1")
+        ("autoencoder", "2")
     );
     assert_eq!(m["checkpoint_version"], "1");
     assert_eq!(m["epoch"], "2");
@@ -418,7 +418,10 @@ fn a_checkpoint_whose_header_would_be_over_the_limit_is_not_saved() {
     match checkpoint.to_safetensors_bytes() {
         Err(Error::InvalidArgument(message)) => assert_contains(
             &message,
-            &[&format!("over the limit of {limit} bytes"), "store less metadata"],
+            &[
+                &format!("over the limit of {limit} bytes"),
+                "too many layers or too much metadata",
+            ],
         ),
         other => panic!("expected Error::InvalidArgument, got {other:?}"),
     }

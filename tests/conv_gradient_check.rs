@@ -383,3 +383,129 @@ fn any_input_layout_gives_the_same_output() {
     let standard = x.t().as_standard_layout().into_owned();
     assert_eq!(layer.forward(x.t()).unwrap(), layer.forward(standard.view()).unwrap());
 }
+
+/// A column-major `dL/dy` gives the same gradients as a row-major one (it used to panic reshaping it into rows of
+/// pixels).
+#[test]
+fn any_gradient_layout_gives_the_same_gradients() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let conv = Conv2d::new(
+        (4, 4, 1),
+        2,
+        (3, 3),
+        2,
+        Padding::Same,
+        Activation::Tanh,
+        Default::default(),
+        &mut rng,
+    )
+    .unwrap();
+    let transposed = ConvTranspose2d::new(
+        (2, 2, 2),
+        1,
+        (3, 3),
+        2,
+        Padding::Same,
+        Activation::Tanh,
+        Default::default(),
+        &mut rng,
+    )
+    .unwrap();
+    let x = Array2::from_shape_fn((3, 16), |_| rng.random_range(-1.0..1.0_f32));
+    let trace = conv.forward_train(x.view()).unwrap();
+    let grad = Array2::from_shape_fn((3, 8), |_| rng.random_range(-1.0..1.0_f32));
+    let column_major = grad.t().as_standard_layout().into_owned().reversed_axes();
+    assert_eq!(
+        conv.backward(&trace, column_major.view()).unwrap(),
+        conv.backward(&trace, grad.view()).unwrap()
+    );
+    let trace = transposed.forward_train(grad.view()).unwrap();
+    let grad = Array2::from_shape_fn((3, 16), |_| rng.random_range(-1.0..1.0_f32));
+    let column_major = grad.t().as_standard_layout().into_owned().reversed_axes();
+    let (a, b) = (
+        transposed.backward(&trace, column_major.view()),
+        transposed.backward(&trace, grad.view()),
+    );
+    assert_eq!(a.unwrap(), b.unwrap());
+}
+
+/// Shapes that are wrong say what is wrong: a zero stride is named as such, and a transposed convolution whose
+/// output cannot be addressed says so of the user's input.
+#[test]
+fn wrong_settings_are_named() {
+    let kernel = Array4::<f32>::zeros((1, 1, 1, 1));
+    let zero_stride = ConvTranspose2d::from_parts(
+        kernel.clone(),
+        Array1::zeros(1),
+        (4, 4, 1),
+        0,
+        Padding::Same,
+        Activation::Relu,
+    );
+    assert!(zero_stride
+        .unwrap_err()
+        .to_string()
+        .contains("stride must be at least 1"));
+    let huge = ConvTranspose2d::from_parts(
+        kernel,
+        Array1::zeros(1),
+        (1, 1, 1),
+        usize::MAX / 2,
+        Padding::Same,
+        Activation::Relu,
+    );
+    let message = huge.unwrap_err().to_string();
+    assert!(
+        message.contains("input (1, 1, 1)") && message.contains("too large"),
+        "{message}"
+    );
+}
+
+/// A layer whose output or patch matrix cannot be allocated gives an error from `forward`, not an abort (run again
+/// in a child process limited to 512 MiB, where any large allocation fails).
+#[test]
+fn buffers_too_large_for_memory_are_errors() {
+    if std::env::var_os("CONV_CHILD").is_none() {
+        #[cfg(unix)]
+        common::pass_again_in_512_mib("buffers_too_large_for_memory_are_errors", "CONV_CHILD");
+        return;
+    }
+    // 2^51 output values for one input value
+    let huge = ConvTranspose2d::from_parts(
+        Array4::ones((1, 1, 1, 1)),
+        Array1::zeros(1),
+        (1 << 17, 1, 1),
+        1 << 17,
+        Padding::Same,
+        Activation::Identity,
+    )
+    .unwrap();
+    let message = huge.forward(Array2::ones((1, 1 << 17)).view()).unwrap_err().to_string();
+    assert!(
+        message.contains("could not be allocated") || message.contains("more bytes"),
+        "{message}"
+    );
+    // a patch matrix of 4 GiB for an input of 4 MiB
+    let wide = Conv2d::from_parts(
+        Array4::zeros((32, 32, 1, 1)),
+        Array1::zeros(1),
+        (1024, 1024, 1),
+        1,
+        Padding::Same,
+        Activation::Identity,
+    )
+    .unwrap();
+    let message = wide
+        .forward(Array2::zeros((1, 1 << 20)).view())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("patch matrix"), "{message}");
+    assert!(autoencoder::Dense::new(
+        usize::MAX,
+        2,
+        Activation::Relu,
+        Default::default(),
+        &mut StdRng::seed_from_u64(0)
+    )
+    .is_err());
+}

@@ -464,6 +464,46 @@ fn write_errors_name_the_file() {
     assert!(err.to_string().contains("out.idx"));
 }
 
+const FULL_DISK_CHILD_ENV: &str = "AUTOENCODER_IDX_TEST_FILE_SIZE_LIMITED";
+
+/// A write that fails midway (the disk "full" past 8 KiB) leaves the previous file as it was, and no temporary
+/// file: IDX files are replaced atomically, as model files are.
+#[cfg(unix)]
+#[test]
+fn a_write_that_fails_midway_keeps_the_old_file() {
+    let dir = scratch(&format!(
+        "full-disk-{}",
+        std::env::var_os(FULL_DISK_CHILD_ENV).is_some()
+    ));
+    let path = dir.join("weights.idx");
+    if std::env::var_os(FULL_DISK_CHILD_ENV).is_none() {
+        common::pass_again_with_8_kib_files("a_write_that_fails_midway_keeps_the_old_file", FULL_DISK_CHILD_ENV);
+        return;
+    }
+    let old = IdxArray::from(array![1.0f32, 2.0, 3.0]);
+    idx::write(&path, &old, Compression::Raw).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    for compression in [Compression::Raw, Compression::Gzip] {
+        // 400 KB of data (incompressible enough for gzip too), far past the 8 KiB the child may write
+        let big = IdxArray::from(Array::from_shape_fn(100_000, |i| (i as f32 * 0.618_034).sin()));
+        let err = idx::write(&path, &big, compression).unwrap_err();
+        assert!(matches!(&err, Error::Io { path: p, .. } if *p == path), "{err:?}");
+        let after = std::fs::read(&path).unwrap();
+        assert!(
+            after == before,
+            "{compression:?}: the old file was damaged ({} bytes now)",
+            after.len()
+        );
+        assert_eq!(
+            common::entries(&dir),
+            ["weights.idx"],
+            "a temporary file was left behind"
+        );
+    }
+    assert_eq!(idx::read(&path).unwrap(), old);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Yields its bytes, then fails (or, with `interrupt`, reports `Interrupted` before every read).
 struct Flaky<'a> {
     bytes: &'a [u8],

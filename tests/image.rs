@@ -333,3 +333,51 @@ fn bad_scatter_plots_are_errors_that_name_the_problem() {
     assert!(!path.exists(), "a failed write left a file");
     fs::remove_dir_all(dir).unwrap();
 }
+
+/// Sizes whose arithmetic overflows are [`Error::Image`]s, not panics (debug builds check overflow): a huge image
+/// size, scale or gap, a label margin too wide, more rows than a size can count, a huge disc radius or picture.
+#[test]
+fn sizes_that_overflow_are_errors_not_panics() {
+    let dir = scratch("overflow");
+    let path = dir.join("overflow.png");
+    let images = Array2::from_elem((2, 4), 0.5_f32);
+    let huge_image = GridLayout::new(1 << 32, 1 << 32);
+    assert_image_error(write_grid(&path, images.view(), &huge_image), "too large");
+    let wide = GridLayout::new(2, 2).scale(1 << 60);
+    assert_image_error(
+        write_labelled_rows(&path, &[("label", images.view())], &wide),
+        "too large",
+    );
+    let gap = GridLayout::new(2, 2).gap(usize::MAX / 2);
+    assert_image_error(
+        write_labelled_rows(&path, &[("label", images.view())], &gap),
+        "too large",
+    );
+    // 17 sets of usize::MAX / 16 rows each (one image repeated by broadcasting), one per row: the row count overflows
+    let one = Array1::from_elem(4, 0.5_f32);
+    let many = one.broadcast((usize::MAX / 16, 4)).unwrap();
+    let sets = vec![("", many); 17];
+    assert_image_error(
+        write_labelled_rows(&path, &sets, &GridLayout::new(2, 2).columns(1)),
+        "too large",
+    );
+
+    let points = array![[0.0_f32, 1.0], [2.0, 3.0]];
+    let labels = Array1::from(vec![1_u8, 2]);
+    for radius in [1e30, f32::MAX, 1e6] {
+        let style = ScatterStyle::default().radius(radius);
+        assert_image_error(write_scatter(&path, points.view(), labels.view(), &style), "radius");
+    }
+    for (width, height) in [(usize::MAX, usize::MAX), (usize::MAX, 600), (800, usize::MAX)] {
+        let style = ScatterStyle::new(width, height);
+        assert_image_error(write_scatter(&path, points.view(), labels.view(), &style), "pixels");
+    }
+    assert!(!path.exists(), "a failed write left a file");
+
+    // Extreme but finite coordinates still make a plot.
+    let extreme = array![[f32::MAX, -f32::MAX], [-f32::MAX, f32::MAX], [f32::MIN_POSITIVE, 0.0]];
+    let three = Array1::from(vec![0_u8, 1, 2]);
+    write_scatter(&path, extreme.view(), three.view(), &ScatterStyle::default()).unwrap();
+    assert_eq!(Picture::read(&path).width, 800);
+    fs::remove_dir_all(dir).unwrap();
+}

@@ -200,7 +200,7 @@ fn the_file_follows_the_documented_format() {
 
     let meta = parts.metadata.unwrap();
     assert_eq!(meta["format"], "autoencoder");
-    assert_eq!(meta["format_version"], "1");
+    assert_eq!(meta["format_version"], "2");
     assert_eq!(meta["crate_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(meta["encoder.layers"], "3");
     assert_eq!(meta["decoder.layers"], "2");
@@ -209,7 +209,10 @@ fn the_file_follows_the_documented_format() {
     assert_eq!(meta["encoder.2.activation"], "identity");
     assert_eq!(meta["decoder.0.activation"], "gelu");
     assert_eq!(meta["decoder.1.activation"], "sigmoid");
-    assert_eq!(meta.len(), 10, "no undocumented keys: {meta:?}");
+    for layer in ["encoder.0", "encoder.1", "encoder.2", "decoder.0", "decoder.1"] {
+        assert_eq!(meta[&format!("{layer}.kind")], "dense");
+    }
+    assert_eq!(meta.len(), 15, "no undocumented keys: {meta:?}");
 }
 
 #[test]
@@ -762,12 +765,12 @@ fn another_format_is_an_error() {
 #[test]
 fn a_newer_format_version_says_to_upgrade() {
     let mut parts = Parts::of_model();
-    parts.meta().insert("format_version".into(), "2".into());
+    parts.meta().insert("format_version".into(), "3".into());
     // Even when the rest has changed beyond recognition, the version comes first.
     parts.meta().remove("encoder.layers");
     assert_contains(
         &parts.load_error(),
-        &["format_version 2 is newer", "upgrade the autoencoder crate"],
+        &["format_version 3 is newer", "upgrade the autoencoder crate"],
     );
 
     for bad in ["one", "-1", "1.0", ""] {
@@ -778,6 +781,22 @@ fn a_newer_format_version_says_to_upgrade() {
     let mut parts = Parts::of_model();
     parts.meta().insert("format_version".into(), "0".into());
     assert_contains(&parts.load_error(), &["not a valid version"]);
+}
+
+/// Files of format version 1 (dense layers only, no `kind` keys), as the crate wrote them before convolutions,
+/// still load, to the same model; in version 2 the kind is required and checked.
+#[test]
+fn version_1_files_still_load_and_version_2_needs_the_kind() {
+    let mut parts = Parts::of_model();
+    let expected = Autoencoder::from_safetensors_bytes(&parts.bytes()).unwrap();
+    parts.meta().insert("format_version".into(), "1".into());
+    parts.meta().retain(|key, _| !key.ends_with(".kind"));
+    assert!(Autoencoder::from_safetensors_bytes(&parts.bytes()).unwrap() == expected);
+
+    parts.meta().insert("format_version".into(), "2".into());
+    assert_contains(&parts.load_error(), &["encoder.0.kind"]);
+    parts.meta().insert("encoder.0.kind".into(), "lstm".into());
+    assert_contains(&parts.load_error(), &["encoder.0.kind", "lstm", "dense, conv2d or conv_transpose2d"]);
 }
 
 #[test]

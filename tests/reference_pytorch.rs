@@ -100,7 +100,12 @@ fn replay(fixture_text: &str, name: &str, mut optimizer: impl Optimizer) {
     );
 
     let mut weight_differences = Differences::default();
-    let layers = ae.encoder().layers().iter().chain(ae.decoder().layers()).map(|l| l.as_dense().unwrap());
+    let layers = ae
+        .encoder()
+        .layers()
+        .iter()
+        .chain(ae.decoder().layers())
+        .map(|l| l.as_dense().unwrap());
     let final_layers = fixture["final_layers"].as_array().unwrap();
     for (k, (layer, want)) in layers.zip(final_layers).enumerate() {
         let (want_weights, want_bias) = (matrix(&want["weights"]), vector(&want["bias"]));

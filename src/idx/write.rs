@@ -1,6 +1,5 @@
 //! The IDX writer: [`write`] for a file, [`write_to`] for any writer, raw or gzip-compressed.
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
@@ -10,6 +9,7 @@ use ndarray::ArrayD;
 
 use super::IdxArray;
 use crate::error::{Error, Result};
+use crate::persist::write_atomically_with;
 
 /// Whether [`write`](fn@write) and [`write_to`] compress what they write. Readers detect either form by itself.
 ///
@@ -37,7 +37,9 @@ const CHUNK: usize = 8192;
 
 /// Writes `array` as an IDX file at `path`, replacing any file there.
 ///
-/// The array is checked before the file is created, so an array that IDX cannot hold leaves no file behind.
+/// The array is checked before the file is created, so an array that IDX cannot hold leaves no file behind. The
+/// file is replaced atomically, as model files are: the data goes to a temporary file beside it, renamed over
+/// `path` once complete, so a write that fails (a full disk) leaves any previous file as it was.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] if the array has more than 255 dimensions or a dimension longer than
@@ -59,8 +61,9 @@ const CHUNK: usize = 8192;
 pub fn write(path: impl AsRef<Path>, array: &IdxArray, compression: Compression) -> Result<()> {
     let path = path.as_ref();
     let header = header(array)?;
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    encode(BufWriter::with_capacity(1 << 16, file), &header, array, compression).map_err(|e| Error::io(path, e))
+    write_atomically_with(path, |file| {
+        encode(BufWriter::with_capacity(1 << 16, file), &header, array, compression)
+    })
 }
 
 /// Writes `array` as IDX data to any writer (pass `&mut writer` to keep using it afterwards).

@@ -36,6 +36,7 @@ use ndarray_rand::rand::Rng;
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::geometry::{check_kernel, checked_filters, pixel_rows, pixel_rows_mut, Geometry, Padding};
 use super::patches::{gather, scatter_add};
+use crate::alloc::try_zeros_2d;
 use crate::dense::sweeps;
 use crate::matmul::{on_pool, product_into};
 use crate::{Activation, Error, Init, Result};
@@ -97,7 +98,7 @@ impl Conv2d {
             (window, checked_filters(filters, window)?),
             (window, kh * kw * filters),
             rng,
-        );
+        )?;
         let kernel = kernel
             .into_shape_with_order((kh, kw, input_shape.2, filters))
             .map_err(|e| Error::InvalidArgument(format!("Conv2d::new: {e}")))?;
@@ -299,7 +300,9 @@ impl Conv2d {
 
     /// The output for a batch `x` of shape `(batch, h * w * c)`.
     ///
-    /// Errors with [`Error::Shape`] when `x` does not have [`inputs`](Self::inputs) columns.
+    /// Errors with [`Error::Shape`] when `x` does not have [`inputs`](Self::inputs) columns, and with
+    /// [`Error::InvalidArgument`] when the output or the patch matrix (`batch * positions` rows of a window each)
+    /// cannot be allocated.
     ///
     /// ```
     /// # use autoencoder::{Activation, Conv2d, Padding};
@@ -313,8 +316,8 @@ impl Conv2d {
     pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check_input(x, "Conv2d::forward")?;
         let x = x.as_standard_layout();
-        let mut output = Array2::zeros((x.nrows(), self.outputs()));
-        let mut patches = Array2::zeros(self.patches_shape(x.nrows()));
+        let mut output = try_zeros_2d((x.nrows(), self.outputs()), "Conv2d::forward's output")?;
+        let mut patches = try_zeros_2d(self.patches_shape(x.nrows()), "Conv2d::forward's patch matrix")?;
         on_pool(|| self.forward_into(x.view(), patches.view_mut(), None, output.view_mut()));
         Ok(output)
     }
@@ -333,9 +336,13 @@ impl Conv2d {
         self.check_input(x, "Conv2d::forward_train")?;
         let input = x.as_standard_layout().into_owned();
         let shape = (x.nrows(), self.outputs());
-        let mut output = Array2::zeros(shape);
-        let mut pre_activation = self.activation.needs_pre_activation().then(|| Array2::zeros(shape));
-        let mut patches = Array2::zeros(self.patches_shape(x.nrows()));
+        let what = "Conv2d::forward_train's buffers";
+        let mut output = try_zeros_2d(shape, what)?;
+        let mut pre_activation = match self.activation.needs_pre_activation() {
+            true => Some(try_zeros_2d(shape, what)?),
+            false => None,
+        };
+        let mut patches = try_zeros_2d(self.patches_shape(x.nrows()), what)?;
         on_pool(|| {
             let pre = pre_activation.as_mut().map(|z| z.view_mut());
             self.forward_into(input.view(), patches.view_mut(), pre, output.view_mut())
@@ -370,13 +377,16 @@ impl Conv2d {
             (self.inputs(), self.outputs()),
             self.activation,
         )?;
-        let mut grad = grad_output.to_owned();
+        let mut grad = grad_output.as_standard_layout().into_owned(); // rows of pixels, whatever its layout
         let mut grads = ConvGradients {
             kernel: Array4::zeros(self.kernel.raw_dim()),
             bias: Array1::zeros(self.filters()),
             input: Array2::zeros(trace.input.raw_dim()),
         };
-        let mut patches = Array2::zeros(self.patches_shape(trace.input.nrows()));
+        let mut patches = try_zeros_2d(
+            self.patches_shape(trace.input.nrows()),
+            "Conv2d::backward's patch matrix",
+        )?;
         on_pool(|| {
             let (window, filters) = (self.geometry.window(), self.filters());
             let grad_kernel = grads.kernel.view_mut().into_shape_with_order((window, filters));

@@ -37,6 +37,7 @@ use ndarray_rand::rand::Rng;
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::geometry::{check_kernel, checked_filters, pixel_rows, pixel_rows_mut, Geometry, Padding};
 use super::patches::{gather, scatter_add};
+use crate::alloc::try_zeros_2d;
 use crate::dense::sweeps;
 use crate::matmul::{on_pool, product_into};
 use crate::{Activation, Error, Init, Result};
@@ -98,7 +99,7 @@ impl ConvTranspose2d {
         let window = geometry.window(); // kh * kw * filters
         checked_filters(input_shape.2, window)?;
         // Keras draws the kernel with fans of its layout (kh, kw, out, in): fan_in = kh * kw * in
-        let kernel = init.kernel((window, input_shape.2), (kh * kw * input_shape.2, window), rng);
+        let kernel = init.kernel((window, input_shape.2), (kh * kw * input_shape.2, window), rng)?;
         let kernel = kernel
             .into_shape_with_order((kh, kw, filters, input_shape.2))
             .map_err(|e| Error::InvalidArgument(format!("ConvTranspose2d::new: {e}")))?;
@@ -307,7 +308,9 @@ impl ConvTranspose2d {
 
     /// The output for a batch `x` of shape `(batch, h * w * c)`.
     ///
-    /// Errors with [`Error::Shape`] when `x` does not have [`inputs`](Self::inputs) columns.
+    /// Errors with [`Error::Shape`] when `x` does not have [`inputs`](Self::inputs) columns, and with
+    /// [`Error::InvalidArgument`] when the output or the patch matrix (`batch * positions` rows of a window each)
+    /// cannot be allocated.
     ///
     /// ```
     /// # use autoencoder::{Activation, ConvTranspose2d, Padding};
@@ -321,8 +324,8 @@ impl ConvTranspose2d {
     pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check_input(x, "ConvTranspose2d::forward")?;
         let x = x.as_standard_layout();
-        let mut output = Array2::zeros((x.nrows(), self.outputs()));
-        let mut patches = Array2::zeros(self.patches_shape(x.nrows()));
+        let mut output = try_zeros_2d((x.nrows(), self.outputs()), "ConvTranspose2d::forward's output")?;
+        let mut patches = try_zeros_2d(self.patches_shape(x.nrows()), "ConvTranspose2d::forward's patch matrix")?;
         on_pool(|| self.forward_into(x.view(), patches.view_mut(), None, output.view_mut()));
         Ok(output)
     }
@@ -342,9 +345,13 @@ impl ConvTranspose2d {
         self.check_input(x, "ConvTranspose2d::forward_train")?;
         let input = x.as_standard_layout().into_owned();
         let shape = (x.nrows(), self.outputs());
-        let mut output = Array2::zeros(shape);
-        let mut pre_activation = self.activation.needs_pre_activation().then(|| Array2::zeros(shape));
-        let mut patches = Array2::zeros(self.patches_shape(x.nrows()));
+        let what = "ConvTranspose2d::forward_train's buffers";
+        let mut output = try_zeros_2d(shape, what)?;
+        let mut pre_activation = match self.activation.needs_pre_activation() {
+            true => Some(try_zeros_2d(shape, what)?),
+            false => None,
+        };
+        let mut patches = try_zeros_2d(self.patches_shape(x.nrows()), what)?;
         on_pool(|| {
             let pre = pre_activation.as_mut().map(|z| z.view_mut());
             self.forward_into(input.view(), patches.view_mut(), pre, output.view_mut())
@@ -380,13 +387,16 @@ impl ConvTranspose2d {
             (self.inputs(), self.outputs()),
             self.activation,
         )?;
-        let mut grad = grad_output.to_owned();
+        let mut grad = grad_output.as_standard_layout().into_owned(); // rows of pixels, whatever its layout
         let mut grads = ConvGradients {
             kernel: Array4::zeros(self.kernel.raw_dim()),
             bias: Array1::zeros(self.filters()),
             input: Array2::zeros(trace.input.raw_dim()),
         };
-        let mut patches = Array2::zeros(self.patches_shape(trace.input.nrows()));
+        let mut patches = try_zeros_2d(
+            self.patches_shape(trace.input.nrows()),
+            "ConvTranspose2d::backward's patch matrix",
+        )?;
         on_pool(|| {
             let shape = (self.geometry.window(), self.input_shape.2);
             let grad_kernel = grads.kernel.view_mut().into_shape_with_order(shape);

@@ -161,6 +161,11 @@ impl Geometry {
                 "an input shape (h, w, c) needs sizes of at least 1, not {grid:?}"
             )));
         }
+        if stride == 0 {
+            return Err(Error::InvalidArgument(
+                "a convolution's stride must be at least 1, not 0".into(),
+            ));
+        }
         let scaled = |n: usize, k: usize| {
             let grown = match padding {
                 Padding::Same => 0,
@@ -168,12 +173,19 @@ impl Geometry {
             };
             n.checked_mul(stride).and_then(|n| n.checked_add(grown))
         };
-        let (Some(image_h), Some(image_w)) = (scaled(h, kernel.0), scaled(w, kernel.1)) else {
-            return Err(Error::InvalidArgument(format!(
-                "a transposed convolution of {grid:?} at stride {stride} is too large to address"
-            )));
+        let too_large = || {
+            Error::InvalidArgument(format!(
+                "a transposed convolution of an input {grid:?} at stride {stride} (kernel {kernel:?}) gives an \
+                 output too large to address"
+            ))
         };
-        let geometry = Geometry::new((image_h, image_w, channels), kernel, stride, padding)?;
+        let (Some(image_h), Some(image_w)) = (scaled(h, kernel.0), scaled(w, kernel.1)) else {
+            return Err(too_large());
+        };
+        let geometry = Geometry::new((image_h, image_w, channels), kernel, stride, padding).map_err(|e| match e {
+            Error::InvalidArgument(m) if m.contains("too large to address") => too_large(),
+            other => other,
+        })?;
         debug_assert_eq!(geometry.grid, (h, w), "Keras' output rule inverts the convolution's");
         Ok(geometry)
     }

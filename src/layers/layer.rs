@@ -295,7 +295,11 @@ impl LayerBuffers {
     pub(crate) fn new(layer: &Layer, capacity: usize) -> LayerBuffers {
         let outputs = layer.outputs();
         let (rows, columns) = layer.weight_matrix_shape();
-        let pre_rows = if layer.activation().needs_pre_activation() { capacity } else { 0 };
+        let pre_rows = if layer.activation().needs_pre_activation() {
+            capacity
+        } else {
+            0
+        };
         let (patch_rows, patch_columns) = layer.patches_shape(capacity);
         LayerBuffers {
             capacity,
@@ -386,8 +390,15 @@ impl Layer {
             patches,
             ..
         } = parts;
-        let pre = self.activation().needs_pre_activation().then(|| pre_activation.slice(s![..n, ..]));
-        let (output, grad, bias_grad) = (output.slice(s![..n, ..]), grad.slice_mut(s![..n, ..]), bias_grad.view_mut());
+        let pre = self
+            .activation()
+            .needs_pre_activation()
+            .then(|| pre_activation.slice(s![..n, ..]));
+        let (output, grad, bias_grad) = (
+            output.slice(s![..n, ..]),
+            grad.slice_mut(s![..n, ..]),
+            bias_grad.view_mut(),
+        );
         match self {
             Layer::Dense(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
             Layer::Conv2d(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
@@ -423,7 +434,9 @@ impl Layer {
             Layer::Conv2d(layer) => {
                 // the patches hold the input's windows from forward: dL/dK reads them before dL/dx overwrites them
                 layer.weight_gradient_into(patches.view(), grad_z, weight_grad);
-                into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, patches, grad_input));
+                into_below(below, n, |grad_input| {
+                    layer.input_gradient_into(grad_z, patches, grad_input)
+                });
             }
             Layer::ConvTranspose2d(layer) => {
                 let patches = patches.view(); // the windows of dL/dz, which both products read

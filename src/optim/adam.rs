@@ -1,6 +1,9 @@
 //! Adam (Kingma & Ba, 2015), in exactly PyTorch's form (`torch.optim.Adam`, eps added to `sqrt(v̂)`).
 
-use super::{check_beta, check_lengths, check_non_negative, slot_buffers, Optimizer, OptimizerState};
+use super::{
+    check_beta, check_lengths, check_non_negative, magnitude, max_magnitude, slot_buffers, Optimizer, OptimizerState,
+    ROUNDING_MARGIN, SAFE_UPDATE,
+};
 use crate::Result;
 
 /// Adam with bias-corrected moments. Per step `t`, for each parameter `w` with gradient `g`:
@@ -27,6 +30,9 @@ pub struct Adam {
     step: u64,
     /// Per slot: `[m, v]`.
     slots: Vec<Vec<Vec<f32>>>,
+    /// Per slot: the largest `|m|` and `v` (their [`magnitude`]s: infinity where one is not finite), kept by the
+    /// updates for [`Optimizer::update_stays_finite`]; as long as `slots`.
+    maxima: Vec<[f32; 2]>,
 }
 
 impl Adam {
@@ -44,6 +50,7 @@ impl Adam {
             eps: 1e-8,
             step: 0,
             slots: Vec::new(),
+            maxima: Vec::new(),
         }
     }
 
@@ -113,11 +120,63 @@ impl Adam {
         let [m, v] = buffers else {
             unreachable!("slot_buffers made two buffers")
         };
-        match crate::matmul::parts_for(param.len()) {
+        let maxima = match crate::matmul::parts_for(param.len()) {
             1 => update_elements(param, grad, m, v, &scalars, 1),
             parts => crate::matmul::on_pool(|| update_elements(param, grad, m, v, &scalars, parts)),
-        }
+        };
+        self.maxima.resize(self.slots.len(), [0.0; 2]);
+        self.maxima[slot] = maxima;
         Ok(())
+    }
+
+    /// The bound of [`Optimizer::update_stays_finite`] for the coming step (`self.step + 1`).
+    pub(crate) fn slot_update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
+        let scalars = StepScalars::at(self, self.step.saturating_add(1));
+        let [m_max, v_max] = self.maxima.get(slot).copied().unwrap_or([0.0; 2]);
+        let (m, v, g) = (f64::from(m_max), f64::from(v_max), f64::from(grad_max_abs));
+        let (step_size, eps) = (f64::from(scalars.step_size), f64::from(scalars.eps));
+        let c = f64::from(scalars.sqrt_bias_correction2);
+        // m and v are weighted means of m (or v) and g (or g²): no larger than the larger of the two.
+        let m_new = m.max(g) * ROUNDING_MARGIN;
+        let v_new = v.max(g * g) * ROUNDING_MARGIN;
+        // The denominator sqrt(v) / c + eps is at least eps: the step is at most step_size · m / eps.
+        eps > 0.0
+            && c > 0.0
+            && v_new < f64::from(f32::MAX) / 4.0
+            && step_size * m_new < SAFE_UPDATE
+            && step_size * m_new / eps * ROUNDING_MARGIN < SAFE_UPDATE
+    }
+
+    pub(crate) fn save_state_into_kind(&self, kind: &str, into: &mut OptimizerState) {
+        into.kind.clear();
+        into.kind.push_str(kind);
+        into.step = self.step;
+        into.slots.clone_from(&self.slots);
+    }
+
+    /// Puts back a state saved by [`save_state_into_kind`](Self::save_state_into_kind), with its maxima.
+    pub(crate) fn restore_saved_state(&mut self, state: &OptimizerState) {
+        self.step = state.step;
+        self.slots.clone_from(&state.slots);
+        self.recompute_maxima();
+    }
+
+    pub(crate) fn first_non_finite_state(&self) -> Option<f32> {
+        let non_finite = self.maxima.iter().flatten().any(|&max| max == f32::INFINITY);
+        non_finite.then(|| {
+            let mut values = self.slots.iter().flatten().flatten().copied();
+            values.find(|v| !v.is_finite()).unwrap_or(f32::INFINITY)
+        })
+    }
+
+    /// The maxima of every slot, from its buffers (after a state was loaded or put back).
+    fn recompute_maxima(&mut self) {
+        self.maxima.clear();
+        let maxima = self.slots.iter().map(|buffers| match buffers.as_slice() {
+            [m, v] => [max_magnitude(m), max_magnitude(v)],
+            _ => [0.0; 2],
+        });
+        self.maxima.extend(maxima);
     }
 
     pub(crate) fn export_state(&self, kind: &str) -> OptimizerState {
@@ -132,6 +191,7 @@ impl Adam {
         state.check(kind, 2)?;
         self.step = state.step;
         self.slots = state.slots;
+        self.recompute_maxima();
         Ok(())
     }
 }
@@ -139,7 +199,17 @@ impl Adam {
 /// The Adam update of each element, split into `parts` runs on the crate's thread pool (the elements are
 /// independent, so the split changes nothing in the results) and compiled for the CPU's widest vector extension,
 /// picked at run time: it runs over every parameter at every step, the largest memory-bound pass of training.
-fn update_elements(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], scalars: &StepScalars, parts: usize) {
+///
+/// Returns the largest `|m|` and `v` after the update ([`magnitude`]s: infinity if one is not finite), reduced in
+/// 16 lanes alongside the update so that it stays one vectorised pass.
+fn update_elements(
+    param: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    scalars: &StepScalars,
+    parts: usize,
+) -> [f32; 2] {
     if parts > 1 {
         let half = parts / 2;
         let mid = param.len() * half / parts / 16 * 16; // on a cache-line boundary
@@ -147,21 +217,95 @@ fn update_elements(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]
         let (grad_a, grad_b) = grad.split_at(mid);
         let (m_a, m_b) = m.split_at_mut(mid);
         let (v_a, v_b) = v.split_at_mut(mid);
-        crate::matmul::join(
+        let (a, b) = crate::matmul::join(
             || update_elements(param_a, grad_a, m_a, v_a, scalars, half),
             || update_elements(param_b, grad_b, m_b, v_b, scalars, parts - half),
         );
-        return;
+        return [a[0].max(b[0]), a[1].max(b[1])];
     }
-    pulp::Arch::new().dispatch(|| {
-        for (((w, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *m = scalars.beta1 * *m + scalars.one_minus_beta1 * g; // first moment
-            *v = scalars.beta2 * *v + scalars.one_minus_beta2 * g * g; // second moment
-                                                                       // bias-corrected step: lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-            let denominator = v.sqrt() / scalars.sqrt_bias_correction2 + scalars.eps;
-            *w -= scalars.step_size * *m / denominator;
+    pulp::Arch::new().dispatch(Elements {
+        param,
+        grad,
+        m,
+        v,
+        scalars,
+    })
+}
+
+/// The Adam update of a run of elements as a [`pulp::WithSimd`] operation, so that it is compiled for (and run
+/// with) the CPU's widest vectors.
+struct Elements<'a> {
+    param: &'a mut [f32],
+    grad: &'a [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    scalars: &'a StepScalars,
+}
+
+impl pulp::WithSimd for Elements<'_> {
+    type Output = [f32; 2];
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> [f32; 2] {
+        let Elements {
+            param,
+            grad,
+            m,
+            v,
+            scalars,
+        } = self;
+        let (mut m_max, mut v_max) = ([0.0_f32; 16], [0.0_f32; 16]);
+        // Whole chunks of 16 (a constant trip count the compiler turns into vector code), then the rest.
+        let mut param_chunks = param.chunks_exact_mut(16);
+        let mut grad_chunks = grad.chunks_exact(16);
+        let mut m_chunks = m.chunks_exact_mut(16);
+        let mut v_chunks = v.chunks_exact_mut(16);
+        for (((w, g), m), v) in (&mut param_chunks)
+            .zip(&mut grad_chunks)
+            .zip(&mut m_chunks)
+            .zip(&mut v_chunks)
+        {
+            update_lanes(w, g, m, v, scalars, &mut m_max, &mut v_max);
         }
-    });
+        let (w, m, v) = (
+            param_chunks.into_remainder(),
+            m_chunks.into_remainder(),
+            v_chunks.into_remainder(),
+        );
+        update_lanes(w, grad_chunks.remainder(), m, v, scalars, &mut m_max, &mut v_max);
+        [
+            m_max.into_iter().fold(0.0, f32::max),
+            v_max.into_iter().fold(0.0, f32::max),
+        ]
+    }
+}
+
+/// The Adam update of up to 16 elements, each one lane of the running maxima of `|m|` and `v`.
+#[inline(always)]
+fn update_lanes(
+    param: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    scalars: &StepScalars,
+    m_max: &mut [f32; 16],
+    v_max: &mut [f32; 16],
+) {
+    let lanes = param
+        .iter_mut()
+        .zip(grad)
+        .zip(m)
+        .zip(v)
+        .zip(m_max.iter_mut().zip(v_max.iter_mut()));
+    for ((((w, &g), m), v), (m_max, v_max)) in lanes {
+        *m = scalars.beta1 * *m + scalars.one_minus_beta1 * g; // first moment
+        *v = scalars.beta2 * *v + scalars.one_minus_beta2 * g * g; // second moment
+                                                                   // bias-corrected step: lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+        let denominator = v.sqrt() / scalars.sqrt_bias_correction2 + scalars.eps;
+        *w -= scalars.step_size * *m / denominator;
+        *m_max = m_max.max(magnitude(*m));
+        *v_max = v_max.max(magnitude(*v));
+    }
 }
 
 /// The scalars of one Adam step, formed in f64 from the f64 hyper-parameters and rounded once to f32, as
@@ -180,8 +324,13 @@ struct StepScalars {
 
 impl StepScalars {
     fn new(adam: &Adam) -> StepScalars {
+        StepScalars::at(adam, adam.step)
+    }
+
+    /// The scalars of step `step` (1-based).
+    fn at(adam: &Adam, step: u64) -> StepScalars {
         // A step counter beyond i32 saturates the corrections at 1, which they reach long before.
-        let t = i32::try_from(adam.step.max(1)).unwrap_or(i32::MAX);
+        let t = i32::try_from(step.max(1)).unwrap_or(i32::MAX);
         let bias_correction1 = 1.0 - adam.beta1.powi(t);
         let bias_correction2 = 1.0 - adam.beta2.powi(t);
         StepScalars {
@@ -227,6 +376,24 @@ impl Optimizer for Adam {
 
     fn load_state(&mut self, state: OptimizerState) -> Result<()> {
         self.import_state("adam", state)
+    }
+
+    fn update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
+        self.slot_update_stays_finite(slot, grad_max_abs)
+    }
+
+    fn save_state_into(&self, into: &mut OptimizerState) {
+        self.save_state_into_kind("adam", into);
+    }
+
+    fn restore_state(&mut self, state: &OptimizerState) -> Result<()> {
+        state.check("adam", 2)?;
+        self.restore_saved_state(state);
+        Ok(())
+    }
+
+    fn non_finite_state(&self) -> Option<f32> {
+        self.first_non_finite_state()
     }
 }
 

@@ -131,6 +131,26 @@ impl Optimizer for AdamW {
     fn load_state(&mut self, state: OptimizerState) -> Result<()> {
         self.adam.import_state("adamw", state)
     }
+
+    fn update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
+        // The decay factor must not grow the weights (a factor in [-1, 1] keeps a finite weight finite).
+        let decay = (1.0 - self.adam.learning_rate() * self.weight_decay) as f32;
+        decay.abs() <= 1.0 && self.adam.slot_update_stays_finite(slot, grad_max_abs)
+    }
+
+    fn save_state_into(&self, into: &mut OptimizerState) {
+        self.adam.save_state_into_kind("adamw", into);
+    }
+
+    fn restore_state(&mut self, state: &OptimizerState) -> Result<()> {
+        state.check("adamw", 2)?;
+        self.adam.restore_saved_state(state);
+        Ok(())
+    }
+
+    fn non_finite_state(&self) -> Option<f32> {
+        self.adam.first_non_finite_state()
+    }
 }
 
 #[cfg(test)]

@@ -78,6 +78,125 @@ pub trait Optimizer: Send {
 
     /// Restores a state from [`state`](Self::state). Errors when it belongs to another kind of optimizer.
     fn load_state(&mut self, state: OptimizerState) -> Result<()>;
+
+    /// Whether the coming step's update of `slot` is sure to leave the slot's parameters and state finite, given
+    /// finite parameters and a gradient whose elements are at most `grad_max_abs` in magnitude: a bound worked out
+    /// in O(1), before [`begin_step`](Self::begin_step).
+    ///
+    /// A training step that gets `false` for any slot first copies the parameters and the state
+    /// ([`save_state_into`](Self::save_state_into)), and puts both back if the update turns anything NaN or
+    /// infinite. The default, `false`, is always correct, and slower: the crate's optimizers answer `true` unless a
+    /// setting or a gradient is extreme (a learning rate of 1e30, Adam's eps 0, SGD's weight decay).
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Optimizer};
+    /// assert!(Adam::new(1e-3).update_stays_finite(0, 10.0));
+    /// assert!(!Adam::new(1e-3).with_eps(0.0).update_stays_finite(0, 10.0)); // 0 / 0 where a gradient is 0
+    /// ```
+    fn update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
+        let _ = (slot, grad_max_abs);
+        false
+    }
+
+    /// Copies the state into `into`, reusing its buffers: once `into` has the sizes, the crate's optimizers
+    /// allocate nothing. The default is `*into = self.state()`.
+    ///
+    /// ```
+    /// use autoencoder::{Optimizer, Sgd};
+    /// let mut sgd = Sgd::new(0.1).with_momentum(0.9);
+    /// sgd.begin_step();
+    /// sgd.update(0, &mut [1.0], &[1.0])?;
+    /// let mut saved = Sgd::new(0.1).state();
+    /// sgd.save_state_into(&mut saved);
+    /// assert_eq!(saved, sgd.state());
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    fn save_state_into(&self, into: &mut OptimizerState) {
+        *into = self.state();
+    }
+
+    /// Puts back, exactly, a state saved by [`save_state_into`](Self::save_state_into) from this optimizer. The
+    /// default is `self.load_state(state.clone())`.
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Optimizer};
+    /// let mut adam = Adam::new(0.1);
+    /// let saved = adam.state();
+    /// adam.begin_step();
+    /// adam.update(0, &mut [1.0], &[1.0])?;
+    /// adam.restore_state(&saved)?;
+    /// assert_eq!(adam, Adam::new(0.1));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    fn restore_state(&mut self, state: &OptimizerState) -> Result<()> {
+        self.load_state(state.clone())
+    }
+
+    /// The first NaN or infinite value of the state, if any. The default scans [`state`](Self::state); the
+    /// crate's optimizers answer in O(1) from the maxima their updates keep.
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Optimizer};
+    /// let mut adam = Adam::new(0.1);
+    /// adam.begin_step();
+    /// adam.update(0, &mut [1.0], &[f32::INFINITY])?;
+    /// assert!(adam.non_finite_state().is_some());
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    fn non_finite_state(&self) -> Option<f32> {
+        let state = self.state();
+        state.slots.iter().flatten().flatten().copied().find(|v| !v.is_finite())
+    }
+}
+
+/// An update no larger than this in magnitude leaves a finite `f32` weight finite: `|w - d|` rounds past
+/// `f32::MAX` only when `|d|` reaches half a unit in the last place of `f32::MAX`, 2^103. (2^100 leaves room for
+/// the rounding of the bounds themselves.)
+pub(crate) const SAFE_UPDATE: f64 = (1u128 << 100) as f64;
+
+/// How much a bound computed in f64 is widened to cover the f32 rounding of the operations it bounds (each a few
+/// units in the last place, far below 1%).
+pub(crate) const ROUNDING_MARGIN: f64 = 1.01;
+
+/// `|x|` where it is finite, infinity where `x` is NaN or infinite: maxima of these are finite exactly when
+/// every value is.
+#[inline(always)]
+pub(crate) fn magnitude(x: f32) -> f32 {
+    let a = x.abs();
+    if a <= f32::MAX {
+        a
+    } else {
+        f32::INFINITY
+    }
+}
+
+/// The largest [`magnitude`] of `values`, reduced in 16 lanes so that the compiler vectorises it, compiled for
+/// (and run with) the CPU's widest vectors.
+pub(crate) fn max_magnitude(values: &[f32]) -> f32 {
+    pulp::Arch::new().dispatch(MaxMagnitude(values))
+}
+
+/// [`max_magnitude`] as a [`pulp::WithSimd`] operation.
+struct MaxMagnitude<'a>(&'a [f32]);
+
+impl pulp::WithSimd for MaxMagnitude<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> f32 {
+        let mut lanes = [0.0_f32; 16];
+        let chunks = self.0.chunks_exact(16);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for (lane, &x) in lanes.iter_mut().zip(chunk) {
+                *lane = lane.max(magnitude(x));
+            }
+        }
+        for (lane, &x) in lanes.iter_mut().zip(rest) {
+            *lane = lane.max(magnitude(x));
+        }
+        lanes.into_iter().fold(0.0, f32::max)
+    }
 }
 
 /// An optimizer's state, as saved in checkpoints.
@@ -215,5 +334,43 @@ mod tests {
         let mut sgd = Sgd::new(0.1).with_momentum(0.9);
         assert!(sgd.update(usize::MAX, &mut [1.0], &[1.0]).is_err());
         adam.update(3, &mut [1.0], &[1.0]).unwrap(); // a small gap is fine
+    }
+
+    /// Wherever an optimizer vouches for an update, the update is finite: over learning rates, gradients and
+    /// weights up to the extremes, three steps each, against the bound worked out before each.
+    #[test]
+    fn an_update_an_optimizer_vouches_for_stays_finite() {
+        use crate::AdamW;
+        type Make = Box<dyn Fn(f64) -> Box<dyn Optimizer>>;
+        let optimizers: Vec<Make> = vec![
+            Box::new(|lr| Box::new(Adam::new(lr))),
+            Box::new(|lr| Box::new(Adam::new(lr).with_eps(1e-30))),
+            Box::new(|lr| Box::new(AdamW::new(lr).with_weight_decay(0.5))),
+            Box::new(|lr| Box::new(Sgd::new(lr))),
+            Box::new(|lr| Box::new(Sgd::new(lr).with_momentum(0.9).with_nesterov(true))),
+            Box::new(|lr| Box::new(Sgd::new(lr).with_momentum(1.5).with_dampening(3.0))),
+        ];
+        let (mut vouched, mut refused) = (0, 0);
+        for make in &optimizers {
+            for lr in [1e-3, 1.0, 1e10, 1e20, 1e28, 1e30, 1e38, 1e300] {
+                for g in [0.0_f32, 1e-30, 1e-3, 1.0, 1e10, 1e18, 1e20, 1e30, f32::MAX] {
+                    let mut opt = make(lr);
+                    let mut w = [f32::MAX / 2.0, -1e30, 0.0, 1.0];
+                    let grad = [g, -g, g / 2.0, 0.0];
+                    for step in 0..3 {
+                        if !opt.update_stays_finite(0, g) {
+                            refused += 1;
+                            break;
+                        }
+                        vouched += 1;
+                        opt.begin_step();
+                        opt.update(0, &mut w, &grad).unwrap();
+                        assert!(w.iter().all(|v| v.is_finite()), "lr {lr}, g {g}, step {step}: {w:?}");
+                        assert_eq!(opt.non_finite_state(), None, "lr {lr}, g {g}, step {step}");
+                    }
+                }
+            }
+        }
+        assert!(vouched > 100 && refused > 50, "{vouched} vouched, {refused} refused");
     }
 }

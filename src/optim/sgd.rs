@@ -1,6 +1,9 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay, as `torch.optim.SGD`.
 
-use super::{check_lengths, check_non_negative, slot_buffers, Optimizer, OptimizerState};
+use super::{
+    check_lengths, check_non_negative, magnitude, max_magnitude, slot_buffers, Optimizer, OptimizerState,
+    ROUNDING_MARGIN, SAFE_UPDATE,
+};
 use crate::{Error, Result};
 
 /// SGD. Per step, for each parameter `w` with gradient `g`:
@@ -31,6 +34,9 @@ pub struct Sgd {
     step: u64,
     /// Per slot: `[momentum buffer]` once momentum is on and the slot has been updated.
     slots: Vec<Vec<Vec<f32>>>,
+    /// Per slot: the largest `|b|` of its momentum buffer (its [`magnitude`]: infinity where one is not finite),
+    /// kept by the updates for [`Optimizer::update_stays_finite`]; as long as `slots`.
+    maxima: Vec<f32>,
 }
 
 impl Sgd {
@@ -48,6 +54,7 @@ impl Sgd {
             weight_decay: 0.0,
             step: 0,
             slots: Vec::new(),
+            maxima: Vec::new(),
         }
     }
 
@@ -110,6 +117,18 @@ impl Sgd {
     }
 }
 
+impl Sgd {
+    /// The maxima of every slot, from its buffers (after a state was loaded or put back).
+    fn recompute_maxima(&mut self) {
+        self.maxima.clear();
+        let maxima = self
+            .slots
+            .iter()
+            .map(|buffers| buffers.first().map_or(0.0, |b| max_magnitude(b)));
+        self.maxima.extend(maxima);
+    }
+}
+
 impl Optimizer for Sgd {
     fn check(&self) -> Result<()> {
         check_non_negative("SGD's learning rate", self.learning_rate)?;
@@ -144,12 +163,16 @@ impl Optimizer for Sgd {
         let keep = (1.0 - self.dampening) as f32;
         let nesterov = self.nesterov;
         let buffers = slot_buffers(&mut self.slots, slot, 1, param.len())?;
+        let mut b_max = 0.0_f32;
         for ((w, &g), b) in param.iter_mut().zip(grad).zip(buffers[0].iter_mut()) {
             let g = decayed(*w, g);
             *b = if first_update { g } else { momentum * *b + keep * g };
             let step = if nesterov { g + momentum * *b } else { *b };
             *w -= lr * step;
+            b_max = b_max.max(magnitude(*b));
         }
+        self.maxima.resize(self.slots.len(), 0.0);
+        self.maxima[slot] = b_max;
         Ok(())
     }
 
@@ -177,7 +200,53 @@ impl Optimizer for Sgd {
         state.check("sgd", 1)?;
         self.step = state.step;
         self.slots = state.slots;
+        self.recompute_maxima();
         Ok(())
+    }
+
+    fn update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
+        let lr = f64::from(self.learning_rate as f32);
+        let g = f64::from(grad_max_abs);
+        // Weight decay adds `weight_decay · w`, which this O(1) bound cannot see: such steps take the safe path.
+        if !(lr.is_finite() && g.is_finite()) || self.weight_decay != 0.0 {
+            return false;
+        }
+        if self.momentum == 0.0 {
+            return lr * g * ROUNDING_MARGIN < SAFE_UPDATE;
+        }
+        let (momentum, keep) = (
+            f64::from(self.momentum as f32),
+            f64::from((1.0 - self.dampening) as f32),
+        );
+        let b_new = match self.slots.get(slot).is_none_or(Vec::is_empty) {
+            true => g,
+            false => momentum * f64::from(self.maxima.get(slot).copied().unwrap_or(0.0)) + keep.abs() * g,
+        } * ROUNDING_MARGIN;
+        let step = if self.nesterov { g + momentum * b_new } else { b_new } * ROUNDING_MARGIN;
+        b_new < SAFE_UPDATE && lr * step * ROUNDING_MARGIN < SAFE_UPDATE
+    }
+
+    fn save_state_into(&self, into: &mut OptimizerState) {
+        into.kind.clear();
+        into.kind.push_str("sgd");
+        into.step = self.step;
+        into.slots.clone_from(&self.slots);
+    }
+
+    fn restore_state(&mut self, state: &OptimizerState) -> Result<()> {
+        state.check("sgd", 1)?;
+        self.step = state.step;
+        self.slots.clone_from(&state.slots);
+        self.recompute_maxima();
+        Ok(())
+    }
+
+    fn non_finite_state(&self) -> Option<f32> {
+        let non_finite = self.maxima.contains(&f32::INFINITY);
+        non_finite.then(|| {
+            let mut values = self.slots.iter().flatten().flatten().copied();
+            values.find(|v| !v.is_finite()).unwrap_or(f32::INFINITY)
+        })
     }
 }
 

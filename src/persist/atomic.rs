@@ -1,7 +1,7 @@
 //! Atomic file replacement: write a temporary file beside the target, sync it, rename it over the target.
 //!
 //! Readers see either the old file or the new one, never a half-written one, and a crash or an error mid-write
-//! leaves the old file as it was. Model files and checkpoints both save through [`write_atomically`].
+//! leaves the old file as it was. Model files, checkpoints, PNG images and IDX files all save through it.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

@@ -256,9 +256,14 @@ impl<'a> ModelFile<'a> {
         }
         if info.shape.len() != rank {
             return Err(format!(
-                "tensor {name} has shape {} ({} dimensions), but a {role} has {rank}",
+                "tensor {name} has shape {} ({} dimensions), but {} {role} has {rank}",
                 shape_text(&info.shape),
-                info.shape.len()
+                info.shape.len(),
+                if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
             ));
         }
         let (start, end) = info.data_offsets;
@@ -297,7 +302,8 @@ impl<'a> ModelFile<'a> {
         let layer = match kind {
             "dense" => self.dense(&name, activation)?.into(),
             "conv2d" | "conv_transpose2d" => {
-                let (shape, kernel) = self.f32_tensor(&format!("{name}.weight"), 4, "kernel (kh, kw, in/out, out/in)")?;
+                let (shape, kernel) =
+                    self.f32_tensor(&format!("{name}.weight"), 4, "kernel (kh, kw, in/out, out/in)")?;
                 let (_, bias) = self.f32_tensor(&format!("{name}.bias"), 1, "bias (channels)")?;
                 let kernel = Array4::from_shape_vec((shape[0], shape[1], shape[2], shape[3]), kernel)
                     .map_err(|e| format!("{name}.weight: {e}"))?;
@@ -354,11 +360,16 @@ impl<'a> ModelFile<'a> {
             .collect::<std::result::Result<_, _>>()
             .map_err(|_| format!("{shape_key} is {text:?}: expected three sizes h,w,c such as 28,28,1"))?;
         let [h, w, c] = sizes[..] else {
-            return Err(format!("{shape_key} is {text:?}: expected three sizes h,w,c such as 28,28,1"));
+            return Err(format!(
+                "{shape_key} is {text:?}: expected three sizes h,w,c such as 28,28,1"
+            ));
         };
         let stride: usize = self.number(&format!("{name}.stride"))?;
         let padding_key = format!("{name}.padding");
-        let padding: Padding = self.key(&padding_key)?.parse().map_err(|e| format!("{padding_key}: {e}"))?;
+        let padding: Padding = self
+            .key(&padding_key)?
+            .parse()
+            .map_err(|e| format!("{padding_key}: {e}"))?;
         Ok(((h, w, c), stride, padding))
     }
 }

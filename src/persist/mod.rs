@@ -83,7 +83,7 @@ use std::path::{Path, PathBuf};
 
 pub use header::MAX_HEADER_BYTES;
 
-pub(crate) use atomic::write_atomically;
+pub(crate) use atomic::{write_atomically, write_atomically_with};
 pub(crate) use load::{name_list, read_file, Check, ModelFile};
 pub(crate) use save::{check_finite_before_save, model_contents, Tensor};
 

@@ -48,7 +48,9 @@ impl Contents<'_> {
         if header_bytes.len() > MAX_HEADER_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "the safetensors header would be {} bytes, over the limit of {MAX_HEADER_BYTES} bytes that loading \
-                 accepts (autoencoder::persist::MAX_HEADER_BYTES): store less metadata",
+                 accepts (autoencoder::persist::MAX_HEADER_BYTES): the header grows with the number of layers (a few \
+                 hundred bytes each) and the metadata stored, so this model has too many layers or too much metadata \
+                 for one file",
                 header_bytes.len()
             )));
         }
@@ -89,12 +91,20 @@ pub(crate) fn model_contents(autoencoder: &Autoencoder) -> Result<Contents<'_>> 
                 )));
             }
             contents.metadata.insert(format!("{part}.{i}.activation"), activation);
-            contents.metadata.insert(format!("{part}.{i}.kind"), layer.kind().into());
+            contents
+                .metadata
+                .insert(format!("{part}.{i}.kind"), layer.kind().into());
             if let Some((input_shape, stride, padding)) = convolution_settings(layer) {
                 let (h, w, c) = input_shape;
-                contents.metadata.insert(format!("{part}.{i}.input_shape"), format!("{h},{w},{c}"));
-                contents.metadata.insert(format!("{part}.{i}.stride"), stride.to_string());
-                contents.metadata.insert(format!("{part}.{i}.padding"), padding.to_string());
+                contents
+                    .metadata
+                    .insert(format!("{part}.{i}.input_shape"), format!("{h},{w},{c}"));
+                contents
+                    .metadata
+                    .insert(format!("{part}.{i}.stride"), stride.to_string());
+                contents
+                    .metadata
+                    .insert(format!("{part}.{i}.padding"), padding.to_string());
             }
             let (weight, bias) = layer_tensors(layer);
             for (kind, tensor) in [("weight", weight), ("bias", bias)] {

@@ -127,10 +127,24 @@ impl Parts {
 /// allocating a size that a file only claims (even lazily, as the OS allows for 16 GiB) aborts the child.
 #[cfg(unix)]
 pub fn pass_again_in_512_mib(name: &str, child_env: &str) {
+    pass_again_limited(name, child_env, "ulimit -v 524288", "memory-limited");
+}
+
+/// Runs the test `name` again, alone, in a child process that cannot write files past 8 KiB (`ulimit -f 16`, in
+/// 512-byte blocks; the signal `SIGXFSZ` ignored, so that a write past it fails with `EFBIG` as on a full disk),
+/// with `child_env` set, and fails unless it passed there.
+#[cfg(unix)]
+pub fn pass_again_with_8_kib_files(name: &str, child_env: &str) {
+    pass_again_limited(name, child_env, "trap '' XFSZ && ulimit -f 16", "file-size-limited");
+}
+
+/// Runs the test `name` again in `sh` after `limit` (shell commands), with `child_env` set.
+#[cfg(unix)]
+fn pass_again_limited(name: &str, child_env: &str, limit: &str, what: &str) {
     let output = output_within(
         std::process::Command::new("sh")
             .arg("-c")
-            .arg(r#"ulimit -v 524288 && exec "$0" --exact "$1" --test-threads=1"#)
+            .arg(format!(r#"{limit} && exec "$0" --exact "$1" --test-threads=1"#))
             .arg(std::env::current_exe().unwrap())
             .arg(name)
             .env(child_env, "1"),
@@ -139,12 +153,12 @@ pub fn pass_again_in_512_mib(name: &str, child_env: &str) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "memory-limited run failed: {stdout}{}",
+        "{what} run failed: {stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
         stdout.contains("1 passed"),
-        "the memory-limited run did not run the test: {stdout}"
+        "the {what} run did not run the test: {stdout}"
     );
 }
 
