@@ -1,4 +1,4 @@
-//! The decoder: dense layers from a latent code back up to a reconstruction of the input.
+//! The decoder: layers from a latent code back up to a reconstruction of the input.
 
 use ndarray::{Array2, ArrayView2};
 
@@ -6,7 +6,8 @@ use crate::layers::Layer;
 use crate::stack::Stack;
 use crate::Result;
 
-/// A chain of dense layers mapping latent codes `(batch, latent)` to reconstructions `(batch, outputs)`.
+/// A chain of layers ([`Dense`](crate::Dense), [`Conv2d`](crate::Conv2d), [`ConvTranspose2d`](crate::ConvTranspose2d))
+/// mapping latent codes `(batch, latent)` to reconstructions `(batch, outputs)`.
 ///
 /// ```
 /// use autoencoder::{Activation, Decoder, Dense, Init};
@@ -17,7 +18,7 @@ use crate::Result;
 ///     Dense::new(64, 784, Activation::Sigmoid, Init::GlorotUniform, &mut rng)?,
 /// ])?;
 /// assert_eq!((decoder.latent(), decoder.outputs()), (16, 784));
-/// assert!(Decoder::new(vec![]).is_err());
+/// assert!(Decoder::new(Vec::<autoencoder::Layer>::new()).is_err());
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -26,7 +27,8 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder from its layers, first to last. Errors when the list is empty or when a layer's inputs differ
+    /// A decoder from its layers, first to last (anything that converts into a [`Layer`]: a `Vec<Dense>` as well as
+    /// a `Vec<Layer>` of mixed kinds). Errors when the list is empty or when a layer's inputs differ
     /// from the previous layer's outputs.
     ///
     /// ```

@@ -1,4 +1,4 @@
-//! The encoder: dense layers from an input (a 784-pixel digit) down to its latent code.
+//! The encoder: layers from an input (a 784-pixel digit) down to its latent code.
 
 use ndarray::{Array2, ArrayView2};
 
@@ -6,7 +6,8 @@ use crate::layers::Layer;
 use crate::stack::Stack;
 use crate::Result;
 
-/// A chain of dense layers mapping inputs `(batch, inputs)` to latent codes `(batch, latent)`.
+/// A chain of layers ([`Dense`](crate::Dense), [`Conv2d`](crate::Conv2d), [`ConvTranspose2d`](crate::ConvTranspose2d))
+/// mapping inputs `(batch, inputs)` to latent codes `(batch, latent)`.
 ///
 /// ```
 /// use autoencoder::{Activation, Dense, Encoder, Init};
@@ -20,7 +21,7 @@ use crate::Result;
 /// // consecutive sizes must agree:
 /// assert!(Encoder::new(vec![Dense::new(784, 64, Activation::Relu, Init::GlorotUniform, &mut rng)?,
 ///                           Dense::new(32, 16, Activation::Relu, Init::GlorotUniform, &mut rng)?]).is_err());
-/// assert!(Encoder::new(vec![]).is_err());
+/// assert!(Encoder::new(Vec::<autoencoder::Layer>::new()).is_err());
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -29,7 +30,8 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// An encoder from its layers, first to last. Errors when the list is empty or when a layer's inputs differ
+    /// An encoder from its layers, first to last (anything that converts into a [`Layer`]: a `Vec<Dense>` as well as
+    /// a `Vec<Layer>` of mixed kinds). Errors when the list is empty or when a layer's inputs differ
     /// from the previous layer's outputs.
     ///
     /// ```

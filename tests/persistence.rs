@@ -796,7 +796,10 @@ fn version_1_files_still_load_and_version_2_needs_the_kind() {
     parts.meta().insert("format_version".into(), "2".into());
     assert_contains(&parts.load_error(), &["encoder.0.kind"]);
     parts.meta().insert("encoder.0.kind".into(), "lstm".into());
-    assert_contains(&parts.load_error(), &["encoder.0.kind", "lstm", "dense, conv2d or conv_transpose2d"]);
+    assert_contains(
+        &parts.load_error(),
+        &["encoder.0.kind", "lstm", "dense, conv2d or conv_transpose2d"],
+    );
 }
 
 #[test]
