@@ -23,7 +23,7 @@
 //! ```
 
 pub use crate::{
-    Activation, Adam, AdamW, Autoencoder, AutoencoderBuilder, BatchReport, Callback, Checkpoint, Control, Decoder,
-    Dense, EarlyStopping, Encoder, EpochReport, Error, FitConfig, FitData, History, Init, Loss, Mnist, Optimizer,
-    OptimizerState, PrintProgress, Result, Sgd,
+    Activation, Adam, AdamW, Autoencoder, AutoencoderBuilder, BatchReport, Callback, Checkpoint, Control, Conv2d,
+    ConvAutoencoderBuilder, ConvTranspose2d, Decoder, Dense, EarlyStopping, Encoder, EpochReport, Error, FitConfig,
+    FitData, History, Init, Layer, Loss, Mnist, Optimizer, OptimizerState, Padding, PrintProgress, Result, Sgd,
 };

@@ -115,6 +115,31 @@ fn count_the_allocations_of_steps() {
         );
     }
 
+    // A convolutional model (the book's CAE-16 on 28x28 images): its patch matrices are made once, like the rest.
+    for threads in [1, 2] {
+        autoencoder::set_num_threads(threads).unwrap();
+        let mut cae = Autoencoder::conv_builder((28, 28, 1))
+            .latent(16)
+            .seed(1)
+            .build()
+            .unwrap();
+        let (x, mut adam) = (images(32), Adam::new(1e-3));
+        let part = x.slice(s![..9, ..]);
+        for input in [x.view(), part] {
+            cae.train_step(input, input, Loss::Mse, &mut adam).unwrap();
+        }
+        let counted = allocations(|| {
+            for step in 0..6 {
+                let input = if step % 2 == 0 { x.view() } else { part };
+                cae.train_step(input, input, Loss::Mse, &mut adam).unwrap();
+            }
+        });
+        assert_eq!(
+            counted, 0,
+            "CAE-16 on {threads} threads: 6 steps allocated {counted} times"
+        );
+    }
+
     // Steps that keep a copy of the parameters and optimizer state to put back (SGD's weight decay is beyond the
     // O(1) bounds), and AdamW's decay, allocate nothing either.
     let sgd = &mut Sgd::new(0.01).with_momentum(0.9).with_weight_decay(1e-4);

@@ -44,4 +44,22 @@ fn compare_thread_counts() {
         .build()
         .unwrap();
     assert!(two != untrained, "training changed nothing");
+
+    // the same for the book's convolutional autoencoder (products split by columns or rows, patches per image)
+    let cae = |threads: usize| {
+        autoencoder::set_num_threads(threads).unwrap();
+        let x = images(70);
+        let mut cae = Autoencoder::conv_builder((28, 28, 1))
+            .filters(&[8, 16])
+            .latent(4)
+            .seed(2)
+            .build()
+            .unwrap();
+        let config = FitConfig::new(1).batch_size(32).seed(5);
+        cae.fit(x.view(), None, &mut Adam::new(1e-3), &config).unwrap();
+        cae
+    };
+    let two = cae(2);
+    assert!(two == cae(1), "CAE: 1 thread and 2 threads differ");
+    assert!(two == cae(3), "CAE: 3 threads and 2 threads differ");
 }
