@@ -137,7 +137,7 @@ impl ConvAutoencoderBuilder {
         let mut encoder: Vec<Layer> = Vec::new();
         let mut shape = self.input_shape;
         for &filters in &self.filters {
-            if shape.0 % 2 != 0 || shape.1 % 2 != 0 {
+            if !shape.0.is_multiple_of(2) || !shape.1.is_multiple_of(2) {
                 return Err(Error::InvalidArgument(format!(
                     "Autoencoder::conv_builder: a stride-2 convolution of a {} x {} image rounds up, so the decoder \
                      could not give {h} x {w} back: use fewer filter counts (input {h} x {w}, {} given)",
