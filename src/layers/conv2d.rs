@@ -30,11 +30,11 @@
 //! # Ok::<(), autoencoder::Error>(())
 //! ```
 
-use ndarray::{Array1, Array2, Array4, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{s, Array1, Array2, Array4, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 use ndarray_rand::rand::Rng;
 
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
-use super::geometry::{check_kernel, checked_filters, pixel_rows, pixel_rows_mut, Geometry, Padding};
+use super::geometry::{check_kernel, checked_filters, patch_batch, pixel_rows, pixel_rows_mut, Geometry, Padding};
 use super::patches::{gather, scatter_add};
 use crate::alloc::try_zeros_2d;
 use crate::dense::sweeps;
@@ -317,8 +317,19 @@ impl Conv2d {
         self.check_input(x, "Conv2d::forward")?;
         let x = x.as_standard_layout();
         let mut output = try_zeros_2d((x.nrows(), self.outputs()), "Conv2d::forward's output")?;
-        let mut patches = try_zeros_2d(self.patches_shape(x.nrows()), "Conv2d::forward's patch matrix")?;
-        on_pool(|| self.forward_into(x.view(), patches.view_mut(), None, output.view_mut()));
+        // a few images at a time, through one patch matrix of a few MB: a batch of thousands would need hundreds
+        // of MB of patches, fresh memory that the system must hand over page by page
+        let images = patch_batch(self.patches_shape(1)).min(x.nrows()).max(1);
+        let mut patches = try_zeros_2d(self.patches_shape(images), "Conv2d::forward's patch matrix")?;
+        on_pool(|| {
+            let chunks = x
+                .axis_chunks_iter(Axis(0), images)
+                .zip(output.axis_chunks_iter_mut(Axis(0), images));
+            for (x, output) in chunks {
+                let rows = self.patches_shape(x.nrows()).0;
+                self.forward_into(x, patches.slice_mut(s![..rows, ..]), None, output);
+            }
+        });
         Ok(output)
     }
 

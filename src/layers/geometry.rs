@@ -206,6 +206,13 @@ impl Geometry {
     }
 }
 
+/// How many images inference runs through the patch matrix at a time, for patches of `(rows, columns)` per
+/// image: as many as fit in about 4 MB (at least one).
+pub(crate) fn patch_batch((rows, columns): (usize, usize)) -> usize {
+    const PATCH_VALUES: usize = 1 << 20;
+    (PATCH_VALUES / rows.saturating_mul(columns).max(1)).max(1)
+}
+
 /// A batch of images `(B, positions * channels)`, in standard layout, seen as one row per pixel
 /// `(B * positions, channels)` (the same memory): the rows of a convolution's product.
 pub(crate) fn pixel_rows(images: ArrayView2<'_, f32>, channels: usize) -> ArrayView2<'_, f32> {
