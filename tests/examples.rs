@@ -195,6 +195,36 @@ fn denoising_reports_psnr_before_and_after() {
 }
 
 #[test]
+fn the_convolutional_denoiser_beats_the_noise() {
+    let dir = scratch("denoising-conv");
+    let stdout = run_quick("denoising", &dir, &["--noise", "0.4", "--conv"]);
+    assert!(stdout.contains("model: convolutional (CAE-16)"), "{stdout}");
+    let (noisy, denoised) = (value(&stdout, "PSNR noisy vs clean"), value(&stdout, "PSNR denoised vs clean"));
+    // one epoch on 1,000 digits already removes much of the noise
+    assert!(denoised > noisy + 3.0, "{stdout}");
+    assert_gray_grid(&dir.join("denoising.png"), "denoised".len(), 3);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn conv_mnist_trains_the_books_model_and_saves_it() {
+    let dir = scratch("conv-mnist");
+    let model = dir.join("cae.safetensors");
+    let stdout = run_quick("conv_mnist", &dir, &["--model", model.to_str().unwrap()]);
+    assert!(stdout.contains("CAE-16: 178001 parameters"), "{stdout}");
+    let test_mse = value(&stdout, "test MSE");
+    // one epoch on 1,000 digits: below a constant image's MSE (about 0.1), above zero
+    assert!(test_mse > 0.0 && test_mse < 0.08, "{stdout}");
+    assert_gray_grid(&dir.join("reconstructions.png"), "output".len(), 2);
+    let cae = Autoencoder::load(&model).unwrap();
+    let digits = Mnist::load_bundled().unwrap();
+    let test = digits.test_images.slice(s![..1000, ..]);
+    let mse = cae.evaluate(test, test, Loss::Mse).unwrap();
+    assert!((f64::from(mse) - test_mse).abs() < 1e-6, "{mse} vs {test_mse}");
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn generate_trains_its_own_model_without_one() {
     let dir = scratch("generate");
     run_quick("generate", &dir, &["--steps", "7"]);

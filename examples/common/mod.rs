@@ -83,8 +83,16 @@ impl Args {
             let Some(flag) = word.strip_prefix("--") else {
                 exit_with_usage(&format!("unexpected argument {word:?}"), &usage);
             };
+            // a flag without a value (`Flag::value` empty) is a switch: present or not
+            let switch = |name: &str| {
+                COMMON_FLAGS
+                    .iter()
+                    .chain(flags)
+                    .any(|f| f.name == name && f.value.is_empty())
+            };
             let (name, value) = match flag.split_once('=') {
                 Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None if switch(flag) => (flag.to_string(), Some("true".to_string())),
                 None => (flag.to_string(), words.next()),
             };
             if !known(&name) {
@@ -113,6 +121,11 @@ impl Args {
                 std::process::exit(2);
             })
         })
+    }
+
+    /// Whether the switch `--name` was given.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
     }
 
     /// The value of `--name`, or `default`.
@@ -171,6 +184,17 @@ impl Run {
     pub fn autoencoder(&self, latent: usize) -> autoencoder::Result<Autoencoder> {
         Autoencoder::builder(self.data.image_len())
             .hidden(&[256, 64])
+            .latent(latent)
+            .seed(self.seed)
+            .build()
+    }
+
+    /// The book's convolutional autoencoder (its chapter 3): Conv2D 32 and 64 (3×3, stride 2, ReLU), a
+    /// `latent`-wide code, and the transposed convolutions back to a sigmoid image; weights drawn from `--seed`.
+    pub fn conv_autoencoder(&self, latent: usize) -> autoencoder::Result<Autoencoder> {
+        Autoencoder::conv_builder((self.data.image_rows, self.data.image_cols, 1))
+            .filters(&[32, 64])
+            .kernel_size(3)
             .latent(latent)
             .seed(self.seed)
             .build()
