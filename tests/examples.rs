@@ -199,7 +199,10 @@ fn the_convolutional_denoiser_beats_the_noise() {
     let dir = scratch("denoising-conv");
     let stdout = run_quick("denoising", &dir, &["--noise", "0.4", "--conv"]);
     assert!(stdout.contains("model: convolutional (CAE-16)"), "{stdout}");
-    let (noisy, denoised) = (value(&stdout, "PSNR noisy vs clean"), value(&stdout, "PSNR denoised vs clean"));
+    let (noisy, denoised) = (
+        value(&stdout, "PSNR noisy vs clean"),
+        value(&stdout, "PSNR denoised vs clean"),
+    );
     // one epoch on 1,000 digits already removes much of the noise
     assert!(denoised > noisy + 3.0, "{stdout}");
     assert_gray_grid(&dir.join("denoising.png"), "denoised".len(), 3);

@@ -174,3 +174,38 @@ fn python_reads_a_checkpoint_bit_for_bit_and_its_copy_loads_back() {
     assert_eq!(Checkpoint::load(&resaved).unwrap(), checkpoint);
     fs::remove_dir_all(dir).unwrap();
 }
+
+/// A convolutional model's file holds Keras-layout 4-D kernels that Python reads bit for bit, with each layer's
+/// kind, input shape, stride and padding in its metadata; Python's copy loads back to the same model.
+#[test]
+fn python_reads_a_convolutional_model_and_its_copy_loads_back() {
+    let Some(python) = python() else { return };
+    let dir = scratch("conv");
+    let path = dir.join("cae.safetensors");
+    let cae = Autoencoder::conv_builder((8, 8, 1))
+        .filters(&[2, 3])
+        .latent(3)
+        .seed(4)
+        .build()
+        .unwrap();
+    cae.save(&path).unwrap();
+    let tensors = model_tensors(&cae);
+    assert_eq!(
+        tensors[0].1,
+        [3, 3, 1, 2],
+        "encoder.0.weight: Keras' Conv2D layout (kh, kw, in, out)"
+    );
+    let expected = expected(tensors, &path);
+    let metadata = &expected["metadata"];
+    assert_eq!(metadata["encoder.0.kind"], "conv2d");
+    assert_eq!(metadata["encoder.0.input_shape"], "8,8,1");
+    assert_eq!(
+        (&metadata["encoder.0.stride"], &metadata["encoder.0.padding"]),
+        (&json!("2"), &json!("same"))
+    );
+    assert_eq!(metadata["decoder.1.kind"], "conv_transpose2d");
+    let resaved = dir.join("from-python.safetensors");
+    check_in_python(&python, &path, &expected, &resaved);
+    assert_eq!(Autoencoder::load(&resaved).unwrap(), cae);
+    fs::remove_dir_all(dir).unwrap();
+}
