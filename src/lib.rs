@@ -1,12 +1,16 @@
 //! # autoencoder
 //!
-//! Autoencoders from scratch on [`ndarray`]: dense layers, activations, losses, hand-written backpropagation and
-//! optimizers, a parser for the IDX files that MNIST ships in, and a small Encoder / Decoder / Autoencoder API.
+//! Autoencoders from scratch on [`ndarray`]: dense and convolution layers, activations, losses, hand-written
+//! backpropagation and optimizers, a parser for the IDX files that MNIST ships in, and a small Encoder / Decoder /
+//! Autoencoder API.
 //!
 //! ## Conventions
 //! - Numbers are `f32`; a batch is an `Array2<f32>` of shape `(batch, features)`, one sample per row.
 //! - A dense layer computes `y = act(x · W + b)` with `W` of shape `(inputs, outputs)` and `b` of shape
 //!   `(outputs)`: Keras' kernel layout, so weights exchange with Keras without a transpose.
+//! - Images are rows of `h * w * c` values in HWC order (channels last, as MNIST and Keras store them), so a
+//!   `Dense` after a convolution reads its output as Keras' `Flatten` does. Convolution kernels have Keras'
+//!   layouts and [`Padding`] Keras' rules ([`layers`]).
 //! - Losses are the mean over every element of the batch (Keras' and PyTorch's default reduction).
 //!
 //! ## Imports
