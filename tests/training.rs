@@ -306,8 +306,9 @@ fn debug_output_does_not_carry_the_training_buffers() {
     ae.train_step(x.view(), x.view(), Loss::Mse, &mut Adam::new(1e-3))
         .unwrap();
     let after = format!("{ae:?}");
+    // the weights' and biases' printed digits change (zeros become long decimals), nothing else
     assert!(
-        after.len() < before + before / 10,
+        after.len() < before * 3 / 2,
         "{before} characters before a step, {} after",
         after.len()
     );
