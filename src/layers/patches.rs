@@ -10,9 +10,10 @@
 //!
 //! Images are rows of `h * w * c` values in HWC order; both functions need standard (row-major) layouts.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use super::geometry::Geometry;
+use crate::matmul::{join, parts_for};
 
 /// Where window row `di` of the window at grid position `(i, j)` meets the image: the image row, and the range
 /// `lo..hi` of kernel columns that fall on the image (the rest fall on the zeros around it); `None` when the
@@ -26,8 +27,69 @@ fn overlap(g: &Geometry, i: usize, j: usize, di: usize) -> Option<(usize, usize,
     (lo < hi).then(|| (y, lo, hi, x0 + lo - g.pad.1))
 }
 
-/// Writes the windows of `images` (`(B, h * w * c)`) into `patches` (`(B * out_h * out_w, kh * kw * c)`).
-pub(crate) fn gather(g: &Geometry, images: ArrayView2<f32>, mut patches: ArrayViewMut2<f32>) {
+/// Writes the windows of `images` (`(B, h * w * c)`) into `patches` (`(B * out_h * out_w, kh * kw * c)`): on
+/// the crate's threads, each taking whole images, when there is enough to copy.
+pub(crate) fn gather(g: &Geometry, images: ArrayView2<f32>, patches: ArrayViewMut2<f32>) {
+    let parts = parts_for(patches.len()).min(images.nrows()).max(1);
+    by_images(g, images, patches, parts, &gather_serial);
+}
+
+/// Adds each row of `patches` (`(B * out_h * out_w, kh * kw * c)`) into its window of `images`
+/// (`(B, h * w * c)`), which it first sets to zero: the adjoint of [`gather`]. Values that fall on the zeros
+/// around the image are dropped. On the crate's threads, each taking whole images (whose sums are then the same as
+/// on one thread), when there is enough to add.
+pub(crate) fn scatter_add(g: &Geometry, patches: ArrayView2<f32>, images: ArrayViewMut2<f32>) {
+    let parts = parts_for(patches.len()).min(images.nrows()).max(1);
+    by_images(g, images, patches, parts, &|g, images, patches| {
+        scatter_add_serial(g, patches, images)
+    });
+}
+
+/// Runs `work` on `parts` runs of whole images of `a` (`B` rows) and their rows of `b` (`B * out_h * out_w`),
+/// in parallel on the pool.
+fn by_images<A, B>(g: &Geometry, a: A, b: B, parts: usize, work: &(impl Fn(&Geometry, A, B) + Sync))
+where
+    A: SplitRows + Send,
+    B: SplitRows + Send,
+{
+    if parts < 2 {
+        return work(g, a, b);
+    }
+    let half = parts / 2;
+    let images = a.rows() * half / parts;
+    let (a_first, a_rest) = a.split_rows(images);
+    let (b_first, b_rest) = b.split_rows(images * g.positions());
+    join(
+        || by_images(g, a_first, b_first, half, work),
+        || by_images(g, a_rest, b_rest, parts - half, work),
+    );
+}
+
+/// A view split in two at a row.
+trait SplitRows: Sized {
+    fn rows(&self) -> usize;
+    fn split_rows(self, at: usize) -> (Self, Self);
+}
+
+impl SplitRows for ArrayView2<'_, f32> {
+    fn rows(&self) -> usize {
+        self.nrows()
+    }
+    fn split_rows(self, at: usize) -> (Self, Self) {
+        self.split_at(Axis(0), at)
+    }
+}
+
+impl SplitRows for ArrayViewMut2<'_, f32> {
+    fn rows(&self) -> usize {
+        self.nrows()
+    }
+    fn split_rows(self, at: usize) -> (Self, Self) {
+        self.split_at(Axis(0), at)
+    }
+}
+
+fn gather_serial(g: &Geometry, images: ArrayView2<f32>, mut patches: ArrayViewMut2<f32>) {
     let (_, w, c) = g.image;
     let (window, positions, row_len) = (g.window(), g.positions(), g.kernel.1 * c);
     let images = images.as_slice().expect("gather: images in standard layout");
@@ -51,10 +113,7 @@ pub(crate) fn gather(g: &Geometry, images: ArrayView2<f32>, mut patches: ArrayVi
     }
 }
 
-/// Adds each row of `patches` (`(B * out_h * out_w, kh * kw * c)`) into its window of `images`
-/// (`(B, h * w * c)`), which it first sets to zero: the adjoint of [`gather`]. Values that fall on the zeros
-/// around the image are dropped.
-pub(crate) fn scatter_add(g: &Geometry, patches: ArrayView2<f32>, mut images: ArrayViewMut2<f32>) {
+fn scatter_add_serial(g: &Geometry, patches: ArrayView2<f32>, mut images: ArrayViewMut2<f32>) {
     let (_, w, c) = g.image;
     let (window, positions, row_len) = (g.window(), g.positions(), g.kernel.1 * c);
     let patches = patches.as_slice().expect("scatter_add: patches in standard layout");
@@ -137,6 +196,22 @@ mod tests {
                 let mut back = Array2::from_elem(images.dim(), f32::NAN);
                 scatter_add(&g, p.view(), back.view_mut());
                 assert_eq!((&patches * &p).sum(), (&images * &back).sum(), "{image:?} {kernel:?}");
+
+                // split by images (as on the pool), the same bits: 5 images in 3 runs
+                let images = Array2::from_shape_fn((5, g.image_len()), |(b, k)| (b * 7 + k * 3) as f32 % 5.0 - 2.0);
+                let (mut whole, mut split) = (
+                    Array2::zeros((5 * g.positions(), g.window())),
+                    Array2::zeros((5 * g.positions(), g.window())),
+                );
+                gather_serial(&g, images.view(), whole.view_mut());
+                by_images(&g, images.view(), split.view_mut(), 3, &gather_serial);
+                assert_eq!(whole, split);
+                let (mut whole_back, mut split_back) = (Array2::zeros(images.dim()), Array2::zeros(images.dim()));
+                scatter_add_serial(&g, whole.view(), whole_back.view_mut());
+                by_images(&g, split_back.view_mut(), whole.view(), 3, &|g, images, patches| {
+                    scatter_add_serial(g, patches, images)
+                });
+                assert_eq!(whole_back, split_back);
             }
         }
     }
