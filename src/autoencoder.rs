@@ -264,7 +264,7 @@ impl Autoencoder {
             first: self.encoder.layers(),
             second: self.decoder.layers(),
         };
-        self.workspace.prepare(chain, input.nrows());
+        self.workspace.prepare(chain, input.nrows())?;
         // One hand-over to the thread pool for the whole step: forward, loss, backward, the NaN / infinity
         // checks, then the update.
         on_pool(|| {

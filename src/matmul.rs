@@ -20,6 +20,8 @@ mod watchdog;
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
+use crate::alloc::{describe_bytes, try_zeros};
+
 pub(crate) use threads::{join, on_pool, parts_for};
 pub use threads::{num_threads, set_num_threads, MAX_THREADS};
 
@@ -97,15 +99,23 @@ pub(crate) fn at_cache_line(view: &ArrayViewMut2<f32>, column: usize) -> usize {
 /// A `(rows, columns)` array of zeros, in standard layout, whose first element starts a 64-byte cache line: the
 /// training buffers are made so, so that where the products and sweeps split their rows between threads (at
 /// multiples of 64 columns) is also where the rows cross a cache line, and whole vectors are stored aligned.
-pub(crate) fn line_aligned_zeros(rows: usize, columns: usize) -> ndarray::Array2<f32> {
+/// ... or an error naming `what` and the bytes it needed when they cannot be allocated (a batch or layer too
+/// large for memory is an error, not an abort).
+pub(crate) fn try_line_aligned_zeros(rows: usize, columns: usize, what: &str) -> crate::Result<ndarray::Array2<f32>> {
     const LINE: usize = 64 / std::mem::size_of::<f32>();
-    let len = rows * columns;
-    let flat = ndarray::Array1::<f32>::zeros(len + LINE);
+    let len = rows
+        .checked_mul(columns)
+        .and_then(|len| len.checked_add(LINE))
+        .ok_or_else(|| {
+            crate::Error::InvalidArgument(format!("{what} ({rows} × {columns}) needs {}", describe_bytes(None)))
+        })?
+        - LINE;
+    let flat = ndarray::Array1::from(try_zeros(len + LINE, what)?);
     let start = flat.as_ptr().align_offset(64).min(LINE);
     let aligned = flat.slice_move(ndarray::s![start..start + len]);
     aligned
         .into_shape_with_order((rows, columns))
-        .unwrap_or_else(|_| ndarray::Array2::zeros((rows, columns))) // cannot happen: a contiguous run of `len`
+        .map_err(|e| crate::Error::InvalidArgument(format!("{what}: {e}")))
 }
 
 /// Entry points for the crate's own benchmarks (`benches/`) and allocation test (`tests/allocations.rs`); not part

@@ -54,8 +54,9 @@ impl std::fmt::Debug for Workspace {
 }
 
 impl Workspace {
-    /// Makes sure the buffers fit `chain` and a batch of `batch` rows; allocates only when they do not.
-    pub(crate) fn prepare(&mut self, chain: Chain<'_>, batch: usize) {
+    /// Makes sure the buffers fit `chain` and a batch of `batch` rows; allocates only when they do not. Errors,
+    /// keeping the buffers it had, when the new ones cannot be allocated.
+    pub(crate) fn prepare(&mut self, chain: Chain<'_>, batch: usize) -> Result<()> {
         let fits = self.layers.len() == chain.len()
             && chain
                 .layers()
@@ -69,10 +70,12 @@ impl Workspace {
                 .max()
                 .unwrap_or(0)
                 .max(batch);
-            self.layers = chain.layers().map(|layer| LayerBuffers::new(layer, capacity)).collect();
+            let layers = chain.layers().map(|layer| LayerBuffers::new(layer, capacity));
+            self.layers = layers.collect::<Result<_>>()?;
             self.grad_max = vec![0.0; 2 * chain.len()];
             self.snapshot = Snapshot::default();
         }
+        Ok(())
     }
 
     /// The loss of `chain` on `input` against `target`, with every layer's `dL/dW` and `dL/db` stored: forward,

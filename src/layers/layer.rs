@@ -7,7 +7,7 @@
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2};
 
 use super::{Conv2d, ConvTranspose2d};
-use crate::matmul::{join, line_aligned_zeros};
+use crate::matmul::{join, try_line_aligned_zeros};
 use crate::{Activation, Dense, Result};
 
 /// One layer of an [`Encoder`](crate::Encoder) or [`Decoder`](crate::Decoder): dense, convolution or transposed
@@ -291,8 +291,9 @@ pub(crate) struct LayerBuffers {
 }
 
 impl LayerBuffers {
-    /// Buffers for `layer` and batches of up to `capacity` rows.
-    pub(crate) fn new(layer: &Layer, capacity: usize) -> LayerBuffers {
+    /// Buffers for `layer` and batches of up to `capacity` rows; an error saying what they need when they cannot
+    /// be allocated.
+    pub(crate) fn new(layer: &Layer, capacity: usize) -> Result<LayerBuffers> {
         let outputs = layer.outputs();
         let (rows, columns) = layer.weight_matrix_shape();
         let pre_rows = if layer.activation().needs_pre_activation() {
@@ -301,15 +302,19 @@ impl LayerBuffers {
             0
         };
         let (patch_rows, patch_columns) = layer.patches_shape(capacity);
-        LayerBuffers {
+        let what = format!(
+            "the training buffers of a {} layer for batches of {capacity}",
+            layer.kind()
+        );
+        Ok(LayerBuffers {
             capacity,
-            output: line_aligned_zeros(capacity, outputs),
-            pre_activation: line_aligned_zeros(pre_rows, outputs),
-            grad: line_aligned_zeros(capacity, outputs),
-            weight_grad: line_aligned_zeros(rows, columns),
+            output: try_line_aligned_zeros(capacity, outputs, &what)?,
+            pre_activation: try_line_aligned_zeros(pre_rows, outputs, &what)?,
+            grad: try_line_aligned_zeros(capacity, outputs, &what)?,
+            weight_grad: try_line_aligned_zeros(rows, columns, &what)?,
             bias_grad: Array1::zeros(layer.bias().len()),
-            patches: line_aligned_zeros(patch_rows, patch_columns),
-        }
+            patches: try_line_aligned_zeros(patch_rows, patch_columns, &what)?,
+        })
     }
 
     /// Whether these buffers were made for `layer` (or one of the same shapes) and hold `batch` rows.
