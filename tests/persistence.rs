@@ -1038,6 +1038,18 @@ fn write_fuzz_seeds() {
             small(4, &[2], 1, 1).to_safetensors_bytes().unwrap(),
         ),
         ("model-activations".into(), model().to_safetensors_bytes().unwrap()),
+        (
+            "model-conv".into(),
+            Autoencoder::conv_builder((4, 4, 1))
+                .filters(&[2])
+                .kernel_size(3)
+                .latent(2)
+                .seed(3)
+                .build()
+                .unwrap()
+                .to_safetensors_bytes()
+                .unwrap(),
+        ),
     ];
     let mut ae = small(3, &[], 1, 2);
     let mut adam = Adam::new(0.1);
