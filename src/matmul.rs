@@ -103,14 +103,16 @@ pub(crate) fn at_cache_line(view: &ArrayViewMut2<f32>, column: usize) -> usize {
 /// large for memory is an error, not an abort).
 pub(crate) fn try_line_aligned_zeros(rows: usize, columns: usize, what: &str) -> crate::Result<ndarray::Array2<f32>> {
     const LINE: usize = 64 / std::mem::size_of::<f32>();
-    let len = rows
-        .checked_mul(columns)
-        .and_then(|len| len.checked_add(LINE))
-        .ok_or_else(|| {
-            crate::Error::InvalidArgument(format!("{what} ({rows} × {columns}) needs {}", describe_bytes(None)))
-        })?
-        - LINE;
-    let flat = ndarray::Array1::from(try_zeros(len + LINE, what)?);
+    let (len, padded) = match rows.checked_mul(columns) {
+        Some(len) if len.checked_add(LINE).is_some() => (len, len + LINE),
+        _ => {
+            let needs = describe_bytes(None);
+            return Err(crate::Error::InvalidArgument(format!(
+                "{what} ({rows} × {columns}) needs {needs}"
+            )));
+        }
+    };
+    let flat = ndarray::Array1::from(try_zeros(padded, what)?);
     let start = flat.as_ptr().align_offset(64).min(LINE);
     let aligned = flat.slice_move(ndarray::s![start..start + len]);
     aligned

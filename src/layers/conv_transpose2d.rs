@@ -35,7 +35,9 @@ use ndarray::{s, Array1, Array2, Array4, ArrayView2, ArrayViewMut1, ArrayViewMut
 use ndarray_rand::rand::Rng;
 
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
-use super::geometry::{check_kernel, checked_filters, patch_batch, pixel_rows, pixel_rows_mut, Geometry, Padding};
+use super::geometry::{
+    check_columns, check_kernel, checked_filters, patch_batch, pixel_rows, pixel_rows_mut, Geometry, Padding,
+};
 use super::patches::{gather, scatter_add};
 use crate::alloc::try_zeros_2d;
 use crate::dense::sweeps;
@@ -525,14 +527,6 @@ impl ConvTranspose2d {
     }
 
     fn check_input(&self, x: ArrayView2<f32>, context: &str) -> Result<()> {
-        if x.ncols() == self.inputs() {
-            return Ok(());
-        }
-        let (h, w, c) = self.input_shape;
-        Err(Error::shape(
-            context,
-            format!("{} columns ({h} x {w} x {c} images)", self.inputs()),
-            format!("{} columns", x.ncols()),
-        ))
+        check_columns(x, self.input_shape, context)
     }
 }

@@ -105,20 +105,11 @@ impl Geometry {
         padding: Padding,
     ) -> Result<Geometry> {
         let (h, w, c) = image;
-        if h == 0 || w == 0 || c == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "an image shape (h, w, c) needs sizes of at least 1, not {image:?}"
-            )));
-        }
+        check_shape_and_stride("an image shape", image, stride)?;
         if kernel.0 == 0 || kernel.1 == 0 {
             return Err(Error::InvalidArgument(format!(
                 "a kernel size (kh, kw) needs sizes of at least 1, not {kernel:?}"
             )));
-        }
-        if stride == 0 {
-            return Err(Error::InvalidArgument(
-                "a convolution's stride must be at least 1, not 0".into(),
-            ));
         }
         let (out_h, top) = axis(h, kernel.0, stride, padding, "the input's height")?;
         let (out_w, left) = axis(w, kernel.1, stride, padding, "the input's width")?;
@@ -155,17 +146,9 @@ impl Geometry {
         stride: usize,
         padding: Padding,
     ) -> Result<Geometry> {
-        let (h, w, c) = grid;
-        if h == 0 || w == 0 || c == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "an input shape (h, w, c) needs sizes of at least 1, not {grid:?}"
-            )));
-        }
-        if stride == 0 {
-            return Err(Error::InvalidArgument(
-                "a convolution's stride must be at least 1, not 0".into(),
-            ));
-        }
+        let (h, w, _) = grid;
+        // before the output's size is worked out from them: a zero here is the user's, not the output's
+        check_shape_and_stride("an input shape", grid, stride)?;
         let scaled = |n: usize, k: usize| {
             let grown = match padding {
                 Padding::Same => 0,
@@ -213,6 +196,21 @@ pub(crate) fn patch_batch((rows, columns): (usize, usize)) -> usize {
     (PATCH_VALUES / rows.saturating_mul(columns).max(1)).max(1)
 }
 
+/// Checks that every size of `shape` (named `what` in the error) and the stride are at least 1.
+fn check_shape_and_stride(what: &str, shape: (usize, usize, usize), stride: usize) -> Result<()> {
+    if shape.0 == 0 || shape.1 == 0 || shape.2 == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{what} (h, w, c) needs sizes of at least 1, not {shape:?}"
+        )));
+    }
+    if stride == 0 {
+        return Err(Error::InvalidArgument(
+            "a convolution's stride must be at least 1, not 0".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A batch of images `(B, positions * channels)`, in standard layout, seen as one row per pixel
 /// `(B * positions, channels)` (the same memory): the rows of a convolution's product.
 pub(crate) fn pixel_rows(images: ArrayView2<'_, f32>, channels: usize) -> ArrayView2<'_, f32> {
@@ -228,6 +226,20 @@ pub(crate) fn pixel_rows_mut(images: ArrayViewMut2<'_, f32>, channels: usize) ->
     images
         .into_shape_with_order((pixels, channels))
         .expect("images in standard layout")
+}
+
+/// Checks that a batch `x` has one column per value of an image of `shape` `(h, w, c)`; `context` names the call.
+pub(crate) fn check_columns(x: ArrayView2<f32>, shape: (usize, usize, usize), context: &str) -> Result<()> {
+    let (h, w, c) = shape;
+    let columns = h * w * c;
+    if x.ncols() == columns {
+        return Ok(());
+    }
+    Err(Error::shape(
+        context,
+        format!("{columns} columns ({h} x {w} x {c} images)"),
+        format!("{} columns", x.ncols()),
+    ))
 }
 
 /// Checks a kernel of `(kh, kw, a, b)` against its bias and the channels of its input: `channels` is

@@ -225,20 +225,10 @@ impl Layer {
     /// [`parameters`](Self::parameters), mutable.
     pub(crate) fn parameters_mut(&mut self) -> (&mut [f32], &mut [f32]) {
         let flat = "parameters are kept in standard layout";
-        let (weights, bias) = match self {
-            Layer::Dense(layer) => {
-                let (w, b) = layer.parameters_mut();
-                (w.as_slice_mut(), b)
-            }
-            Layer::Conv2d(layer) => {
-                let (w, b) = layer.parameters_mut();
-                (w.as_slice_mut(), b)
-            }
-            Layer::ConvTranspose2d(layer) => {
-                let (w, b) = layer.parameters_mut();
-                (w.as_slice_mut(), b)
-            }
-        };
+        let (weights, bias) = each_kind!(self, layer => {
+            let (weights, bias) = layer.parameters_mut();
+            (weights.as_slice_mut(), bias)
+        });
         (weights.expect(flat), bias.as_slice_mut().expect(flat))
     }
 
