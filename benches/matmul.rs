@@ -68,5 +68,73 @@ fn products(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, products);
+/// The products of a CAE-16 training step (`WORKLOAD.md`'s convolutional autoencoder, lowered onto patch
+/// matrices: `M` is the batch times the window positions), on the default thread count. The transposed
+/// convolutions (`t1`..`t3`) do most of the arithmetic; their `K` (the input channels) is small.
+fn conv_products(c: &mut Criterion) {
+    for batch in [32, 256] {
+        // (name, m, k, n, a transposed, b transposed): a is (m, k), b is (k, n)
+        let shapes: [(&str, usize, usize, usize, bool, bool); 15] = [
+            ("c1_fwd", batch * 196, 9, 32, false, false),
+            ("c2_fwd", batch * 49, 288, 64, false, false),
+            ("t1_fwd", batch * 49, 64, 576, false, true),
+            ("t2_fwd", batch * 196, 64, 288, false, true),
+            ("t3_fwd", batch * 784, 32, 9, false, true),
+            ("t3_dk", 9, batch * 784, 32, true, false),
+            ("t3_dx", batch * 784, 9, 32, false, false),
+            ("t2_dk", 288, batch * 196, 64, true, false),
+            ("t2_dx", batch * 196, 288, 64, false, false),
+            ("t1_dk", 576, batch * 49, 64, true, false),
+            ("t1_dx", batch * 49, 576, 64, false, false),
+            ("c2_dk", 288, batch * 49, 64, true, false),
+            ("c2_dx", batch * 49, 64, 288, false, true),
+            ("c1_dk", 9, batch * 196, 32, true, false),
+            ("d1_fwd", batch, 3136, 16, false, false),
+        ];
+        // the weight gradients computed transposed: dKᵀ = xᵀ · P, into the transposed view of dK
+        let flipped = [
+            ("t2_dk_flipped", 64, batch * 196, 288),
+            ("t1_dk_flipped", 64, batch * 49, 576),
+            ("c2_dk_flipped", 64, batch * 49, 288),
+        ];
+        let mut group = c.benchmark_group(format!("cae16_batch{batch}"));
+        for (name, m, k, n, a_t, b_t) in shapes {
+            let a = if a_t { matrix(k, m) } else { matrix(m, k) };
+            let b = if b_t { matrix(n, k) } else { matrix(k, n) };
+            let (a, b) = (if a_t { a.t() } else { a.view() }, if b_t { b.t() } else { b.view() });
+            let mut out = Array2::zeros((m, n));
+            group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+            group.bench_function(format!("{name}_{m}x{k}x{n}"), |bench| {
+                bench.iter_custom(|iters| {
+                    on_pool(|| {
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            product_into(black_box(a), black_box(b), out.view_mut());
+                        }
+                        started.elapsed()
+                    })
+                })
+            });
+        }
+        for (name, m, k, n) in flipped {
+            let (a, b) = (matrix(k, m), matrix(k, n));
+            let mut out = Array2::zeros((n, m));
+            group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+            group.bench_function(format!("{name}_{m}x{k}x{n}"), |bench| {
+                bench.iter_custom(|iters| {
+                    on_pool(|| {
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            product_into(black_box(a.t()), black_box(b.view()), out.view_mut().reversed_axes());
+                        }
+                        started.elapsed()
+                    })
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, products, conv_products);
 criterion_main!(benches);

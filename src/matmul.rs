@@ -30,7 +30,19 @@ pub use threads::{num_threads, set_num_threads, MAX_THREADS};
 ///
 /// **Panics** if the shapes do not agree: callers check shapes at the crate's boundary, so a mismatch here is a
 /// bug.
-pub(crate) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
+pub(crate) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+    product_adding_into(a, b, out, false)
+}
+
+/// `out += a · b`: as [`product_into`], with the product added to what `out` holds (a sum over parts of a batch,
+/// such as a convolution's kernel gradient computed a few images at a time).
+///
+/// **Panics** if the shapes do not agree.
+pub(crate) fn product_add_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+    product_adding_into(a, b, out, true)
+}
+
+fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: ArrayViewMut2<f32>, adding: bool) {
     let ((m, k), n) = (a.dim(), b.ncols());
     assert!(
         b.nrows() == k && out.dim() == (m, n),
@@ -39,12 +51,13 @@ pub(crate) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: Arra
         out.dim()
     );
     if !has_vector_kernels() {
-        ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut out);
+        let beta = if adding { 1.0 } else { 0.0 };
+        ndarray::linalg::general_mat_mul(1.0, &a, &b, beta, &mut out);
         return;
     }
     match threads::threads_for(m.saturating_mul(k).saturating_mul(n)) {
-        1 => kernel::product_into(a, b, out),
-        threads => on_pool(|| split(a, b, out, threads)),
+        1 => kernel::product_adding_into(a, b, out, adding),
+        threads => on_pool(|| split(a, b, out, adding, threads)),
     }
 }
 
@@ -55,7 +68,7 @@ pub(crate) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: Arra
 /// AVX-512 kernel's tile), moved to where the rows cross a cache line ([`at_cache_line`]; for the training
 /// buffers, which start on a line, that is the multiple itself). No block shares a sum with another, so the
 /// results are those of one thread.
-fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, parts: usize) {
+fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool, parts: usize) {
     const TILE: usize = 64;
     let half = parts / 2;
     let (rows, columns) = out.dim();
@@ -66,19 +79,19 @@ fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, parts:
         let (b_left, b_right) = b.split_at(Axis(1), mid);
         let (out_left, out_right) = out.split_at(Axis(1), mid);
         join(
-            || split(a, b_left, out_left, half),
-            || split(a, b_right, out_right, parts - half),
+            || split(a, b_left, out_left, adding, half),
+            || split(a, b_right, out_right, adding, parts - half),
         );
     } else if parts >= 2 && rows >= 2 * TILE {
         let mid = rows * half / parts;
         let (a_top, a_bottom) = a.split_at(Axis(0), mid);
         let (out_top, out_bottom) = out.split_at(Axis(0), mid);
         join(
-            || split(a_top, b, out_top, half),
-            || split(a_bottom, b, out_bottom, parts - half),
+            || split(a_top, b, out_top, adding, half),
+            || split(a_bottom, b, out_bottom, adding, parts - half),
         );
     } else {
-        kernel::product_into(a, b, out);
+        kernel::product_adding_into(a, b, out, adding);
     }
 }
 
@@ -261,6 +274,18 @@ mod tests {
     }
 
     #[test]
+    fn adding_adds_the_product_to_what_out_holds() {
+        for &(m, k, n, layouts) in &[(33, 70, 17, 0), (40, 1100, 200, 1), (256, 300, 256, 2), (7, 0, 3, 0)] {
+            let a = matrix(m, k, 10, layouts & 1 != 0);
+            let b = matrix(k, n, 11, layouts & 2 != 0);
+            let start = matrix(m, n, 12, false);
+            let mut out = start.clone();
+            product_add_into(a.view(), b.view(), out.view_mut());
+            assert_close(&out, &(&start + &reference(a.view(), b.view())));
+        }
+    }
+
+    #[test]
     fn empty_inner_dimension_gives_zeros() {
         let mut out = Array2::from_elem((3, 4), f32::NAN);
         product_into(
@@ -302,7 +327,7 @@ mod tests {
             for threads in [2, 3] {
                 let mut parts = Array2::from_elem((m, n), f32::NAN);
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| split(a.view(), b.view(), parts.view_mut(), threads));
+                pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, threads));
                 assert_eq!(parts, single, "{threads} threads, {m}x{k}x{n}, layouts {layouts}");
             }
         }

@@ -1,8 +1,9 @@
 //! A chain of layers whose sizes agree: what an [`Encoder`](crate::Encoder) and a [`Decoder`](crate::Decoder)
 //! are made of.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 
+use crate::alloc::try_zeros_2d;
 use crate::layers::Layer;
 use crate::{Error, Result};
 
@@ -51,6 +52,10 @@ impl Stack {
     }
 
     /// The output for a batch `x`, for inference; `context` names the call in errors.
+    ///
+    /// A large batch goes through the whole stack a slice of rows at a time ([`rows_per_pass`]), so that no
+    /// layer's output is ever more than a few MB: reconstructing 10,000 images of a convolutional model needs
+    /// the output, not gigabytes of activations. Rows are independent, so the result is the same bits.
     pub(crate) fn forward(&self, x: ArrayView2<f32>, context: &str) -> Result<Array2<f32>> {
         if x.ncols() != self.inputs() {
             return Err(Error::shape(
@@ -59,10 +64,79 @@ impl Stack {
                 format!("{} columns", x.ncols()),
             ));
         }
+        let widest = self.layers.iter().map(Layer::outputs).max().unwrap_or(1);
+        let rows = rows_per_pass(widest);
+        if x.nrows() <= rows {
+            return self.forward_rows(x);
+        }
+        let mut output = try_zeros_2d((x.nrows(), self.outputs()), context)?;
+        let slices = x
+            .axis_chunks_iter(Axis(0), rows)
+            .zip(output.axis_chunks_iter_mut(Axis(0), rows));
+        for (x, mut output) in slices {
+            output.assign(&self.forward_rows(x)?);
+        }
+        Ok(output)
+    }
+
+    /// Every row of `x` through every layer, one layer after the other.
+    fn forward_rows(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         let mut output = self.layers[0].forward(x)?;
         for layer in &self.layers[1..] {
             output = layer.forward(output.view())?;
         }
         Ok(output)
+    }
+}
+
+/// How many rows inference passes through a stack at a time, when its widest layer has `widest` outputs: as many
+/// as keep each layer's output within about 8 MB (2^21 values), at least one.
+fn rows_per_pass(widest: usize) -> usize {
+    const VALUES_PER_PASS: usize = 1 << 21;
+    (VALUES_PER_PASS / widest.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{Conv2d, ConvTranspose2d, Padding};
+    use crate::{Activation, Dense, Init};
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn a_large_batch_in_slices_gives_the_same_bits_as_one_pass() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let conv = Conv2d::new(
+            (64, 64, 1),
+            8,
+            (3, 3),
+            1,
+            Padding::Same,
+            Activation::Relu,
+            Init::HeUniform,
+            &mut rng,
+        );
+        let back = ConvTranspose2d::new(
+            (64, 64, 8),
+            1,
+            (3, 3),
+            1,
+            Padding::Same,
+            Activation::Sigmoid,
+            Init::GlorotUniform,
+            &mut rng,
+        );
+        let dense = Dense::new(4096, 16, Activation::Identity, Init::GlorotUniform, &mut rng);
+        let stack = Stack::new(
+            vec![conv.unwrap().into(), back.unwrap().into(), dense.unwrap().into()],
+            "test",
+        )
+        .unwrap();
+        // 64 * 64 * 8 outputs: 64 rows per pass, so 150 rows take three passes, the last one short
+        assert_eq!(rows_per_pass(64 * 64 * 8), 64);
+        let x = Array2::from_shape_fn((150, 4096), |(i, j)| ((i * 7 + j * 3) % 13) as f32 / 13.0);
+        let sliced = stack.forward(x.view(), "test").unwrap();
+        assert_eq!(sliced, stack.forward_rows(x.view()).unwrap());
+        assert_eq!(sliced.dim(), (150, 16));
     }
 }

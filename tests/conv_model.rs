@@ -221,8 +221,8 @@ fn any_batch_layout_trains_the_same() {
 }
 
 /// Training buffers too large for memory are an error from `train_step`, not an abort, and the model trains on at
-/// a batch that fits (run again in a child process limited to 512 MiB, where the 4 GiB of patches a batch of 64
-/// needs cannot be had).
+/// a batch that fits (run again in a child process limited to 512 MiB, where the 1.5 GiB of outputs and gradients
+/// that a batch of 64 needs cannot be had).
 #[test]
 fn training_buffers_too_large_for_memory_are_an_error() {
     if std::env::var_os("CONV_MODEL_CHILD").is_none() {
@@ -230,15 +230,16 @@ fn training_buffers_too_large_for_memory_are_an_error() {
         common::pass_again_in_512_mib("training_buffers_too_large_for_memory_are_an_error", "CONV_MODEL_CHILD");
         return;
     }
-    // a 64x64 kernel over a 64x64 image, Same: 4,096 windows of 4,096 values per image (64 MB of patches)
-    let wide = |kernel| {
-        let k = autoencoder::ndarray::Array4::from_elem((kernel, kernel, 1, 1), 1e-4_f32);
-        let bias = autoencoder::ndarray::Array1::zeros(1);
-        Conv2d::from_parts(k, bias, (64, 64, 1), 1, Padding::Same, Activation::Sigmoid).unwrap()
+    // 1x1 kernels over a 64x64 image: 512 channels of 4,096 pixels out of the first layer (8 MB per image for
+    // each of its output, pre-activation and gradient), one channel back out of the second
+    let layer = |channels, filters| {
+        let k = autoencoder::ndarray::Array4::from_elem((1, 1, channels, filters), 1e-4_f32);
+        let bias = autoencoder::ndarray::Array1::zeros(filters);
+        Conv2d::from_parts(k, bias, (64, 64, channels), 1, Padding::Same, Activation::Sigmoid).unwrap()
     };
     let mut ae = Autoencoder::new(
-        Encoder::new(vec![wide(64)]).unwrap(),
-        Decoder::new(vec![wide(1)]).unwrap(),
+        Encoder::new(vec![layer(1, 512)]).unwrap(),
+        Decoder::new(vec![layer(512, 1)]).unwrap(),
     )
     .unwrap();
     let x = Array2::from_elem((64, 4096), 0.5_f32);

@@ -15,6 +15,10 @@
 //! Backward, given `dL/dy`: `dL/dz = dL/dy ⊙ act'(z)`, `dL/dK = Pᵀ · dL/dz`, `dL/db = Σ_rows dL/dz`,
 //! `dL/dx = scatter_add(dL/dz · Kᵀ)` (each window's gradient added back where the window read).
 //!
+//! The patch matrices hold a few images at a time (about 4 MB, [`patch_room`](super::geometry::patch_room)): a
+//! batch goes through in passes of equal size, `dL/dK` summed over the passes in order, so that the windows stay
+//! in the caches between the product and the gather or scatter, and a batch of 256 does not need 100 MB of them.
+//!
 //! ```
 //! use autoencoder::{Activation, Conv2d, Padding};
 //! use autoencoder::ndarray::{array, Array1, Array4};
@@ -35,12 +39,13 @@ use ndarray_rand::rand::Rng;
 
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::geometry::{
-    check_columns, check_kernel, checked_filters, patch_batch, pixel_rows, pixel_rows_mut, Geometry, Padding,
+    check_columns, check_kernel, checked_filters, images_per_pass, patch_room, pixel_rows, pixel_rows_mut, Geometry,
+    Padding,
 };
 use super::patches::{gather, scatter_add};
 use crate::alloc::try_zeros_2d;
 use crate::dense::sweeps;
-use crate::matmul::{on_pool, product_into};
+use crate::matmul::{on_pool, product_add_into, product_into};
 use crate::{Activation, Error, Init, Result};
 
 /// A 2-D convolution `y = act(conv(x, K) + b)` over images in HWC order, with Keras' kernel layout
@@ -319,19 +324,8 @@ impl Conv2d {
         self.check_input(x, "Conv2d::forward")?;
         let x = x.as_standard_layout();
         let mut output = try_zeros_2d((x.nrows(), self.outputs()), "Conv2d::forward's output")?;
-        // a few images at a time, through one patch matrix of a few MB: a batch of thousands would need hundreds
-        // of MB of patches, fresh memory that the system must hand over page by page
-        let images = patch_batch(self.patches_shape(1)).min(x.nrows()).max(1);
-        let mut patches = try_zeros_2d(self.patches_shape(images), "Conv2d::forward's patch matrix")?;
-        on_pool(|| {
-            let chunks = x
-                .axis_chunks_iter(Axis(0), images)
-                .zip(output.axis_chunks_iter_mut(Axis(0), images));
-            for (x, output) in chunks {
-                let rows = self.patches_shape(x.nrows()).0;
-                self.forward_into(x, patches.slice_mut(s![..rows, ..]), None, output);
-            }
-        });
+        let mut patches = try_zeros_2d(self.patch_scratch(x.nrows()), "Conv2d::forward's patch matrix")?;
+        on_pool(|| self.forward_into(x.view(), patches.view_mut(), None, output.view_mut()));
         Ok(output)
     }
 
@@ -355,7 +349,7 @@ impl Conv2d {
             true => Some(try_zeros_2d(shape, what)?),
             false => None,
         };
-        let mut patches = try_zeros_2d(self.patches_shape(x.nrows()), what)?;
+        let mut patches = try_zeros_2d(self.patch_scratch(x.nrows()), what)?;
         on_pool(|| {
             let pre = pre_activation.as_mut().map(|z| z.view_mut());
             self.forward_into(input.view(), patches.view_mut(), pre, output.view_mut())
@@ -397,7 +391,7 @@ impl Conv2d {
             input: Array2::zeros(trace.input.raw_dim()),
         };
         let mut patches = try_zeros_2d(
-            self.patches_shape(trace.input.nrows()),
+            self.patch_scratch(trace.input.nrows()),
             "Conv2d::backward's patch matrix",
         )?;
         on_pool(|| {
@@ -417,37 +411,54 @@ impl Conv2d {
         Ok(grads)
     }
 
-    /// The shape of the patch matrix for a batch of `rows` images: the scratch that
-    /// [`forward_into`](Self::forward_into) and [`backward_into`](Self::backward_into) need.
+    /// The shape of the patch matrix for `rows` images.
     pub(crate) fn patches_shape(&self, rows: usize) -> (usize, usize) {
         (rows * self.geometry.positions(), self.geometry.window())
     }
 
-    /// The forward pass into caller-owned buffers (no allocation): `patches` (of
-    /// [`patches_shape`](Self::patches_shape)) gets the input's windows, `output` `act(z)`, and `pre_activation`
-    /// `z` when given (it must be, for activations that need it in backward). `x` in standard layout.
+    /// The shape of the patch scratch that [`forward_into`](Self::forward_into) and
+    /// [`backward_into`](Self::backward_into) need for batches of up to `capacity` images: room for a few MB
+    /// of windows ([`patch_room`]), which they go through a few images at a time.
+    pub(crate) fn patch_scratch(&self, capacity: usize) -> (usize, usize) {
+        self.patches_shape(patch_room(self.patches_shape(1), capacity))
+    }
+
+    /// The forward pass into caller-owned buffers (no allocation): `output` gets `act(z)`, and `pre_activation`
+    /// `z` when given (it must be, for activations that need it in backward). `patches` (of
+    /// [`patch_scratch`](Self::patch_scratch)) is scratch; when the batch fits in it at once, it keeps the
+    /// input's windows for backward. `x` in standard layout.
     pub(crate) fn forward_into(
         &self,
         x: ArrayView2<f32>,
         mut patches: ArrayViewMut2<f32>,
         pre_activation: Option<ArrayViewMut2<f32>>,
-        output: ArrayViewMut2<f32>,
+        mut output: ArrayViewMut2<f32>,
     ) {
-        gather(&self.geometry, x, patches.view_mut());
-        let mut z = pixel_rows_mut(output, self.filters());
-        product_into(patches.view(), self.kernel_matrix(), z.view_mut());
+        let images = images_per_pass(x.nrows(), patches.nrows() / self.geometry.positions());
+        let passes = x
+            .axis_chunks_iter(Axis(0), images)
+            .zip(output.axis_chunks_iter_mut(Axis(0), images));
+        for (x, output) in passes {
+            let mut patches = patches.slice_mut(s![..self.patches_shape(x.nrows()).0, ..]);
+            gather(&self.geometry, x, patches.view_mut());
+            product_into(
+                patches.view(),
+                self.kernel_matrix(),
+                pixel_rows_mut(output, self.filters()),
+            );
+        }
+        let z = pixel_rows_mut(output, self.filters());
         let pre_activation = pre_activation.map(|pre| pixel_rows_mut(pre, self.filters()));
         sweeps::bias_activation(z, pre_activation, self.bias.view(), self.activation);
     }
 
     /// The backward pass into caller-owned buffers (no allocation): [`backward_sweep_into`]
-    /// (Self::backward_sweep_into), [`weight_gradient_into`](Self::weight_gradient_into), then
-    /// [`input_gradient_into`](Self::input_gradient_into).
+    /// (Self::backward_sweep_into), then [`gradients_into`](Self::gradients_into).
     ///
     /// `grad` holds `dL/dy` on entry and `dL/dz` on return. `patches` is scratch of
-    /// [`patches_shape`](Self::patches_shape); with `true` it still holds the windows of `x` from
-    /// [`forward_into`](Self::forward_into), which saves gathering them again. `grad_input` may be `None` for the
-    /// first layer of a network, whose input gradient nobody needs.
+    /// [`patch_scratch`](Self::patch_scratch); with `true` it holds what [`forward_into`](Self::forward_into)
+    /// left there. `grad_input` may be `None` for the first layer of a network, whose input gradient nobody
+    /// needs.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward_into(
         &self,
@@ -455,19 +466,13 @@ impl Conv2d {
         pre_activation: Option<ArrayView2<f32>>,
         output: ArrayView2<f32>,
         mut grad: ArrayViewMut2<f32>,
-        (mut patches, patches_hold_x): (ArrayViewMut2<f32>, bool),
+        patches: (ArrayViewMut2<f32>, bool),
         grad_kernel: ArrayViewMut2<f32>,
         grad_bias: ArrayViewMut1<f32>,
         grad_input: Option<ArrayViewMut2<f32>>,
     ) {
         self.backward_sweep_into(pre_activation, output, grad.view_mut(), grad_bias);
-        if !patches_hold_x {
-            gather(&self.geometry, x, patches.view_mut());
-        }
-        self.weight_gradient_into(patches.view(), grad.view(), grad_kernel);
-        if let Some(grad_input) = grad_input {
-            self.input_gradient_into(grad.view(), patches, grad_input);
-        }
+        self.gradients_into(x, grad.view(), patches, grad_kernel, grad_input);
     }
 
     /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place, and
@@ -485,27 +490,36 @@ impl Conv2d {
         sweeps::activation_grad_bias_sum(pre_activation, output, grad_z, grad_bias, self.activation);
     }
 
-    /// `grad_kernel = dL/dK = Pᵀ · dL/dz`, with `patches` holding the input's windows `P`.
-    pub(crate) fn weight_gradient_into(
+    /// The two products of backward, a few images at a time: `grad_kernel = dL/dK = Σ Pᵀ · dL/dz` (the windows
+    /// `P` of the input gathered into `patches`, or still there from forward when `patches_hold_x` and the batch
+    /// fits at once), and, when asked for, `grad_input = dL/dx`: `dL/dz · Kᵀ` into `patches`, each window's part
+    /// then added back where the window read.
+    pub(crate) fn gradients_into(
         &self,
-        patches: ArrayView2<f32>,
+        x: ArrayView2<f32>,
         grad_z: ArrayView2<f32>,
-        grad_kernel: ArrayViewMut2<f32>,
+        (mut patches, patches_hold_x): (ArrayViewMut2<f32>, bool),
+        mut grad_kernel: ArrayViewMut2<f32>,
+        mut grad_input: Option<ArrayViewMut2<f32>>,
     ) {
-        product_into(patches.t(), pixel_rows(grad_z, self.filters()), grad_kernel);
-    }
-
-    /// `grad_input = dL/dx`: `dL/dz · Kᵀ` into `patches` (overwritten), each window's part then added back
-    /// where the window read.
-    pub(crate) fn input_gradient_into(
-        &self,
-        grad_z: ArrayView2<f32>,
-        mut patches: ArrayViewMut2<f32>,
-        grad_input: ArrayViewMut2<f32>,
-    ) {
-        let grad_z = pixel_rows(grad_z, self.filters());
-        product_into(grad_z, self.kernel_matrix().t(), patches.view_mut());
-        scatter_add(&self.geometry, patches.view(), grad_input);
+        let n = x.nrows();
+        let images = images_per_pass(n, patches.nrows() / self.geometry.positions());
+        for (pass, start) in (0..n).step_by(images).enumerate() {
+            let end = (start + images).min(n);
+            let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
+            if !(patches_hold_x && images == n) {
+                gather(&self.geometry, x.slice(s![start..end, ..]), patches.view_mut());
+            }
+            let grad_z = pixel_rows(grad_z.slice(s![start..end, ..]), self.filters());
+            match pass {
+                0 => product_into(patches.t(), grad_z, grad_kernel.view_mut()),
+                _ => product_add_into(patches.t(), grad_z, grad_kernel.view_mut()),
+            }
+            if let Some(grad_input) = grad_input.as_mut() {
+                product_into(grad_z, self.kernel_matrix().t(), patches.view_mut());
+                scatter_add(&self.geometry, patches.view(), grad_input.slice_mut(s![start..end, ..]));
+            }
+        }
     }
 
     /// Mutable views of `(kernel, bias)`, for the optimizer.

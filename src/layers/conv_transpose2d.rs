@@ -17,6 +17,10 @@
 //! Backward, given `dL/dy`: `dL/dz = dL/dy ⊙ act'(z)`, `P = patches(dL/dz)` (the windows, as a `Conv2d` reads
 //! them), `dL/dK = Pᵀ · x`, `dL/db = Σ_pixels dL/dz`, `dL/dx = P · K`.
 //!
+//! The patch matrices hold a few images at a time (about 4 MB, [`patch_room`](super::geometry::patch_room)): a
+//! batch goes through in passes of equal size, `dL/dK` summed over the passes in order, so that the windows stay
+//! in the caches between the product and the gather or scatter, and a batch of 256 does not need 100 MB of them.
+//!
 //! ```
 //! use autoencoder::{Activation, ConvTranspose2d, Padding};
 //! use autoencoder::ndarray::{array, Array1, Array4};
@@ -36,12 +40,13 @@ use ndarray_rand::rand::Rng;
 
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::geometry::{
-    check_columns, check_kernel, checked_filters, patch_batch, pixel_rows, pixel_rows_mut, Geometry, Padding,
+    check_columns, check_kernel, checked_filters, images_per_pass, patch_room, pixel_rows, pixel_rows_mut, Geometry,
+    Padding,
 };
 use super::patches::{gather, scatter_add};
 use crate::alloc::try_zeros_2d;
 use crate::dense::sweeps;
-use crate::matmul::{on_pool, product_into};
+use crate::matmul::{join, on_pool, product_add_into, product_into};
 use crate::{Activation, Error, Init, Result};
 
 /// A transposed 2-D convolution `y = act(conv_transpose(x, K) + b)` over images in HWC order, with Keras' kernel
@@ -327,19 +332,8 @@ impl ConvTranspose2d {
         self.check_input(x, "ConvTranspose2d::forward")?;
         let x = x.as_standard_layout();
         let mut output = try_zeros_2d((x.nrows(), self.outputs()), "ConvTranspose2d::forward's output")?;
-        // a few images at a time, through one patch matrix of a few MB: a batch of thousands would need hundreds
-        // of MB of patches, fresh memory that the system must hand over page by page
-        let images = patch_batch(self.patches_shape(1)).min(x.nrows()).max(1);
-        let mut patches = try_zeros_2d(self.patches_shape(images), "ConvTranspose2d::forward's patch matrix")?;
-        on_pool(|| {
-            let chunks = x
-                .axis_chunks_iter(Axis(0), images)
-                .zip(output.axis_chunks_iter_mut(Axis(0), images));
-            for (x, output) in chunks {
-                let rows = self.patches_shape(x.nrows()).0;
-                self.forward_into(x, patches.slice_mut(s![..rows, ..]), None, output);
-            }
-        });
+        let mut patches = try_zeros_2d(self.patch_scratch(x.nrows()), "ConvTranspose2d::forward's patch matrix")?;
+        on_pool(|| self.forward_into(x.view(), patches.view_mut(), None, output.view_mut()));
         Ok(output)
     }
 
@@ -364,7 +358,7 @@ impl ConvTranspose2d {
             true => Some(try_zeros_2d(shape, what)?),
             false => None,
         };
-        let mut patches = try_zeros_2d(self.patches_shape(x.nrows()), what)?;
+        let mut patches = try_zeros_2d(self.patch_scratch(x.nrows()), what)?;
         on_pool(|| {
             let pre = pre_activation.as_mut().map(|z| z.view_mut());
             self.forward_into(input.view(), patches.view_mut(), pre, output.view_mut())
@@ -407,7 +401,7 @@ impl ConvTranspose2d {
             input: Array2::zeros(trace.input.raw_dim()),
         };
         let mut patches = try_zeros_2d(
-            self.patches_shape(trace.input.nrows()),
+            self.patch_scratch(trace.input.nrows()),
             "ConvTranspose2d::backward's patch matrix",
         )?;
         on_pool(|| {
@@ -427,15 +421,21 @@ impl ConvTranspose2d {
         Ok(grads)
     }
 
-    /// The shape of the patch matrix for a batch of `rows` inputs: the scratch that
-    /// [`forward_into`](Self::forward_into) and [`backward_into`](Self::backward_into) need.
+    /// The shape of the patch matrix for `rows` inputs.
     pub(crate) fn patches_shape(&self, rows: usize) -> (usize, usize) {
         (rows * self.geometry.positions(), self.geometry.window())
     }
 
+    /// The shape of the patch scratch that [`forward_into`](Self::forward_into) and
+    /// [`backward_into`](Self::backward_into) need for batches of up to `capacity` inputs: room for a few MB
+    /// of windows ([`patch_room`]), which they go through a few images at a time.
+    pub(crate) fn patch_scratch(&self, capacity: usize) -> (usize, usize) {
+        self.patches_shape(patch_room(self.patches_shape(1), capacity))
+    }
+
     /// The forward pass into caller-owned buffers (no allocation): `output` gets `act(z)`, and `pre_activation`
     /// `z` when given (it must be, for activations that need it in backward); `patches` (of
-    /// [`patches_shape`](Self::patches_shape)) is scratch. `x` in standard layout.
+    /// [`patch_scratch`](Self::patch_scratch)) is scratch. `x` in standard layout.
     pub(crate) fn forward_into(
         &self,
         x: ArrayView2<f32>,
@@ -443,9 +443,16 @@ impl ConvTranspose2d {
         pre_activation: Option<ArrayViewMut2<f32>>,
         mut output: ArrayViewMut2<f32>,
     ) {
-        let x = pixel_rows(x, self.input_shape.2);
-        product_into(x, self.kernel_matrix().t(), patches.view_mut());
-        scatter_add(&self.geometry, patches.view(), output.view_mut());
+        let images = images_per_pass(x.nrows(), patches.nrows() / self.geometry.positions());
+        let passes = x
+            .axis_chunks_iter(Axis(0), images)
+            .zip(output.axis_chunks_iter_mut(Axis(0), images));
+        for (x, output) in passes {
+            let mut patches = patches.slice_mut(s![..self.patches_shape(x.nrows()).0, ..]);
+            let x = pixel_rows(x, self.input_shape.2);
+            product_into(x, self.kernel_matrix().t(), patches.view_mut());
+            scatter_add(&self.geometry, patches.view(), output);
+        }
         let channels = self.filters();
         let z = pixel_rows_mut(output, channels);
         let pre_activation = pre_activation.map(|pre| pixel_rows_mut(pre, channels));
@@ -453,10 +460,9 @@ impl ConvTranspose2d {
     }
 
     /// The backward pass into caller-owned buffers (no allocation): [`backward_sweep_into`]
-    /// (Self::backward_sweep_into), then [`weight_gradient_into`](Self::weight_gradient_into) and
-    /// [`input_gradient_into`](Self::input_gradient_into), which both read the windows the sweep gathered.
+    /// (Self::backward_sweep_into), then [`gradients_into`](Self::gradients_into).
     ///
-    /// `grad` holds `dL/dy` on entry and `dL/dz` on return; `patches` (of [`patches_shape`](Self::patches_shape))
+    /// `grad` holds `dL/dy` on entry and `dL/dz` on return; `patches` (of [`patch_scratch`](Self::patch_scratch))
     /// is scratch. `grad_input` may be `None` for the first layer of a network, whose input gradient nobody
     /// needs.
     #[allow(clippy::too_many_arguments)]
@@ -465,51 +471,63 @@ impl ConvTranspose2d {
         x: ArrayView2<f32>,
         pre_activation: Option<ArrayView2<f32>>,
         output: ArrayView2<f32>,
-        grad: ArrayViewMut2<f32>,
-        mut patches: ArrayViewMut2<f32>,
+        mut grad: ArrayViewMut2<f32>,
+        patches: ArrayViewMut2<f32>,
         grad_kernel: ArrayViewMut2<f32>,
         grad_bias: ArrayViewMut1<f32>,
         grad_input: Option<ArrayViewMut2<f32>>,
     ) {
-        self.backward_sweep_into(pre_activation, output, grad, grad_bias, patches.view_mut());
-        self.weight_gradient_into(x, patches.view(), grad_kernel);
-        if let Some(grad_input) = grad_input {
-            self.input_gradient_into(patches.view(), grad_input);
-        }
+        self.backward_sweep_into(pre_activation, output, grad.view_mut(), grad_bias);
+        self.gradients_into(x, grad.view(), patches, grad_kernel, grad_input);
     }
 
-    /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place,
-    /// `grad_bias = dL/db` (the sum over every pixel), and the windows of `dL/dz` gathered into `patches` for the
-    /// two products that follow.
+    /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place, and
+    /// `grad_bias = dL/db` (the sum over every pixel).
     pub(crate) fn backward_sweep_into(
         &self,
         pre_activation: Option<ArrayView2<f32>>,
         output: ArrayView2<f32>,
-        mut grad: ArrayViewMut2<f32>,
+        grad: ArrayViewMut2<f32>,
         grad_bias: ArrayViewMut1<f32>,
-        patches: ArrayViewMut2<f32>,
     ) {
         let channels = self.filters();
         let pre_activation = pre_activation.map(|pre| pixel_rows(pre, channels));
-        let (output, grad_z) = (pixel_rows(output, channels), pixel_rows_mut(grad.view_mut(), channels));
+        let (output, grad_z) = (pixel_rows(output, channels), pixel_rows_mut(grad, channels));
         sweeps::activation_grad_bias_sum(pre_activation, output, grad_z, grad_bias, self.activation);
-        gather(&self.geometry, grad.view(), patches);
     }
 
-    /// `grad_kernel = dL/dK = Pᵀ · x`, with `patches` holding the windows `P` of `dL/dz`.
-    pub(crate) fn weight_gradient_into(
+    /// The two products of backward, a few images at a time, both reading the windows `P` of `dL/dz` gathered
+    /// into `patches`: `grad_kernel = dL/dK = Σ Pᵀ · x`, and, when asked for, `grad_input = dL/dx = P · K`.
+    pub(crate) fn gradients_into(
         &self,
         x: ArrayView2<f32>,
-        patches: ArrayView2<f32>,
-        grad_kernel: ArrayViewMut2<f32>,
+        grad_z: ArrayView2<f32>,
+        mut patches: ArrayViewMut2<f32>,
+        mut grad_kernel: ArrayViewMut2<f32>,
+        mut grad_input: Option<ArrayViewMut2<f32>>,
     ) {
-        product_into(patches.t(), pixel_rows(x, self.input_shape.2), grad_kernel);
-    }
-
-    /// `grad_input = dL/dx = P · K`, with `patches` holding the windows `P` of `dL/dz`.
-    pub(crate) fn input_gradient_into(&self, patches: ArrayView2<f32>, grad_input: ArrayViewMut2<f32>) {
-        let grad_input = pixel_rows_mut(grad_input, self.input_shape.2);
-        product_into(patches, self.kernel_matrix(), grad_input);
+        let (n, channels) = (x.nrows(), self.input_shape.2);
+        let images = images_per_pass(n, patches.nrows() / self.geometry.positions());
+        for (pass, start) in (0..n).step_by(images).enumerate() {
+            let end = (start + images).min(n);
+            let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
+            gather(&self.geometry, grad_z.slice(s![start..end, ..]), patches.view_mut());
+            let (patches, x) = (patches.view(), pixel_rows(x.slice(s![start..end, ..]), channels));
+            let grad_input = grad_input.as_mut().map(|grad| grad.slice_mut(s![start..end, ..]));
+            let grad_kernel = grad_kernel.view_mut();
+            // side by side on the pool: both read the same windows, and write apart
+            join(
+                || {
+                    if let Some(grad_input) = grad_input {
+                        product_into(patches, self.kernel_matrix(), pixel_rows_mut(grad_input, channels));
+                    }
+                },
+                || match pass {
+                    0 => product_into(patches.t(), x, grad_kernel),
+                    _ => product_add_into(patches.t(), x, grad_kernel),
+                },
+            );
+        }
     }
 
     /// Mutable views of `(kernel, bias)`, for the optimizer.

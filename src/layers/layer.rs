@@ -248,12 +248,12 @@ impl Layer {
         }
     }
 
-    /// Rows and columns of the patch scratch for a batch of `rows`; `(0, 0)` for a dense layer.
-    fn patches_shape(&self, rows: usize) -> (usize, usize) {
+    /// Rows and columns of the patch scratch for batches of up to `capacity`; `(0, 0)` for a dense layer.
+    fn patch_scratch(&self, capacity: usize) -> (usize, usize) {
         match self {
             Layer::Dense(_) => (0, 0),
-            Layer::Conv2d(layer) => layer.patches_shape(rows),
-            Layer::ConvTranspose2d(layer) => layer.patches_shape(rows),
+            Layer::Conv2d(layer) => layer.patch_scratch(capacity),
+            Layer::ConvTranspose2d(layer) => layer.patch_scratch(capacity),
         }
     }
 }
@@ -268,7 +268,7 @@ impl Layer {
 /// | `grad` | `(capacity, outputs)` | `dL/dy`, turned into `dL/dz` in place by backward |
 /// | `weight_grad` | the weight gradient as a matrix | `dL/dW` (or `dL/dK`, in the kernel's order) |
 /// | `bias_grad` | `(bias)` | `dL/db` |
-/// | `patches` | a convolution's patch matrix, or empty | the windows of the input (scratch) |
+/// | `patches` | a convolution's patch matrix for a few images, or empty | windows (scratch) |
 #[derive(Clone, Debug)]
 pub(crate) struct LayerBuffers {
     capacity: usize,
@@ -291,7 +291,7 @@ impl LayerBuffers {
         } else {
             0
         };
-        let (patch_rows, patch_columns) = layer.patches_shape(capacity);
+        let (patch_rows, patch_columns) = layer.patch_scratch(capacity);
         let what = format!(
             "the training buffers of a {} layer for batches of {capacity}",
             layer.kind()
@@ -312,8 +312,7 @@ impl LayerBuffers {
         self.capacity >= batch
             && self.output.ncols() == layer.outputs()
             && self.weight_grad.dim() == layer.weight_matrix_shape()
-            && self.patches.ncols() == layer.patches_shape(1).1
-            && self.patches.nrows() == layer.patches_shape(self.capacity).0
+            && self.patches.dim() == layer.patch_scratch(self.capacity)
             && (self.pre_activation.nrows() > 0) == layer.activation().needs_pre_activation()
     }
 
@@ -366,7 +365,7 @@ impl Layer {
             .needs_pre_activation()
             .then(|| buffers.pre_activation.slice_mut(s![..n, ..]));
         let output = buffers.output.slice_mut(s![..n, ..]);
-        let patches = buffers.patches.slice_mut(s![..self.patches_shape(n).0, ..]);
+        let patches = buffers.patches.view_mut();
         match self {
             Layer::Dense(layer) => layer.forward_into(x, pre, output),
             Layer::Conv2d(layer) => layer.forward_into(x, patches, pre, output),
@@ -375,14 +374,13 @@ impl Layer {
     }
 
     /// The element-wise start of this layer's backward, for a batch of `n`: `dL/dy` to `dL/dz` in place and
-    /// `dL/db` (and, for a transposed convolution, the windows of `dL/dz` that both its products read).
+    /// `dL/db`.
     pub(crate) fn backward_sweep(&self, parts: &mut Parts<'_>, n: usize) {
         let Parts {
             output,
             pre_activation,
             grad,
             bias_grad,
-            patches,
             ..
         } = parts;
         let pre = self
@@ -397,20 +395,16 @@ impl Layer {
         match self {
             Layer::Dense(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
             Layer::Conv2d(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
-            Layer::ConvTranspose2d(layer) => {
-                let rows = layer.patches_shape(n).0;
-                layer.backward_sweep_into(pre, output, grad, bias_grad, patches.slice_mut(s![..rows, ..]))
-            }
+            Layer::ConvTranspose2d(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
         }
     }
 
     /// The rest of this layer's backward once [`backward_sweep`](Self::backward_sweep) has run: `dL/dW` from its
     /// input `x` (`n` rows), and, when there is a layer `below`, `dL/dx` into that layer's `dL/dy` followed by
-    /// that layer's own sweep. Where the two do not share scratch (dense layers and transposed convolutions),
-    /// they run side by side on the pool: `dL/dW` is off the critical path.
+    /// that layer's own sweep. For a dense layer the two products run side by side on the pool (`dL/dW` is off
+    /// the critical path); a convolution computes both a few images at a time, through its patch scratch.
     pub(crate) fn backward_rest(&self, x: ArrayView2<f32>, here: Parts<'_>, below: Option<(&Layer, Parts<'_>)>) {
         let n = x.nrows();
-        let rows = self.patches_shape(n).0;
         let Parts {
             grad,
             weight_grad,
@@ -418,7 +412,7 @@ impl Layer {
             ..
         } = here;
         let (grad_z, weight_grad) = (grad.slice(s![..n, ..]), weight_grad.view_mut());
-        let patches = patches.slice_mut(s![..rows, ..]);
+        let patches = patches.view_mut();
         match self {
             Layer::Dense(layer) => {
                 join(
@@ -426,21 +420,26 @@ impl Layer {
                     || layer.weight_gradient_into(x, grad_z, weight_grad),
                 );
             }
-            Layer::Conv2d(layer) => {
-                // the patches hold the input's windows from forward: dL/dK reads them before dL/dx overwrites them
-                layer.weight_gradient_into(patches.view(), grad_z, weight_grad);
-                into_below(below, n, |grad_input| {
-                    layer.input_gradient_into(grad_z, patches, grad_input)
-                });
-            }
-            Layer::ConvTranspose2d(layer) => {
-                let patches = patches.view(); // the windows of dL/dz, which both products read
-                join(
-                    || into_below(below, n, |grad_input| layer.input_gradient_into(patches, grad_input)),
-                    || layer.weight_gradient_into(x, patches, weight_grad),
-                );
-            }
+            // the patches still hold the input's windows from forward when the batch went through them at once
+            Layer::Conv2d(layer) => with_below(below, n, |grad_input| {
+                layer.gradients_into(x, grad_z, (patches, true), weight_grad, grad_input)
+            }),
+            Layer::ConvTranspose2d(layer) => with_below(below, n, |grad_input| {
+                layer.gradients_into(x, grad_z, patches, weight_grad, grad_input)
+            }),
         }
+    }
+}
+
+/// `gradients` with the `dL/dy` (`n` rows) of the layer `below` to write, if there is one, followed by that
+/// layer's backward sweep.
+fn with_below(below: Option<(&Layer, Parts<'_>)>, n: usize, gradients: impl FnOnce(Option<ArrayViewMut2<f32>>)) {
+    match below {
+        Some((layer, mut parts)) => {
+            gradients(Some(parts.grad.slice_mut(s![..n, ..])));
+            layer.backward_sweep(&mut parts, n);
+        }
+        None => gradients(None),
     }
 }
 

@@ -7,8 +7,9 @@
 //!   one block, a panel of `b` (at most [`MAX_WIDTH`] columns) is packed so that each group of `NR` columns (a
 //!   *strip*: 4 vectors, 64 floats with AVX-512) is one contiguous run of `depth · NR` floats, row after row.
 //! - `a` is read [`ROWS`] rows at a time (a *group*), in place when its rows are runs in memory; a transposed `a`
-//!   (`xᵀ` in `dW = xᵀ · dz`) and the last, incomplete group are packed first, column after column. The group
-//!   stays in L1 while every strip of the packed `b` passes (from L2).
+//!   (`xᵀ` in `dW = xᵀ · dz`) is packed [`GROUPS`] groups at a time (each of its columns read as one run), and
+//!   the last, incomplete group is packed too, column after column. The group stays in L1 while every strip of
+//!   the packed `b` passes (from L2).
 //! - The kernel ([`tile`]) keeps a `ROWS × NR` tile of `out` in registers (24 of the 32 AVX-512 registers, 12
 //!   of the 16 AVX2 ones): per term of the sum it loads one row of the strip as `NR / lanes` vectors, and for
 //!   each row of the group multiplies them by that row's value of `a` (broadcast) into the row's accumulators,
@@ -37,6 +38,10 @@ const MAX_DEPTH: usize = 512;
 const MAX_WIDTH: usize = 512;
 /// The widest strip: 4 AVX-512 vectors.
 const MAX_STRIP: usize = 64;
+/// Groups of rows of a transposed `a` packed together (`GROUPS · ROWS · MAX_DEPTH` floats, 48 KiB): each
+/// of `a`'s columns (a row of `x` in `xᵀ`) is then read as one run of `GROUPS · ROWS` values, not `GROUPS` runs of
+/// `ROWS` far apart.
+const GROUPS: usize = 4;
 
 thread_local! {
     /// This thread's packing buffers: `(packed b, a packed group of rows of a)`, made on first use.
@@ -46,13 +51,20 @@ thread_local! {
 /// `out = a · b` on the calling thread. `a` is `(m, k)`, `b` is `(k, n)`, `out` is `(m, n)`; any strides.
 ///
 /// **Panics** if the shapes do not agree (a bug in the caller: shapes are checked at the crate's boundary).
+#[cfg(test)]
 pub(super) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+    product_adding_into(a, b, out, false)
+}
+
+/// `out = a · b`, or with `adding`, `out += a · b` (each block of the sum added to `out` in turn, as the blocks
+/// after the first always are), on the calling thread.
+pub(super) fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool) {
     assert!(a.ncols() == b.nrows() && out.dim() == (a.nrows(), b.ncols()));
     let column_major = |v: &ArrayView2<f32>| v.strides()[0] == 1 && v.strides()[1] != 1;
     if column_major(&b) && !column_major(&a) && a.nrows() < b.ncols() {
         // `b` would have to be transposed while packed (as `Wᵀ` in `dx = dz · Wᵀ`); with fewer rows in `a`,
         // `outᵀ = bᵀ · aᵀ` packs the smaller `aᵀ` instead and reads the rows of `bᵀ` in place.
-        return product_into(b.reversed_axes(), a.reversed_axes(), out.reversed_axes());
+        return product_adding_into(b.reversed_axes(), a.reversed_axes(), out.reversed_axes(), adding);
     }
     PACKING.with(|packing| match packing.try_borrow_mut() {
         Ok(mut packing) => {
@@ -61,6 +73,7 @@ pub(super) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayVie
                 a,
                 b,
                 out,
+                adding,
                 packed_b,
                 packed_a,
             })
@@ -70,6 +83,7 @@ pub(super) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayVie
             a,
             b,
             out,
+            adding,
             packed_b: &mut Vec::new(),
             packed_a: &mut Vec::new(),
         }),
@@ -83,7 +97,7 @@ pub(super) fn reserve_packing() {
         if let Ok(mut packing) = packing.try_borrow_mut() {
             let (packed_b, packed_a) = &mut *packing;
             aligned(packed_b, MAX_DEPTH * MAX_WIDTH);
-            aligned(packed_a, MAX_DEPTH * ROWS);
+            aligned(packed_a, MAX_DEPTH * ROWS * GROUPS);
         }
     })
 }
@@ -93,6 +107,8 @@ struct Product<'a, 'p> {
     a: ArrayView2<'a, f32>,
     b: ArrayView2<'a, f32>,
     out: ArrayViewMut2<'a, f32>,
+    /// `out += a · b` rather than `out = a · b`.
+    adding: bool,
     packed_b: &'p mut Vec<f32>,
     packed_a: &'p mut Vec<f32>,
 }
@@ -118,6 +134,7 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
         a,
         b,
         mut out,
+        adding,
         packed_b,
         packed_a,
     } = product;
@@ -126,7 +143,9 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
         return;
     }
     if k == 0 {
-        out.fill(0.0);
+        if !adding {
+            out.fill(0.0);
+        }
         return;
     }
     let strip = VECTORS * S::F32_LANES;
@@ -134,7 +153,7 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
     let width_max = MAX_WIDTH.div_ceil(strip) * strip;
     // Both buffers at their largest, whatever the product: a thread allocates them once, on its first product.
     let packed_b = aligned(packed_b, MAX_DEPTH * MAX_WIDTH);
-    let packed_rows = aligned(packed_a, MAX_DEPTH * ROWS);
+    let packed_groups = aligned(packed_a, MAX_DEPTH * ROWS * GROUPS);
     // Rows of `a` are read in place when they are runs; otherwise (a transposed `a`, as `xᵀ` in `dW = xᵀ · dz`),
     // and for a last, incomplete group of rows, each group of rows is packed just before its use.
     let a_in_place = a.strides()[1] == 1;
@@ -142,7 +161,6 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
     for (block, p0) in (0..k).step_by(depth_max).enumerate() {
         let depth = depth_max.min(k - p0);
         let a_block = a.slice(s![.., p0..p0 + depth]);
-        let packed_rows = &mut packed_rows[..depth * ROWS];
         // A transposed `a` is read through the rows of `x`: the runs of `a`'s columns.
         let mut a_columns: [&[f32]; MAX_DEPTH] = [&[]; MAX_DEPTH];
         let columns_are_runs = !a_in_place
@@ -162,12 +180,15 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
             for (group, (a_rows, mut target)) in row_groups.zip(target_groups).enumerate() {
                 let group_rows = match a_in_place.then(|| six_rows(a_rows)).flatten() {
                     Some(rows) => GroupRows::InPlace(rows),
-                    None => {
-                        if columns_are_runs {
-                            pack_group(&a_columns[..depth], group * ROWS, m, packed_rows);
-                        } else {
-                            pack_a(a_rows, packed_rows);
+                    None if columns_are_runs => {
+                        if group % GROUPS == 0 {
+                            pack_groups(&a_columns[..depth], group * ROWS, m, packed_groups);
                         }
+                        GroupRows::Packed(&packed_groups[(group % GROUPS) * depth * ROWS..][..depth * ROWS])
+                    }
+                    None => {
+                        let packed_rows = &mut packed_groups[..depth * ROWS];
+                        pack_a(a_rows, packed_rows);
                         GroupRows::Packed(packed_rows)
                     }
                 };
@@ -178,7 +199,7 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
                     let (packed_strip, rest) = packed_strips.split_at(vectors * S::F32_LANES * depth);
                     packed_strips = rest;
                     let columns = j0..(j0 + strip).min(width);
-                    let accumulate = block > 0;
+                    let accumulate = adding || block > 0;
                     let rows = (group_rows, &mut target_rows);
                     // a last, incomplete group of rows computes as few rows as it has (rounded up to even)
                     match a_rows.nrows() {
@@ -192,24 +213,23 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
     }
 }
 
-/// Packs rows `i0..` (at most `ROWS`) of a transposed `a` from `columns`, its columns as runs (`m` long each).
-fn pack_group(columns: &[&[f32]], i0: usize, m: usize, packed: &mut [f32]) {
-    let (targets, _) = pulp::as_arrays_mut::<ROWS, f32>(packed);
-    if i0 + ROWS <= m {
-        // a copy of known size per column, inlined (one of variable size would be a call to `memcpy`)
-        for (target, run) in targets.iter_mut().zip(columns) {
-            // `run` holds `m ≥ i0 + ROWS` values: the slice has exactly `ROWS`, so the conversion always succeeds
-            if let Ok(values) = <&[f32; ROWS]>::try_from(&run[i0..i0 + ROWS]) {
-                *target = *values;
-            }
+/// Packs the next (at most) [`GROUPS`] groups of rows of a transposed `a`, from row `i0` on, out of `columns`
+/// (`a`'s columns as runs, `m` long each): group after group, each `depth` columns of `ROWS` floats, the rows
+/// past `m` as zeros. Each column is read once, as one run.
+fn pack_groups(columns: &[&[f32]], i0: usize, m: usize, packed: &mut [f32]) {
+    let depth = columns.len();
+    let rows = (m - i0).min(GROUPS * ROWS);
+    let (groups, _) = pulp::as_arrays_mut::<ROWS, f32>(&mut packed[..rows.div_ceil(ROWS) * depth * ROWS]);
+    for (p, run) in columns.iter().enumerate() {
+        let (whole, last) = pulp::as_arrays::<ROWS, f32>(&run[i0..i0 + rows]);
+        // a copy of known size per group, inlined (one of variable size would be a call to `memcpy`)
+        for (g, values) in whole.iter().enumerate() {
+            groups[g * depth + p] = *values;
         }
-    } else {
-        packed.fill(0.0);
-        let (targets, _) = pulp::as_arrays_mut::<ROWS, f32>(packed);
-        for (target, run) in targets.iter_mut().zip(columns) {
-            for (t, &value) in target.iter_mut().zip(&run[i0..m]) {
-                *t = value;
-            }
+        if !last.is_empty() {
+            let target = &mut groups[whole.len() * depth + p];
+            *target = [0.0; ROWS];
+            target[..last.len()].copy_from_slice(last);
         }
     }
 }
@@ -463,6 +483,7 @@ mod tests {
             a,
             b,
             out,
+            adding: false,
             packed_b: &mut packed_b,
             packed_a: &mut packed_a,
         };
