@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Where a convolution's window may stand: only over the image (`Valid`), or also partly over the zeros around
 /// it so that a stride of 1 keeps the size (`Same`). Keras' (TensorFlow's) rules, in the [module

@@ -27,8 +27,11 @@ use ndarray::{s, Array2, ArrayView2, Axis, Zip};
 use ndarray_rand::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use ndarray_rand::rand_distr::{Distribution, Normal};
 
+use crate::error::{Error, Result};
 use crate::layers::Layer;
-use crate::{Autoencoder, Error, Loss, Optimizer, Result};
+use crate::loss::Loss;
+use crate::models::Autoencoder;
+use crate::optim::Optimizer;
 
 /// How to train: epochs, batch size, shuffling, loss, early stopping.
 ///

@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
-use crate::Error;
+use crate::error::Error;
 
 /// An element-wise activation function.
 ///

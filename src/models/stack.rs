@@ -3,8 +3,8 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use crate::error::{Error, Result};
 use crate::layers::Layer;
-use crate::{Error, Result};
 
 /// Layers where each one's outputs equal the next one's inputs; never empty.
 #[derive(Clone, Debug, PartialEq)]
