@@ -1,7 +1,7 @@
 //! Fallible allocation of parameter buffers and a convolution's scratch: a model too large for memory is an [`Error`], not an abort of the
 //! process (what `Vec::with_capacity` and `Array::zeros` do when the allocator says no).
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// An empty `Vec` with room for exactly `len` values of `f32`, or an error naming `what` (`"a 784 × 256 layer's
 /// weights"`) and the bytes it needed.

@@ -17,6 +17,29 @@
 //! The common types are re-exported at the root (`autoencoder::Autoencoder`, `autoencoder::Adam`, ...), and
 //! [`prelude`] gathers those that building, training, saving and loading a model need:
 //! `use autoencoder::prelude::*;`. A glob import of the root, `use autoencoder::*;`, works as well.
+
+//!
+//! ## Module map
+//! The folders follow the architecture, from top to bottom; a module imports only from those below it (and
+//! [`error`] from anywhere):
+//! - [`training`]: the fit loop ([`fit`]: [`FitConfig`], [`FitData`], callbacks, early stopping, [`History`]),
+//!   [`checkpoint`]s to resume a run and [`metrics`] to judge one. Uses the models, and [`io`] for checkpoint files.
+//! - [`data`]: data sets — the IDX format ([`idx`]) and [`mnist`]. Loaders give arrays and know nothing of the
+//!   network; they use only `io`'s atomic file writing.
+//! - [`io`]: files — model files ([`persist`], which know the models and layers they save) and pictures
+//!   ([`image`], which know only arrays), both written atomically.
+//! - [`models`]: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] with its training step, the
+//!   builders ([`builder`], [`conv_builder`]) and the buffers a training step reuses. Models know nothing of
+//!   training loops or files.
+//! - [`optim`] and [`loss`], beside [`layers`]: the optimizers and losses a model's training step applies; and
+//!   the layers — [`Dense`] ([`dense`]), [`Conv2d`], [`ConvTranspose2d`], the [`Layer`] enum over them, the
+//!   activations ([`activation`]) and initialisers ([`init`]). None of the three knows the others or the models.
+//! - at the bottom, private: `matmul` (the matrix-product kernels and their thread pool) and `alloc` (fallible
+//!   allocation).
+//!
+//! [`prelude`] and [`error`] sit at the root. The modules' paths from before the folders (`autoencoder::dense`,
+//! `autoencoder::fit`, `autoencoder::idx`, `autoencoder::persist`, ...) are kept as re-exports for
+//! compatibility, as are the common types at the root.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -25,54 +48,44 @@ pub use ndarray;
 /// generator with `autoencoder::rand::{rngs::StdRng, SeedableRng}` and `StdRng::seed_from_u64(seed)`.
 pub use ndarray_rand::rand;
 
-pub mod activation;
-// Private, and re-exported as `Autoencoder` below: a public module named like the crate would make every path
-// `autoencoder::...` ambiguous in code that writes `use autoencoder::*;` (E0659).
-mod autoencoder;
-pub mod builder;
-pub mod checkpoint;
-pub mod conv_builder;
-pub mod decoder;
-pub mod dense;
-pub mod encoder;
+// No public module may be named `autoencoder`: a module named like the crate would make every path
+// `autoencoder::...` ambiguous in code that writes `use autoencoder::*;` (E0659). The model's module is private
+// inside `models`, re-exported as `models::Autoencoder`.
+pub mod data;
 pub mod error;
-pub mod fit;
-pub mod idx;
-pub mod image;
-pub mod init;
+pub mod io;
 pub mod layers;
 pub mod loss;
-pub mod metrics;
-pub mod mnist;
+pub mod models;
 pub mod optim;
-pub mod persist;
 pub mod prelude;
+pub mod training;
 
 mod alloc;
 mod matmul;
-mod snapshot;
-mod stack;
-mod workspace;
 
-pub use activation::Activation;
-pub use autoencoder::Autoencoder;
-pub use builder::AutoencoderBuilder;
-pub use checkpoint::Checkpoint;
-pub use conv_builder::ConvAutoencoderBuilder;
-pub use decoder::Decoder;
-pub use dense::{Dense, DenseGradients, DenseTrace};
-pub use encoder::Encoder;
+// The modules' paths from before the folders, kept for compatibility.
+pub use data::{idx, mnist};
+pub use io::{image, persist};
+pub use layers::{activation, dense, init};
+pub use models::{builder, conv_builder, decoder, encoder};
+pub use training::{checkpoint, fit, metrics};
+
+pub use data::{IdxArray, Mnist};
 pub use error::{Error, Result};
-pub use fit::{BatchReport, Callback, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress};
-pub use idx::IdxArray;
-pub use init::Init;
-pub use layers::{Conv2d, ConvGradients, ConvTrace, ConvTranspose2d, Layer, Padding};
+pub use layers::{
+    Activation, Conv2d, ConvGradients, ConvTrace, ConvTranspose2d, Dense, DenseGradients, DenseTrace, Init, Layer,
+    Padding,
+};
 pub use loss::Loss;
 #[doc(hidden)]
 pub use matmul::internals as __internals;
 pub use matmul::{num_threads, set_num_threads, MAX_THREADS};
-pub use mnist::Mnist;
+pub use models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder};
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
+pub use training::{
+    BatchReport, Callback, Checkpoint, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,
+};
 
 /// The README's code, compiled and run as a doctest so that it cannot go stale.
 #[cfg(doctest)]

@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Predictions are clamped to `[BCE_EPSILON, 1 - BCE_EPSILON]` before the logarithms of the binary
 /// cross-entropy (Keras' `epsilon()`).

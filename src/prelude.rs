@@ -22,8 +22,12 @@
 //! # Ok::<(), Error>(())
 //! ```
 
-pub use crate::{
-    Activation, Adam, AdamW, Autoencoder, AutoencoderBuilder, BatchReport, Callback, Checkpoint, Control, Conv2d,
-    ConvAutoencoderBuilder, ConvTranspose2d, Decoder, Dense, EarlyStopping, Encoder, EpochReport, Error, FitConfig,
-    FitData, History, Init, Layer, Loss, Mnist, Optimizer, OptimizerState, Padding, PrintProgress, Result, Sgd,
+pub use crate::data::Mnist;
+pub use crate::error::{Error, Result};
+pub use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Init, Layer, Padding};
+pub use crate::loss::Loss;
+pub use crate::models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder};
+pub use crate::optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
+pub use crate::training::{
+    BatchReport, Callback, Checkpoint, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,
 };

@@ -38,15 +38,16 @@ use ndarray::{s, Array1, Array2, Array4, ArrayView2, ArrayViewMut1, ArrayViewMut
 use ndarray_rand::rand::Rng;
 
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
+use super::dense::sweeps;
 use super::geometry::{
     check_columns, check_kernel, checked_filters, images_per_pass, patch_room, pixel_rows, pixel_rows_mut, Geometry,
     Padding,
 };
 use super::patches::{gather, scatter_add};
+use super::{Activation, Init};
 use crate::alloc::try_zeros_2d;
-use crate::dense::sweeps;
+use crate::error::{Error, Result};
 use crate::matmul::{on_pool, product_add_into, product_into};
-use crate::{Activation, Error, Init, Result};
 
 /// A 2-D convolution `y = act(conv(x, K) + b)` over images in HWC order, with Keras' kernel layout
 /// `(kh, kw, in_channels, filters)` and Keras' [`Padding`] rules.

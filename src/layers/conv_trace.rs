@@ -2,7 +2,8 @@
 
 use ndarray::{Array1, Array2, Array4, ArrayView2};
 
-use crate::{Activation, Error, Result};
+use super::Activation;
+use crate::error::{Error, Result};
 
 /// What [`Conv2d::forward_train`](crate::Conv2d::forward_train) and
 /// [`ConvTranspose2d::forward_train`](crate::ConvTranspose2d::forward_train) keep for `backward`: the input, the

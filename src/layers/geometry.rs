@@ -16,11 +16,11 @@ use std::str::FromStr;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Where a convolution's window may stand: only over the image (`Valid`), or also partly over the zeros around
-/// it so that a stride of 1 keeps the size (`Same`). Keras' (TensorFlow's) rules, in the [module
-/// docs](self).
+/// it so that a stride of 1 keeps the size (`Same`). Keras' (TensorFlow's) rules: per axis, `Same`
+/// gives `ceil(n / s)` outputs and `Valid` `(n - k) / s + 1`, for input size `n`, kernel size `k` and stride `s`.
 ///
 /// ```
 /// use autoencoder::Padding;

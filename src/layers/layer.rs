@@ -6,9 +6,9 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2};
 
-use super::{Conv2d, ConvTranspose2d};
+use super::{Activation, Conv2d, ConvTranspose2d, Dense};
+use crate::error::Result;
 use crate::matmul::{join, try_line_aligned_zeros};
-use crate::{Activation, Dense, Result};
 
 /// One layer of an [`Encoder`](crate::Encoder) or [`Decoder`](crate::Decoder): dense, convolution or transposed
 /// convolution. Batches between layers are `(batch, features)`; for images, features are `h * w * c` values in

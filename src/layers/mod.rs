@@ -1,6 +1,11 @@
 //! The layers a stack is made of ([`Layer`]), each with its forward and its hand-written backward side by
-//! side: the convolutions ([`Conv2d`], [`ConvTranspose2d`]) with the [`Padding`] rules and the lowering onto the matrix
-//! product they share. (The dense layer and the activations are in [`crate::dense`] and [`crate::activation`].)
+//! side: the dense layer ([`dense`]), the convolutions ([`Conv2d`], [`ConvTranspose2d`]) with the [`Padding`] rules
+//! and the lowering onto the matrix product they share, the activations ([`activation`]) and the initialisers
+//! ([`init`]). Layers know nothing of models or training: they import only `matmul`, `alloc` and [`crate::error`].
+
+pub mod activation;
+pub mod dense;
+pub mod init;
 
 mod conv2d;
 mod conv_trace;
@@ -9,9 +14,12 @@ mod geometry;
 mod layer;
 mod patches;
 
+pub use activation::Activation;
 pub use conv2d::Conv2d;
 pub use conv_trace::{ConvGradients, ConvTrace};
 pub use conv_transpose2d::ConvTranspose2d;
+pub use dense::{Dense, DenseGradients, DenseTrace};
 pub use geometry::Padding;
+pub use init::Init;
 pub use layer::Layer;
 pub(crate) use layer::LayerBuffers;

@@ -13,7 +13,7 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use super::gate::Gate;
 use super::kernel::reserve_packing;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The environment variable that sets the thread count when [`set_num_threads`] was not called.
 const ENV_VAR: &str = "AUTOENCODER_NUM_THREADS";

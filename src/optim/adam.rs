@@ -4,7 +4,7 @@ use super::{
     check_beta, check_lengths, check_non_negative, magnitude, max_magnitude, slot_buffers, Optimizer, OptimizerState,
     ROUNDING_MARGIN, SAFE_UPDATE,
 };
-use crate::Result;
+use crate::error::Result;
 
 /// Adam with bias-corrected moments. Per step `t`, for each parameter `w` with gradient `g`:
 ///

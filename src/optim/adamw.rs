@@ -1,7 +1,7 @@
 //! AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, as `torch.optim.AdamW`.
 
 use super::{check_non_negative, Adam, Optimizer, OptimizerState};
-use crate::Result;
+use crate::error::Result;
 
 /// Adam with decoupled weight decay: each step first shrinks the weights, `w -= lr · weight_decay · w`, then
 /// takes the [`Adam`] step. Default weight decay 0.01, as PyTorch's.

@@ -25,7 +25,7 @@ pub use adam::Adam;
 pub use adamw::AdamW;
 pub use sgd::Sgd;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A gradient-descent optimizer with per-parameter state.
 ///
@@ -323,7 +323,7 @@ pub(crate) fn check_beta(name: &str, value: f64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Adam, Sgd};
+    use crate::optim::{Adam, Sgd};
 
     #[test]
     fn a_slot_number_far_past_the_slots_in_use_is_an_error_not_a_panic() {
@@ -340,7 +340,7 @@ mod tests {
     /// weights up to the extremes, three steps each, against the bound worked out before each.
     #[test]
     fn an_update_an_optimizer_vouches_for_stays_finite() {
-        use crate::AdamW;
+        use crate::optim::AdamW;
         type Make = Box<dyn Fn(f64) -> Box<dyn Optimizer>>;
         let optimizers: Vec<Make> = vec![
             Box::new(|lr| Box::new(Adam::new(lr))),

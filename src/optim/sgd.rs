@@ -4,7 +4,7 @@ use super::{
     check_lengths, check_non_negative, magnitude, max_magnitude, slot_buffers, Optimizer, OptimizerState,
     ROUNDING_MARGIN, SAFE_UPDATE,
 };
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// SGD. Per step, for each parameter `w` with gradient `g`:
 ///

@@ -31,9 +31,10 @@
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 
+use super::{Activation, Init};
 use crate::alloc::{describe_bytes, try_zeros};
+use crate::error::{Error, Result};
 use crate::matmul::{on_pool, product_into};
-use crate::{Activation, Error, Init, Result};
 
 mod sigmoid;
 pub(crate) mod sweeps;

@@ -29,8 +29,8 @@ use std::path::Path;
 
 use ndarray::{ArrayView1, ArrayView2};
 
-use crate::persist::write_atomically;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomically;
 
 /// The gray level (0 black, 255 white) of the gaps between the cells of a grid and of its label margin.
 ///

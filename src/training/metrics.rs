@@ -22,7 +22,7 @@ use std::cmp::Ordering;
 
 use ndarray::{Array1, ArrayView2, Axis, Zip};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The mean squared error over every element of two arrays of the same shape.
 ///

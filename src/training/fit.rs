@@ -27,8 +27,16 @@ use ndarray::{s, Array2, ArrayView2, Axis, Zip};
 use ndarray_rand::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use ndarray_rand::rand_distr::{Distribution, Normal};
 
-use crate::layers::Layer;
-use crate::{Autoencoder, Error, Loss, Optimizer, Result};
+use super::callbacks::EarlyStoppingState;
+use crate::error::{Error, Result};
+use crate::loss::Loss;
+use crate::models::Autoencoder;
+use crate::optim::Optimizer;
+
+// Defined beside the loop, in their own files; re-exported here, where they were, for compatibility
+// (`autoencoder::fit::Callback`, ...).
+pub use super::callbacks::{Callback, Control, EarlyStopping, PrintProgress};
+pub use super::history::{BatchReport, EpochReport, History};
 
 /// How to train: epochs, batch size, shuffling, loss, early stopping.
 ///
@@ -47,67 +55,6 @@ pub struct FitConfig {
     input_noise: f32,
     early_stopping: Option<EarlyStopping>,
     start_epoch: usize,
-}
-
-/// Stops training when the monitored loss (validation loss if there is validation data, else training loss)
-/// has not improved by more than `min_delta` for `patience` epochs; optionally restores the best weights.
-///
-/// ```
-/// use autoencoder::EarlyStopping;
-/// let stop = EarlyStopping::new(5).min_delta(1e-4).restore_best(false);
-/// assert_eq!(stop.patience(), 5);
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct EarlyStopping {
-    patience: usize,
-    min_delta: f32,
-    restore_best: bool,
-}
-
-impl EarlyStopping {
-    /// Stop after `patience` epochs without improvement; `min_delta` 0 and best weights restored by default.
-    ///
-    /// ```
-    /// assert_eq!(autoencoder::EarlyStopping::new(3).patience(), 3);
-    /// ```
-    pub fn new(patience: usize) -> EarlyStopping {
-        EarlyStopping {
-            patience,
-            min_delta: 0.0,
-            restore_best: true,
-        }
-    }
-
-    /// The smallest decrease of the loss that counts as an improvement.
-    ///
-    /// ```
-    /// let stop = autoencoder::EarlyStopping::new(3).min_delta(0.01);
-    /// # let _ = stop;
-    /// ```
-    pub fn min_delta(mut self, min_delta: f32) -> EarlyStopping {
-        self.min_delta = min_delta;
-        self
-    }
-
-    /// Whether to put back the weights of the best epoch when training ends (default true).
-    ///
-    /// ```
-    /// let stop = autoencoder::EarlyStopping::new(3).restore_best(false);
-    /// # let _ = stop;
-    /// ```
-    pub fn restore_best(mut self, restore_best: bool) -> EarlyStopping {
-        self.restore_best = restore_best;
-        self
-    }
-
-    /// The number of epochs without improvement that stops training.
-    ///
-    /// ```
-    /// assert_eq!(autoencoder::EarlyStopping::new(4).patience(), 4);
-    /// ```
-    pub fn patience(&self) -> usize {
-        self.patience
-    }
 }
 
 impl FitConfig {
@@ -318,161 +265,6 @@ impl<'a> FitData<'a> {
     }
 }
 
-/// What happened in training, epoch by epoch.
-///
-/// ```
-/// # use autoencoder::{Adam, Autoencoder, FitConfig};
-/// # use autoencoder::ndarray::Array2;
-/// # let x = Array2::from_elem((8, 4), 0.5_f32);
-/// # let mut ae = Autoencoder::builder(4).latent(2).build()?;
-/// let history = ae.fit(x.view(), Some(x.view()), &mut Adam::new(1e-3), &FitConfig::new(2))?;
-/// assert_eq!((history.first_epoch, history.train_loss.len(), history.validation_loss.len()), (1, 2, 2));
-/// # Ok::<(), autoencoder::Error>(())
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct History {
-    /// The epoch number (1-based) of the first entry: `start_epoch + 1`.
-    pub first_epoch: usize,
-    /// Mean training loss of each epoch (over its batches, weighted by batch size; for an epoch that a callback
-    /// stopped mid-way, over the batches that ran).
-    pub train_loss: Vec<f32>,
-    /// Validation loss after each epoch; empty without validation data, and none for an epoch that a callback
-    /// stopped mid-way.
-    pub validation_loss: Vec<f32>,
-    /// Wall-clock seconds of each epoch (training and validation).
-    pub epoch_seconds: Vec<f64>,
-    /// The epoch (1-based) with the best monitored loss, when early stopping was on.
-    pub best_epoch: Option<usize>,
-    /// Whether training ended before the last epoch (early stopping or a callback).
-    pub stopped_early: bool,
-}
-
-/// After each training step: where training is and the batch's loss.
-///
-/// ```
-/// use autoencoder::{BatchReport, Callback, Control};
-/// struct Losses(Vec<f32>);
-/// impl Callback for Losses {
-///     fn on_batch(&mut self, report: &BatchReport) -> Control {
-///         self.0.push(report.loss);
-///         Control::Continue
-///     }
-/// }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BatchReport {
-    /// The epoch, 1-based.
-    pub epoch: usize,
-    /// The batch within the epoch, 1-based.
-    pub batch: usize,
-    /// Batches in the epoch.
-    pub batches: usize,
-    /// The batch's loss, before its update.
-    pub loss: f32,
-}
-
-/// After each epoch: its losses and time, with the model and optimizer as they are (for checkpoints).
-///
-/// ```
-/// use autoencoder::{Callback, Control, EpochReport};
-/// struct SaveBest(f32);
-/// impl Callback for SaveBest {
-///     fn on_epoch(&mut self, report: &EpochReport<'_>) -> autoencoder::Result<Control> {
-///         let loss = report.validation_loss.unwrap_or(report.train_loss);
-///         if loss < self.0 {
-///             self.0 = loss; // e.g. report.autoencoder.save("best.safetensors")?
-///         }
-///         Ok(Control::Continue)
-///     }
-/// }
-/// ```
-pub struct EpochReport<'a> {
-    /// The epoch, 1-based.
-    pub epoch: usize,
-    /// The last epoch training will run.
-    pub epochs: usize,
-    /// Mean training loss of the epoch.
-    pub train_loss: f32,
-    /// Validation loss, with validation data.
-    pub validation_loss: Option<f32>,
-    /// Wall-clock seconds of the epoch.
-    pub seconds: f64,
-    /// The model after this epoch.
-    pub autoencoder: &'a Autoencoder,
-    /// The optimizer after this epoch (its `state()` goes into a checkpoint).
-    pub optimizer: &'a dyn Optimizer,
-}
-
-/// Whether training goes on after a callback.
-///
-/// ```
-/// use autoencoder::{BatchReport, Callback, Control};
-/// struct StopOnSmallLoss;
-/// impl Callback for StopOnSmallLoss {
-///     fn on_batch(&mut self, report: &BatchReport) -> Control {
-///         if report.loss < 1e-3 { Control::Stop } else { Control::Continue }
-///     }
-/// }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Control {
-    /// Go on.
-    Continue,
-    /// Stop after this batch or epoch.
-    Stop,
-}
-
-/// Hooks called during [`Autoencoder::fit_with`], for progress bars, logging and checkpoints. Both methods do
-/// nothing by default.
-///
-/// ```
-/// use autoencoder::{Callback, Control, EpochReport};
-/// struct Log(Vec<f32>);
-/// impl Callback for Log {
-///     fn on_epoch(&mut self, report: &EpochReport<'_>) -> autoencoder::Result<Control> {
-///         self.0.push(report.train_loss);
-///         Ok(Control::Continue)
-///     }
-/// }
-/// ```
-pub trait Callback {
-    /// Called after each training step.
-    fn on_batch(&mut self, _report: &BatchReport) -> Control {
-        Control::Continue
-    }
-
-    /// Called after each epoch. An error stops training and is returned by `fit_with`.
-    fn on_epoch(&mut self, _report: &EpochReport<'_>) -> Result<Control> {
-        Ok(Control::Continue)
-    }
-}
-
-/// No callbacks.
-impl Callback for () {}
-
-/// Prints one line per epoch to standard error: epoch, training loss, validation loss, seconds.
-///
-/// ```
-/// let mut progress = autoencoder::PrintProgress;
-/// # let _ = &mut progress;
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PrintProgress;
-
-impl Callback for PrintProgress {
-    fn on_epoch(&mut self, r: &EpochReport<'_>) -> Result<Control> {
-        let validation = r
-            .validation_loss
-            .map(|v| format!("  validation loss {v:.6}"))
-            .unwrap_or_default();
-        eprintln!(
-            "epoch {:>3}/{}  train loss {:.6}{validation}  {:.2} s",
-            r.epoch, r.epochs, r.train_loss, r.seconds
-        );
-        Ok(Control::Continue)
-    }
-}
-
 impl Autoencoder {
     /// Trains on `train` (each sample its own target), scoring `validation` after every epoch when given.
     ///
@@ -671,14 +463,6 @@ impl Autoencoder {
     }
 }
 
-impl History {
-    fn push(&mut self, train_loss: f32, validation_loss: Option<f32>, started: Instant) {
-        self.train_loss.push(train_loss);
-        self.validation_loss.extend(validation_loss);
-        self.epoch_seconds.push(started.elapsed().as_secs_f64());
-    }
-}
-
 /// The seed of epoch `epoch`'s shuffle, mixed so that neighbouring seeds and epochs give unrelated streams.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
@@ -694,49 +478,5 @@ fn gather_rows(source: ArrayView2<f32>, rows: &[usize], batch: &mut Array2<f32>)
         Zip::from(&mut destination)
             .and(source.row(row))
             .for_each(|d, &s| *d = s);
-    }
-}
-
-/// Early stopping's running state: the best loss so far, its epoch and its weights.
-struct EarlyStoppingState {
-    config: EarlyStopping,
-    best_loss: f32,
-    best_epoch: Option<usize>,
-    best_layers: Option<Vec<Layer>>,
-    epochs_without_improvement: usize,
-}
-
-impl EarlyStoppingState {
-    fn new(config: EarlyStopping) -> EarlyStoppingState {
-        EarlyStoppingState {
-            config,
-            best_loss: f32::INFINITY,
-            best_epoch: None,
-            best_layers: None,
-            epochs_without_improvement: 0,
-        }
-    }
-
-    /// Records an epoch's loss; true when training should stop.
-    fn observe(&mut self, epoch: usize, loss: f32, model: &Autoencoder) -> bool {
-        if loss < self.best_loss - self.config.min_delta {
-            self.best_loss = loss;
-            self.best_epoch = Some(epoch);
-            self.epochs_without_improvement = 0;
-            if self.config.restore_best {
-                self.best_layers = Some(model.layers().cloned().collect());
-            }
-            false
-        } else {
-            self.epochs_without_improvement += 1;
-            self.epochs_without_improvement >= self.config.patience
-        }
-    }
-
-    /// Puts the best weights back, when asked to and when there were any.
-    fn restore(self, model: &mut Autoencoder) {
-        if let Some(best) = self.best_layers {
-            model.set_layers(best);
-        }
     }
 }

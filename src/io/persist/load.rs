@@ -15,8 +15,9 @@ use safetensors::Dtype;
 
 use super::header::{Header, MAX_HEADER_BYTES};
 use super::{model_file_error, FORMAT, FORMAT_VERSION};
-use crate::layers::{Conv2d, ConvTranspose2d, Layer, Padding};
-use crate::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Result};
+use crate::error::{Error, Result};
+use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Layer, Padding};
+use crate::models::{Autoencoder, Decoder, Encoder};
 
 /// The outcome of a check: the message says what is wrong with the file.
 pub(crate) type Check<T> = std::result::Result<T, String>;

@@ -2,8 +2,9 @@
 
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 
-use crate::layers::{Conv2d, ConvTranspose2d, Layer, Padding};
-use crate::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Init, Result};
+use super::{Autoencoder, Decoder, Encoder};
+use crate::error::{Error, Result};
+use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Init, Layer, Padding};
 
 /// Builds the convolutional autoencoder of the book's chapter 3 (and `../shared/bench/WORKLOAD.md`'s CAE-16):
 ///

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, Ix1};
 
+use crate::data::idx::{self, ElementType, IdxArray, IdxStream};
 use crate::error::{Error, Result};
-use crate::idx::{self, ElementType, IdxArray, IdxStream};
 
 /// A data set in the MNIST layout: training and test images with their labels.
 ///

@@ -25,10 +25,13 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray};
 
+use super::workspace::{Chain, Workspace};
+use super::{Decoder, Encoder};
+use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::loss::Loss;
 use crate::matmul::on_pool;
-use crate::workspace::{Chain, Workspace};
-use crate::{Decoder, Encoder, Error, Loss, Optimizer, Result};
+use crate::optim::Optimizer;
 
 /// An encoder and a decoder, trained together to reproduce their input. A clone copies the layers, not the
 /// training buffers (the clone makes its own on its first training step).

@@ -6,11 +6,12 @@
 
 use ndarray::{s, ArrayView2};
 
+use super::snapshot::Snapshot;
+use crate::error::{Error, Result};
 use crate::layers::{Layer, LayerBuffers};
+use crate::loss::Loss;
 use crate::matmul::on_pool;
-use crate::optim::max_magnitude;
-use crate::snapshot::Snapshot;
-use crate::{Error, Loss, Optimizer, Result};
+use crate::optim::{max_magnitude, Optimizer};
 
 /// A chain of layers seen as one: the encoder's, then the decoder's.
 #[derive(Clone, Copy)]

@@ -20,7 +20,7 @@ use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::{Distribution, Normal, Uniform};
 
 use crate::alloc::{describe_bytes, try_vec};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// How a layer's weights are drawn.
 ///

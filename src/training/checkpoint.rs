@@ -30,7 +30,7 @@
 //!
 //! # The file format
 //!
-//! A checkpoint is a [model file](crate::persist) — the same `encoder.*`/`decoder.*` tensors and metadata — with
+//! A checkpoint is a [model file](crate::io::persist) — the same `encoder.*`/`decoder.*` tensors and metadata — with
 //! more in it. [`Autoencoder::load`] reads the model out of a checkpoint (ignoring the rest), so a checkpoint can
 //! be used as a model as it is. Extra tensors, all `F32`, 1-D, flattened in row-major order:
 //!
@@ -60,8 +60,11 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use crate::persist::{self, in_memory_path, model_contents, model_file_error, read_file, write_atomically, ModelFile};
-use crate::{Autoencoder, Error, Optimizer, OptimizerState, Result};
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomically;
+use crate::io::persist::{self, in_memory_path, model_contents, model_file_error, read_file, ModelFile};
+use crate::models::Autoencoder;
+use crate::optim::{Optimizer, OptimizerState};
 
 /// The newest `checkpoint_version` this version of the crate writes and reads.
 ///

@@ -42,7 +42,7 @@
 //! | `{part}.{i}.input_shape`, `.stride`, `.padding` | for the convolutions: `28,28,1` (h, w, c), `2`, `same` or `valid` | required for the convolutions |
 //! | `crate_version` | the version of `autoencoder` that wrote the file, e.g. `0.1.0` | informational |
 //!
-//! Other metadata keys are ignored on load. A [checkpoint](crate::checkpoint) is a model file with more in it
+//! Other metadata keys are ignored on load. A [checkpoint](crate::training::checkpoint) is a model file with more in it
 //! (`checkpoint_version`, `optimizer.*` tensors and keys); [`Autoencoder::load`] reads the model out of a
 //! checkpoint and ignores the rest.
 //!
@@ -74,7 +74,6 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
-mod atomic;
 mod header;
 mod load;
 mod save;
@@ -83,11 +82,12 @@ use std::path::{Path, PathBuf};
 
 pub use header::MAX_HEADER_BYTES;
 
-pub(crate) use atomic::{write_atomically, write_atomically_with};
 pub(crate) use load::{name_list, read_file, Check, ModelFile};
 pub(crate) use save::{check_finite_before_save, model_contents, Tensor};
 
-use crate::{Autoencoder, Error, Result};
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomically;
+use crate::models::Autoencoder;
 
 /// The `format` value in a model file's `__metadata__`.
 ///
@@ -115,7 +115,7 @@ pub const FORMAT_VERSION: u32 = 2;
 const IN_MEMORY: &str = "<in-memory safetensors>";
 
 impl Autoencoder {
-    /// Saves the model to `path` as a safetensors file (the format is in the [`persist`](crate::persist) module
+    /// Saves the model to `path` as a safetensors file (the format is in the [`persist`](crate::io::persist) module
     /// docs), atomically: a failed save leaves any previous file at `path` untouched.
     ///
     /// Errors with [`Error::InvalidArgument`] when a weight or an activation's parameter is NaN or infinite (nothing

@@ -2,8 +2,10 @@
 
 use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 
+use super::{Autoencoder, Decoder, Encoder};
 use crate::alloc::describe_bytes;
-use crate::{Activation, Autoencoder, Decoder, Dense, Encoder, Error, Init, Result};
+use crate::error::{Error, Result};
+use crate::layers::{Activation, Dense, Init};
 
 /// Builds a symmetric autoencoder `inputs → hidden… → latent → …hidden reversed → inputs`.
 ///
@@ -238,7 +240,8 @@ fn parameter_bytes(sizes: &[usize]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Autoencoder, Error};
+    use crate::error::Error;
+    use crate::models::Autoencoder;
 
     #[test]
     fn sizes_too_large_to_address_are_an_error_not_a_panic() {

@@ -9,7 +9,7 @@ use ndarray::ArrayD;
 
 use super::IdxArray;
 use crate::error::{Error, Result};
-use crate::persist::write_atomically_with;
+use crate::io::atomic::write_atomically_with;
 
 /// Whether [`write`](fn@write) and [`write_to`] compress what they write. Readers detect either form by itself.
 ///
@@ -201,7 +201,7 @@ mod tests {
         write_to(&mut bytes, &IdxArray::from(a.clone()), Compression::Raw).unwrap();
         assert_eq!(bytes.len(), 8 + 4 * a.len());
         assert_eq!(
-            crate::idx::read_from(&bytes[..]).unwrap().into_i32().unwrap(),
+            crate::data::idx::read_from(&bytes[..]).unwrap().into_i32().unwrap(),
             a.into_dyn()
         );
     }

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Tells apart the temporary files of saves running at once in one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -11,8 +11,8 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
+use crate::layers::Activation;
 use crate::matmul::{at_cache_line, join, on_pool, parts_for};
-use crate::Activation;
 
 /// `output = act(output + bias)` row by row, and `pre_activation = output + bias` when given.
 pub(crate) fn bias_activation(
@@ -303,7 +303,7 @@ mod tests {
     use super::*;
     use ndarray::{s, Array1, Array2};
 
-    const ALL: [Activation; 9] = crate::activation::EVERY_KIND;
+    const ALL: [Activation; 9] = crate::layers::activation::EVERY_KIND;
 
     /// Values that include zeros of both signs, large magnitudes, infinities and NaN.
     fn values(rows: usize, cols: usize, seed: usize) -> Array2<f32> {

@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use crate::Activation;
+use crate::layers::Activation;
 
 /// `tab[i] = bits(2^(i/32)) - (i << 47)`: `2^(k/32) = f64::from_bits(tab[k % 32] + (k << 47))` (glibc's
 /// `__exp2f_data.tab`).

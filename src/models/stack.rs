@@ -4,8 +4,8 @@
 use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::alloc::try_zeros_2d;
+use crate::error::{Error, Result};
 use crate::layers::Layer;
-use crate::{Error, Result};
 
 /// Layers where each one's outputs equal the next one's inputs; never empty.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,8 +99,7 @@ fn rows_per_pass(widest: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::{Conv2d, ConvTranspose2d, Padding};
-    use crate::{Activation, Dense, Init};
+    use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Init, Padding};
     use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 
     #[test]

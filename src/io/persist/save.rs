@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES};
-use crate::layers::{Layer, Padding};
-use crate::{Activation, Autoencoder, Error, Result};
+use crate::error::{Error, Result};
+use crate::layers::{Activation, Layer, Padding};
+use crate::models::Autoencoder;
 
 /// A one- or two-dimensional f32 tensor to write.
 pub(crate) struct Tensor<'a> {

@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
-use crate::Error;
+use crate::error::Error;
 
 /// An element-wise activation function.
 ///
@@ -141,9 +141,9 @@ impl Activation {
     /// where ReLU's derivative is 0 the gradient is dropped whatever it is (a select, as PyTorch's
     /// `threshold_backward`: an infinite `grad` gives 0, not NaN).
     ///
-    /// The one definition of every backward pass through an activation: [`backward_in_place`]
-    /// (Self::backward_in_place) and the layers' fused sweeps give exactly these bits (their tests check it on
-    /// zeros of both signs, infinities and NaN).
+    /// The one definition of every backward pass through an activation:
+    /// [`backward_in_place`](Self::backward_in_place) and the layers' fused sweeps give exactly these bits (their
+    /// tests check it on zeros of both signs, infinities and NaN).
     ///
     /// ```
     /// use autoencoder::Activation;

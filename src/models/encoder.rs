@@ -2,9 +2,9 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use super::stack::Stack;
+use crate::error::Result;
 use crate::layers::Layer;
-use crate::stack::Stack;
-use crate::Result;
 
 /// A chain of layers ([`Dense`](crate::Dense), [`Conv2d`](crate::Conv2d), [`ConvTranspose2d`](crate::ConvTranspose2d))
 /// mapping inputs `(batch, inputs)` to latent codes `(batch, latent)`.

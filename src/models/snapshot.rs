@@ -2,8 +2,9 @@
 //! optimizer cannot vouch for ([`Optimizer::update_stays_finite`]), to put back exactly if the update turns a
 //! value NaN or infinite. Its buffers are made on first use and reused, so later steps allocate nothing.
 
+use crate::error::Result;
 use crate::layers::Layer;
-use crate::{Optimizer, OptimizerState, Result};
+use crate::optim::{Optimizer, OptimizerState};
 
 /// The parameters (per slot: a layer's weights `2i`, its bias `2i + 1`) and the optimizer's state.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,22 @@
+//! Models: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] that joins them with its training
+//! step, the builders ([`AutoencoderBuilder`], [`ConvAutoencoderBuilder`]) and the buffers a training step reuses.
+//! Models use [`crate::layers`], [`crate::optim`] and [`crate::loss`]; they know nothing of training loops
+//! ([`crate::training`]) or files ([`crate::io`]).
+
+pub mod builder;
+pub mod conv_builder;
+pub mod decoder;
+pub mod encoder;
+
+// Private, and re-exported as `Autoencoder` below: a public module named like the crate would make every path
+// `autoencoder::...` ambiguous in code that writes `use autoencoder::*;` (E0659).
+mod autoencoder;
+mod snapshot;
+mod stack;
+mod workspace;
+
+pub use self::autoencoder::Autoencoder;
+pub use builder::AutoencoderBuilder;
+pub use conv_builder::ConvAutoencoderBuilder;
+pub use decoder::Decoder;
+pub use encoder::Encoder;
