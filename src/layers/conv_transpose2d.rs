@@ -35,7 +35,7 @@
 //! # Ok::<(), autoencoder::Error>(())
 //! ```
 
-use ndarray::{s, Array1, Array2, Array4, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
+use ndarray::{s, Array1, Array2, Array4, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
@@ -441,23 +441,22 @@ impl ConvTranspose2d {
         &self,
         x: ArrayView2<f32>,
         mut patches: ArrayViewMut2<f32>,
-        pre_activation: Option<ArrayViewMut2<f32>>,
+        mut pre_activation: Option<ArrayViewMut2<f32>>,
         mut output: ArrayViewMut2<f32>,
     ) {
-        let images = images_per_pass(x.nrows(), patches.nrows() / self.geometry.positions());
-        let passes = x
-            .axis_chunks_iter(Axis(0), images)
-            .zip(output.axis_chunks_iter_mut(Axis(0), images));
-        for (x, output) in passes {
-            let mut patches = patches.slice_mut(s![..self.patches_shape(x.nrows()).0, ..]);
-            let x = pixel_rows(x, self.input_shape.2);
+        let (n, channels) = (x.nrows(), self.filters());
+        let images = images_per_pass(n, patches.nrows() / self.geometry.positions());
+        for start in (0..n).step_by(images) {
+            let end = (start + images).min(n);
+            let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
+            let x = pixel_rows(x.slice(s![start..end, ..]), self.input_shape.2);
             product_into(x, self.kernel_matrix().t(), patches.view_mut());
-            scatter_add(&self.geometry, patches.view(), output);
+            let mut z = output.slice_mut(s![start..end, ..]);
+            scatter_add(&self.geometry, patches.view(), z.view_mut());
+            // the bias and activation while this pass's output is still in the caches
+            let pre = (pre_activation.as_mut()).map(|pre| pixel_rows_mut(pre.slice_mut(s![start..end, ..]), channels));
+            sweeps::bias_activation(pixel_rows_mut(z, channels), pre, self.bias.view(), self.activation);
         }
-        let channels = self.filters();
-        let z = pixel_rows_mut(output, channels);
-        let pre_activation = pre_activation.map(|pre| pixel_rows_mut(pre, channels));
-        sweeps::bias_activation(z, pre_activation, self.bias.view(), self.activation);
     }
 
     /// The backward pass into caller-owned buffers (no allocation): [`backward_sweep_into`]

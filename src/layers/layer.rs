@@ -450,3 +450,128 @@ fn into_below(below: Option<(&Layer, Parts<'_>)>, n: usize, input_gradient: impl
         layer.backward_sweep(&mut parts, n);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array1, Array2};
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+
+    use super::super::geometry::images_per_pass;
+    use super::super::{Activation, Conv2d, ConvTranspose2d, Init, Padding};
+    use crate::matmul::on_pool;
+
+    /// What a convolution's forward and backward give for a batch: `(output, dL/dK, dL/db, dL/dx)`.
+    type Results = (Array2<f32>, Array2<f32>, Array1<f32>, Array2<f32>);
+
+    /// A batch of 5 through a patch scratch with room for `room` images: in passes of 2, 2 and 1 when it has
+    /// room for 2, at once when it has room for 5.
+    fn through_conv(layer: &Conv2d, x: &Array2<f32>, dy: &Array2<f32>, room: usize) -> Results {
+        let (n, outputs) = (x.nrows(), layer.outputs());
+        let mut patches = Array2::zeros(layer.patches_shape(room));
+        let (mut output, mut pre) = (Array2::zeros((n, outputs)), Array2::zeros((n, outputs)));
+        let mut grad = dy.clone();
+        let (kernel_rows, filters) = (layer.patches_shape(1).1, layer.filters());
+        let (mut dk, mut db, mut dx) = (
+            Array2::zeros((kernel_rows, filters)),
+            Array1::zeros(filters),
+            Array2::zeros(x.dim()),
+        );
+        on_pool(|| {
+            layer.forward_into(x.view(), patches.view_mut(), Some(pre.view_mut()), output.view_mut());
+            layer.backward_into(
+                x.view(),
+                Some(pre.view()),
+                output.view(),
+                grad.view_mut(),
+                (patches.view_mut(), true),
+                dk.view_mut(),
+                db.view_mut(),
+                Some(dx.view_mut()),
+            );
+        });
+        (output, dk, db, dx)
+    }
+
+    fn through_transposed(layer: &ConvTranspose2d, x: &Array2<f32>, dy: &Array2<f32>, room: usize) -> Results {
+        let (n, outputs) = (x.nrows(), layer.outputs());
+        let mut patches = Array2::zeros(layer.patches_shape(room));
+        let (mut output, mut pre) = (Array2::zeros((n, outputs)), Array2::zeros((n, outputs)));
+        let mut grad = dy.clone();
+        let (kernel_rows, channels) = (layer.patches_shape(1).1, layer.input_shape().2);
+        let (mut dk, mut db, mut dx) = (
+            Array2::zeros((kernel_rows, channels)),
+            Array1::zeros(layer.filters()),
+            Array2::zeros(x.dim()),
+        );
+        on_pool(|| {
+            layer.forward_into(x.view(), patches.view_mut(), Some(pre.view_mut()), output.view_mut());
+            layer.backward_into(
+                x.view(),
+                Some(pre.view()),
+                output.view(),
+                grad.view_mut(),
+                patches.view_mut(),
+                dk.view_mut(),
+                db.view_mut(),
+                Some(dx.view_mut()),
+            );
+        });
+        (output, dk, db, dx)
+    }
+
+    /// The passes change nothing but the order of `dL/dK`'s sum: the outputs and the other gradients are the same
+    /// bits, `dL/dK` the same to rounding.
+    fn assert_same(in_passes: &Results, at_once: &Results) {
+        assert_eq!(in_passes.0, at_once.0, "outputs");
+        assert_eq!(in_passes.2, at_once.2, "dL/db");
+        assert_eq!(in_passes.3, at_once.3, "dL/dx");
+        for (a, b) in in_passes.1.iter().zip(&at_once.1) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "dL/dK: {a} vs {b}");
+        }
+        assert!(in_passes.3.iter().any(|&v| v != 0.0), "a gradient to compare");
+    }
+
+    #[test]
+    fn a_batch_in_passes_gives_what_it_gives_at_once() {
+        assert_eq!(images_per_pass(5, 2), 2);
+        assert_eq!(images_per_pass(7, 3), 3); // 3, 3, 1
+        assert_eq!(images_per_pass(32, 18), 16); // two passes of 16, not 18 and 14
+        assert_eq!(images_per_pass(4, 10), 4);
+        let mut rng = StdRng::seed_from_u64(3);
+        let value = |seed: usize| move |(i, j): (usize, usize)| ((i * 37 + j * 11 + seed) % 19) as f32 / 9.0 - 1.0;
+        for padding in [Padding::Same, Padding::Valid] {
+            let conv = Conv2d::new(
+                (7, 6, 2),
+                3,
+                (3, 2),
+                2,
+                padding,
+                Activation::Tanh,
+                Init::GlorotUniform,
+                &mut rng,
+            )
+            .unwrap();
+            let x = Array2::from_shape_fn((5, conv.inputs()), value(1));
+            let dy = Array2::from_shape_fn((5, conv.outputs()), value(2));
+            assert_same(&through_conv(&conv, &x, &dy, 2), &through_conv(&conv, &x, &dy, 5));
+
+            let back = ConvTranspose2d::new(
+                (4, 3, 2),
+                3,
+                (3, 3),
+                2,
+                padding,
+                Activation::Tanh,
+                Init::GlorotUniform,
+                &mut rng,
+            )
+            .unwrap();
+            let x = Array2::from_shape_fn((5, back.inputs()), value(3));
+            let dy = Array2::from_shape_fn((5, back.outputs()), value(4));
+            assert_same(
+                &through_transposed(&back, &x, &dy, 2),
+                &through_transposed(&back, &x, &dy, 5),
+            );
+        }
+    }
+}
