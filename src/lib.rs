@@ -17,7 +17,6 @@
 //! The common types are re-exported at the root (`autoencoder::Autoencoder`, `autoencoder::Adam`, ...), and
 //! [`prelude`] gathers those that building, training, saving and loading a model need:
 //! `use autoencoder::prelude::*;`. A glob import of the root, `use autoencoder::*;`, works as well.
-
 //!
 //! ## Module map
 //! The folders follow the architecture, from top to bottom; a module imports only from those below it (and

@@ -15,7 +15,7 @@
 //! Backward, given `dL/dy`: `dL/dz = dL/dy ⊙ act'(z)`, `dL/dK = Pᵀ · dL/dz`, `dL/db = Σ_rows dL/dz`,
 //! `dL/dx = scatter_add(dL/dz · Kᵀ)` (each window's gradient added back where the window read).
 //!
-//! The patch matrices hold a few images at a time (about 4 MB, [`patch_room`](super::geometry::patch_room)): a
+//! The patch matrices hold a few images at a time (about 8 MB, [`patch_room`](super::geometry::patch_room)): a
 //! batch goes through in passes of equal size, `dL/dK` summed over the passes in order, so that the windows stay
 //! in the caches between the product and the gather or scatter, and a batch of 256 does not need 100 MB of them.
 //!

@@ -17,7 +17,7 @@
 //! Backward, given `dL/dy`: `dL/dz = dL/dy ⊙ act'(z)`, `P = patches(dL/dz)` (the windows, as a `Conv2d` reads
 //! them), `dL/dK = Pᵀ · x`, `dL/db = Σ_pixels dL/dz`, `dL/dx = P · K`.
 //!
-//! The patch matrices hold a few images at a time (about 4 MB, [`patch_room`](super::geometry::patch_room)): a
+//! The patch matrices hold a few images at a time (about 8 MB, [`patch_room`](super::geometry::patch_room)): a
 //! batch goes through in passes of equal size, `dL/dK` summed over the passes in order, so that the windows stay
 //! in the caches between the product and the gather or scatter, and a batch of 256 does not need 100 MB of them.
 //!
@@ -472,59 +472,85 @@ impl ConvTranspose2d {
         pre_activation: Option<ArrayView2<f32>>,
         output: ArrayView2<f32>,
         mut grad: ArrayViewMut2<f32>,
-        patches: ArrayViewMut2<f32>,
+        mut patches: ArrayViewMut2<f32>,
         grad_kernel: ArrayViewMut2<f32>,
         grad_bias: ArrayViewMut1<f32>,
         grad_input: Option<ArrayViewMut2<f32>>,
     ) {
-        self.backward_sweep_into(pre_activation, output, grad.view_mut(), grad_bias);
-        self.gradients_into(x, grad.view(), patches, grad_kernel, grad_input);
+        self.backward_sweep_into(pre_activation, output, grad.view_mut(), grad_bias, patches.view_mut());
+        self.gradients_into(x, grad.view(), (patches, true), grad_kernel, grad_input);
+    }
+
+    /// Whether a batch of `n` goes through a patch scratch of `patch_rows` rows at once, in one pass.
+    pub(crate) fn at_once(&self, n: usize, patch_rows: usize) -> bool {
+        images_per_pass(n, patch_rows / self.geometry.positions()) >= n
     }
 
     /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place, and
-    /// `grad_bias = dL/db` (the sum over every pixel).
+    /// `grad_bias = dL/db` (the sum over every pixel). When the batch fits in `patches` [at once](Self::at_once),
+    /// the windows of `dL/dz` are gathered there too, so that both products can start together.
     pub(crate) fn backward_sweep_into(
         &self,
         pre_activation: Option<ArrayView2<f32>>,
         output: ArrayView2<f32>,
-        grad: ArrayViewMut2<f32>,
+        mut grad: ArrayViewMut2<f32>,
         grad_bias: ArrayViewMut1<f32>,
+        patches: ArrayViewMut2<f32>,
     ) {
-        let channels = self.filters();
+        let (n, channels) = (grad.nrows(), self.filters());
         let pre_activation = pre_activation.map(|pre| pixel_rows(pre, channels));
-        let (output, grad_z) = (pixel_rows(output, channels), pixel_rows_mut(grad, channels));
+        let (output, grad_z) = (pixel_rows(output, channels), pixel_rows_mut(grad.view_mut(), channels));
         sweeps::activation_grad_bias_sum(pre_activation, output, grad_z, grad_bias, self.activation);
+        if self.at_once(n, patches.nrows()) {
+            let rows = self.patches_shape(n).0;
+            gather(&self.geometry, grad.view(), patches.slice_move(s![..rows, ..]));
+        }
+    }
+
+    /// `grad_kernel = dL/dK = Pᵀ · x`, with `windows` holding the windows `P` of all of `dL/dz`.
+    pub(crate) fn weight_gradient_into(
+        &self,
+        x: ArrayView2<f32>,
+        windows: ArrayView2<f32>,
+        grad_kernel: ArrayViewMut2<f32>,
+    ) {
+        product_into(windows.t(), pixel_rows(x, self.input_shape.2), grad_kernel);
+    }
+
+    /// `grad_input = dL/dx = P · K`, with `windows` holding the windows `P` of all of `dL/dz`.
+    pub(crate) fn input_gradient_into(&self, windows: ArrayView2<f32>, grad_input: ArrayViewMut2<f32>) {
+        let grad_input = pixel_rows_mut(grad_input, self.input_shape.2);
+        product_into(windows, self.kernel_matrix(), grad_input);
     }
 
     /// The two products of backward, a few images at a time, both reading the windows `P` of `dL/dz` gathered
-    /// into `patches`: `grad_kernel = dL/dK = Σ Pᵀ · x`, and, when asked for, `grad_input = dL/dx = P · K`.
+    /// into `patches` (already there when `windows_gathered` and the batch goes [at once](Self::at_once)):
+    /// `grad_kernel = dL/dK = Σ Pᵀ · x`, and, when asked for, `grad_input = dL/dx = P · K`.
     pub(crate) fn gradients_into(
         &self,
         x: ArrayView2<f32>,
         grad_z: ArrayView2<f32>,
-        mut patches: ArrayViewMut2<f32>,
+        (mut patches, windows_gathered): (ArrayViewMut2<f32>, bool),
         mut grad_kernel: ArrayViewMut2<f32>,
         mut grad_input: Option<ArrayViewMut2<f32>>,
     ) {
-        let (n, channels) = (x.nrows(), self.input_shape.2);
+        let n = x.nrows();
         let images = images_per_pass(n, patches.nrows() / self.geometry.positions());
         for (pass, start) in (0..n).step_by(images).enumerate() {
             let end = (start + images).min(n);
             let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
-            gather(&self.geometry, grad_z.slice(s![start..end, ..]), patches.view_mut());
-            let (patches, x) = (patches.view(), pixel_rows(x.slice(s![start..end, ..]), channels));
+            if !(windows_gathered && images >= n) {
+                gather(&self.geometry, grad_z.slice(s![start..end, ..]), patches.view_mut());
+            }
+            let (windows, x) = (patches.view(), x.slice(s![start..end, ..]));
             let grad_input = grad_input.as_mut().map(|grad| grad.slice_mut(s![start..end, ..]));
             let grad_kernel = grad_kernel.view_mut();
             // side by side on the pool: both read the same windows, and write apart
             join(
-                || {
-                    if let Some(grad_input) = grad_input {
-                        product_into(patches, self.kernel_matrix(), pixel_rows_mut(grad_input, channels));
-                    }
-                },
+                || grad_input.map(|grad_input| self.input_gradient_into(windows, grad_input)),
                 || match pass {
-                    0 => product_into(patches.t(), x, grad_kernel),
-                    _ => product_add_into(patches.t(), x, grad_kernel),
+                    0 => self.weight_gradient_into(x, windows, grad_kernel),
+                    _ => product_add_into(windows.t(), pixel_rows(x, self.input_shape.2), grad_kernel),
                 },
             );
         }

@@ -190,13 +190,13 @@ impl Geometry {
 }
 
 /// How many images a convolution's patch matrix has room for, for batches of up to `capacity` images and patches
-/// of `(rows, columns)` per image: as many as fit in about 4 MB (at least one), or the whole batch if fewer.
+/// of `(rows, columns)` per image: as many as fit in about 8 MB (at least one; a batch of 32 of the book's model at once), or the whole batch if fewer.
 ///
 /// A convolution runs a larger batch through it a few images at a time ([`images_per_pass`]): the patch matrix
 /// stays in the caches between the product that writes it and the gather or scatter that reads it, instead of
 /// hundreds of MB going through memory (a batch of 256 of the book's model has 110 MB of patches).
 pub(crate) fn patch_room((rows, columns): (usize, usize), capacity: usize) -> usize {
-    const PATCH_VALUES: usize = 1 << 20;
+    const PATCH_VALUES: usize = 1 << 21;
     (PATCH_VALUES / rows.saturating_mul(columns).max(1))
         .min(capacity)
         .max(1)

@@ -381,6 +381,7 @@ impl Layer {
             pre_activation,
             grad,
             bias_grad,
+            patches,
             ..
         } = parts;
         let pre = self
@@ -395,7 +396,9 @@ impl Layer {
         match self {
             Layer::Dense(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
             Layer::Conv2d(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
-            Layer::ConvTranspose2d(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
+            Layer::ConvTranspose2d(layer) => {
+                layer.backward_sweep_into(pre, output, grad, bias_grad, patches.view_mut())
+            }
         }
     }
 
@@ -424,8 +427,18 @@ impl Layer {
             Layer::Conv2d(layer) => with_below(below, n, |grad_input| {
                 layer.gradients_into(x, grad_z, (patches, true), weight_grad, grad_input)
             }),
+            // the sweep gathered the windows of dL/dz when the batch goes at once: both products read them, side
+            // by side, and the layer below's sweep runs beside dL/dK
+            Layer::ConvTranspose2d(layer) if layer.at_once(n, patches.nrows()) => {
+                let windows = patches.slice_move(s![..layer.patches_shape(n).0, ..]);
+                let windows = windows.view();
+                join(
+                    || into_below(below, n, |grad_input| layer.input_gradient_into(windows, grad_input)),
+                    || layer.weight_gradient_into(x, windows, weight_grad),
+                );
+            }
             Layer::ConvTranspose2d(layer) => with_below(below, n, |grad_input| {
-                layer.gradients_into(x, grad_z, patches, weight_grad, grad_input)
+                layer.gradients_into(x, grad_z, (patches, false), weight_grad, grad_input)
             }),
         }
     }
