@@ -28,8 +28,9 @@
 //! - [`io`]: files — model files ([`persist`], which know the models and layers they save) and pictures
 //!   ([`image`], which know only arrays), both written atomically.
 //! - [`models`]: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] with its training step, the
-//!   builders ([`builder`], [`conv_builder`]) and the buffers a training step reuses. Models know nothing of
-//!   training loops or files.
+//!   builders ([`builder`], [`conv_builder`]), the names of the parameters ([`models::names`]: `encoder.0.weight`,
+//!   ..., which model files, optimizer state and checkpoints share) and the buffers a training step reuses. Models
+//!   know nothing of training loops or files.
 //! - [`optim`] and [`loss`], beside [`layers`]: the optimizers and losses a model's training step applies; and
 //!   the layers — [`Dense`] ([`dense`]), [`Conv2d`], [`ConvTranspose2d`], the [`Layer`] enum over them, the
 //!   activations ([`activation`]) and initialisers ([`init`]). None of the three knows the others or the models.

@@ -143,7 +143,7 @@ fn count_the_allocations_of_steps() {
     // Steps that keep a copy of the parameters and optimizer state to put back (SGD's weight decay is beyond the
     // O(1) bounds), and AdamW's decay, allocate nothing either.
     let sgd = &mut Sgd::new(0.01).with_momentum(0.9).with_weight_decay(1e-4);
-    assert!(!sgd.update_stays_finite(0, 1.0));
+    assert!(!sgd.update_stays_finite("encoder.0.weight", 1.0));
     assert_eq!(allocations_of_steps_with(2, 64, 40, sgd), 0, "SGD with weight decay");
     assert_eq!(allocations_of_steps_with(2, 64, 40, &mut AdamW::new(1e-3)), 0, "AdamW");
 

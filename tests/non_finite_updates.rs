@@ -13,7 +13,12 @@ use common::parameter_bits;
 
 /// Every value of an optimizer's state, as bits (step count first).
 fn state_bits(state: &OptimizerState) -> Vec<u64> {
-    let values = state.slots.iter().flatten().flatten().map(|v| u64::from(v.to_bits()));
+    let values = state
+        .buffers
+        .values()
+        .flatten()
+        .flatten()
+        .map(|v| u64::from(v.to_bits()));
     std::iter::once(state.step).chain(values).collect()
 }
 

@@ -143,19 +143,19 @@ fn trajectory(optimizer: &mut impl Optimizer) -> [[f32; 4]; 5] {
     let mut w = INITIAL;
     GRADIENTS.map(|g| {
         optimizer.begin_step();
-        optimizer.update(0, &mut w, &g).unwrap();
+        optimizer.update("w", &mut w, &g).unwrap();
         w
     })
 }
 
-/// The same trajectory with the four parameters split over two slots (two and two), as a model's weights
-/// and bias are: each slot must keep its own state.
-fn trajectory_in_two_slots(optimizer: &mut impl Optimizer) -> [[f32; 4]; 5] {
+/// The same trajectory with the four parameters split over two named tensors (two and two), as a model's weights
+/// and bias are: each name must keep its own state.
+fn trajectory_in_two_tensors(optimizer: &mut impl Optimizer) -> [[f32; 4]; 5] {
     let (mut a, mut b) = ([INITIAL[0], INITIAL[1]], [INITIAL[2], INITIAL[3]]);
     GRADIENTS.map(|g| {
         optimizer.begin_step();
-        optimizer.update(0, &mut a, &g[..2]).unwrap();
-        optimizer.update(1, &mut b, &g[2..]).unwrap();
+        optimizer.update("encoder.0.weight", &mut a, &g[..2]).unwrap();
+        optimizer.update("encoder.0.bias", &mut b, &g[2..]).unwrap();
         [a[0], a[1], b[0], b[1]]
     })
 }
@@ -179,26 +179,26 @@ fn torch_mismatch(got: [[f32; 4]; 5], want: [[f32; 4]; 5]) -> Result<(u32, f32),
     Ok((worst_ulps, worst_abs))
 }
 
-/// Checks one optimizer against PyTorch's trajectory, in one slot and split over two; prints the differences.
+/// Checks one optimizer against PyTorch's trajectory, in one tensor and split over two; prints the differences.
 fn check_against_torch(name: &str, make: impl Fn() -> Box<dyn DynOptimizer>, want: [[f32; 4]; 5]) {
     let (ulps, abs) = torch_mismatch(make().trajectory(), want).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let two_slots = make().trajectory_in_two_slots();
-    assert_eq!(two_slots, make().trajectory(), "{name}: two slots differ from one");
+    let two_tensors = make().trajectory_in_two_tensors();
+    assert_eq!(two_tensors, make().trajectory(), "{name}: two tensors differ from one");
     eprintln!("{name}: at most {ulps} ulp, {abs:e} absolute, from PyTorch");
 }
 
 /// Object-safe access to the two trajectories, so that the tests can loop over optimizers of different types.
 trait DynOptimizer {
     fn trajectory(&mut self) -> [[f32; 4]; 5];
-    fn trajectory_in_two_slots(&mut self) -> [[f32; 4]; 5];
+    fn trajectory_in_two_tensors(&mut self) -> [[f32; 4]; 5];
 }
 
 impl<O: Optimizer> DynOptimizer for O {
     fn trajectory(&mut self) -> [[f32; 4]; 5] {
         trajectory(self)
     }
-    fn trajectory_in_two_slots(&mut self) -> [[f32; 4]; 5] {
-        trajectory_in_two_slots(self)
+    fn trajectory_in_two_tensors(&mut self) -> [[f32; 4]; 5] {
+        trajectory_in_two_tensors(self)
     }
 }
 
@@ -405,7 +405,7 @@ fn adamw_decay_is_decoupled_from_the_moments() {
     let mut w = [1.0_f32];
     for _ in 0..5 {
         opt.begin_step();
-        opt.update(0, &mut w, &[0.0]).unwrap();
+        opt.update("w", &mut w, &[0.0]).unwrap();
     }
     assert_abs_diff_eq!(w[0], 0.95_f32.powi(5), epsilon = 1e-6);
 }

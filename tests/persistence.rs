@@ -1059,7 +1059,7 @@ fn write_fuzz_seeds() {
     let mut sgd = Sgd::new(0.1).with_momentum(0.5);
     ae.train_step(x.view(), x.view(), Loss::Mse, &mut sgd).unwrap();
     let mut state = sgd.state();
-    state.slots[1].clear(); // an empty slot
+    state.buffers.insert("encoder.0.bias".into(), vec![]); // a parameter listed with no buffers
     let checkpoint = Checkpoint {
         autoencoder: ae,
         optimizer: state,
@@ -1067,9 +1067,14 @@ fn write_fuzz_seeds() {
         metadata: Default::default(),
     };
     seeds.push((
-        "checkpoint-sgd-empty-slot".into(),
+        "checkpoint-sgd-empty-entry".into(),
         checkpoint.to_safetensors_bytes().unwrap(),
     ));
+    // Checkpoints of version 1, whose optimizer state is numbered by slot.
+    for name in ["checkpoint_v1_adam", "checkpoint_v1_sgd_unused_slots"] {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.safetensors"));
+        seeds.push((name.replace('_', "-"), fs::read(fixture).unwrap()));
+    }
     // Issue 9: offsets that tile up to 2^64 - 8 overflowed in safetensors.
     seeds.push(("offsets-up-to-2-pow-64".into(), common::offsets_up_to_2_pow_64()));
     for (name, bytes) in seeds {

@@ -164,9 +164,9 @@ fn python_reads_a_checkpoint_bit_for_bit_and_its_copy_loads_back() {
     checkpoint.save(&path).unwrap();
 
     let mut tensors = model_tensors(&checkpoint.autoencoder);
-    for (slot, buffers) in checkpoint.optimizer.slots.iter().enumerate() {
+    for (name, buffers) in &checkpoint.optimizer.buffers {
         for (k, buffer) in buffers.iter().enumerate() {
-            tensors.push((format!("optimizer.{slot}.{k}"), vec![buffer.len()], buffer.clone()));
+            tensors.push((format!("optimizer.{name}.{k}"), vec![buffer.len()], buffer.clone()));
         }
     }
     let resaved = dir.join("from-python.safetensors");

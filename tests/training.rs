@@ -160,7 +160,7 @@ fn a_finite_loss_with_an_overflowing_gradient_is_refused() {
     }
     assert_eq!(parameter_bits(&ae), weights);
     assert_eq!(sgd.state().step, 0);
-    assert!(sgd.state().slots.iter().all(Vec::is_empty));
+    assert!(sgd.state().buffers.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -282,13 +282,52 @@ fn an_optimizer_state_from_another_model_is_refused_before_any_weight_moves() {
     let mut other = Autoencoder::builder(6).hidden(&[4]).latent(3).build().unwrap();
     let mut adam = Adam::new(1e-2);
     other.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
-    // ... loaded for a 6-4-2 model: slots 0 and 1 fit, slot 2 (the latent layer's weights) does not.
+    // ... used for a 6-4-2 model: encoder.0's weight and bias fit, encoder.1.weight (the latent layer's) does not.
     let mut ae = Autoencoder::builder(6).hidden(&[4]).latent(2).build().unwrap();
     let (before, state_before) = (parameter_bits(&ae), adam.state());
     let err = ae.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap_err();
-    assert!(err.to_string().contains("slot 2"), "{err}");
+    assert!(err.to_string().contains("optimizer state of encoder.1.weight"), "{err}");
     assert_eq!(parameter_bits(&ae), before, "no layer moved");
     assert_eq!(adam.state(), state_before, "the optimizer did not count a step");
+}
+
+/// An optimizer's state is by parameter name, and belongs to one model: moved to a model with other layer counts,
+/// whose shared names (`encoder.0.*`, `decoder.0.*`, ...) have the same shapes, it errors naming a tensor rather
+/// than mixing the two models' moments — whichever model has more layers — and changes nothing.
+#[test]
+fn an_optimizer_used_on_two_models_with_different_layer_counts_errors_rather_than_mixing_their_state() {
+    let x = Array2::from_shape_fn((3, 4), |(i, j)| ((i + 2 * j) % 5) as f32 / 5.0);
+    // 4-4-4-4-4 and 4-4-4: every layer is 4 × 4, so every name the two share has the same shape.
+    let deep = || Autoencoder::builder(4).hidden(&[4]).latent(4).seed(1).build().unwrap();
+    let shallow = || Autoencoder::builder(4).latent(4).seed(2).build().unwrap();
+    for (first, second, named) in [
+        (
+            deep(),
+            shallow(),
+            "the optimizer holds state for encoder.1.weight, a parameter this model does not have",
+        ),
+        (
+            shallow(),
+            deep(),
+            "the optimizer holds state for 4 of this model's 8 parameter tensors, but none for encoder.1.weight",
+        ),
+    ] {
+        let (mut first, mut second) = (first, second);
+        let mut adam = Adam::new(1e-2);
+        first.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
+        let (before, state_before) = (parameter_bits(&second), adam.state());
+        let err = second.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+        assert!(err.to_string().contains(named), "{err}");
+        assert!(err.to_string().contains("use one optimizer per model"), "{err}");
+        assert_eq!(parameter_bits(&second), before, "no layer moved");
+        assert_eq!(adam.state(), state_before, "the optimizer's state did not change");
+        // The first model trains on with it, and a fresh optimizer trains the second.
+        first.train_step(x.view(), x.view(), Loss::Mse, &mut adam).unwrap();
+        second
+            .train_step(x.view(), x.view(), Loss::Mse, &mut Adam::new(1e-2))
+            .unwrap();
+    }
 }
 
 /// `{:?}` of a model shows the model, not its training buffers: after a step only the weights' digits change

@@ -26,7 +26,7 @@
 use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray};
 
 use super::workspace::{Chain, Workspace};
-use super::{Decoder, Encoder};
+use super::{names, Decoder, Encoder};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::Loss;
@@ -123,6 +123,25 @@ impl Autoencoder {
     /// ```
     pub fn decoder(&self) -> &Decoder {
         &self.decoder
+    }
+
+    /// Every parameter tensor with its name ([`names`]), in the order a training step updates them: the
+    /// encoder's layers then the decoder's, each layer's weight then bias. The names are those of the model file's
+    /// tensors and of the optimizer's state; the values are flattened in row-major order.
+    ///
+    /// ```
+    /// let ae = autoencoder::Autoencoder::builder(10).latent(2).build()?;
+    /// let shapes: Vec<(String, usize)> = ae.named_parameters().map(|(name, v)| (name, v.len())).collect();
+    /// assert_eq!(shapes[0], ("encoder.0.weight".to_string(), 20));
+    /// assert_eq!(shapes[3], ("decoder.0.bias".to_string(), 10));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn named_parameters(&self) -> impl Iterator<Item = (String, &[f32])> {
+        let names = names::autoencoder(self.encoder.layers().len(), self.decoder.layers().len());
+        names.zip(self.layers().flat_map(|layer| {
+            let (weights, bias) = layer.parameters();
+            [weights, bias]
+        }))
     }
 
     /// Takes the encoder and the decoder back.
@@ -230,7 +249,10 @@ impl Autoencoder {
     /// image when denoising); returns the loss measured before the update.
     ///
     /// Errors, leaving the weights unchanged, on shape mismatches (input columns, target shape, an empty batch),
-    /// on invalid optimizer settings, and with [`Error::NonFinite`] when the loss or a gradient is NaN or infinite,
+    /// on invalid optimizer settings, on an optimizer state made for another model (the optimizer updates each
+    /// tensor under its name from [`named_parameters`](Self::named_parameters), and its state must hold exactly
+    /// these names or none yet: [`Optimizer::check_parameters`]; use one optimizer per model), and with
+    /// [`Error::NonFinite`] when the loss or a gradient is NaN or infinite,
     /// or when the update would make a weight or the optimizer's state so (`what`: `update`; the weights and the
     /// optimizer's state are then put back bit for bit). It never returns `Ok` with a non-finite weight, given
     /// finite weights before the step.

@@ -1,5 +1,6 @@
 //! Models: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] that joins them with its training
-//! step, the builders ([`AutoencoderBuilder`], [`ConvAutoencoderBuilder`]) and the buffers a training step reuses.
+//! step, the builders ([`AutoencoderBuilder`], [`ConvAutoencoderBuilder`]), the parameters' [`names`] and the buffers a
+//! training step reuses.
 //! Models use [`crate::layers`], [`crate::optim`] and [`crate::loss`]; they know nothing of training loops
 //! ([`crate::training`]) or files ([`crate::io`]).
 
@@ -7,6 +8,7 @@ pub mod builder;
 pub mod conv_builder;
 pub mod decoder;
 pub mod encoder;
+pub mod names;
 
 // Private, and re-exported as `Autoencoder` below: a public module named like the crate would make every path
 // `autoencoder::...` ambiguous in code that writes `use autoencoder::*;` (E0659).

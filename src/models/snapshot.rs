@@ -6,7 +6,8 @@ use crate::error::Result;
 use crate::layers::Layer;
 use crate::optim::{Optimizer, OptimizerState};
 
-/// The parameters (per slot: a layer's weights `2i`, its bias `2i + 1`) and the optimizer's state.
+/// The parameters (per parameter tensor in the chain's order: layer `i`'s weights at `2i`, its bias at `2i + 1`)
+/// and the optimizer's state.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Snapshot {
     parameters: Vec<Vec<f32>>,
@@ -16,19 +17,19 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Copies every layer's parameters and the optimizer's state.
     pub(crate) fn save<'l>(&mut self, layers: impl Iterator<Item = &'l Layer>, optimizer: &impl Optimizer) {
-        let mut slot = 0;
+        let mut count = 0;
         for layer in layers {
             let (weights, bias) = layer.parameters();
             for values in [weights, bias] {
-                if self.parameters.len() == slot {
+                if self.parameters.len() == count {
                     self.parameters.push(Vec::new());
                 }
-                self.parameters[slot].clear();
-                self.parameters[slot].extend_from_slice(values);
-                slot += 1;
+                self.parameters[count].clear();
+                self.parameters[count].extend_from_slice(values);
+                count += 1;
             }
         }
-        self.parameters.truncate(slot);
+        self.parameters.truncate(count);
         match &mut self.optimizer {
             Some(state) => optimizer.save_state_into(state),
             None => self.optimizer = Some(optimizer.state()),

@@ -6,6 +6,7 @@
 
 use ndarray::{s, ArrayView2};
 
+use super::names;
 use super::snapshot::Snapshot;
 use crate::error::{Error, Result};
 use crate::layers::{Layer, LayerBuffers};
@@ -13,7 +14,8 @@ use crate::loss::Loss;
 use crate::matmul::on_pool;
 use crate::optim::{max_magnitude, Optimizer};
 
-/// A chain of layers seen as one: the encoder's, then the decoder's.
+/// A chain of layers seen as one: the encoder's (`first`), then the decoder's (`second`), named as
+/// [`names::autoencoder`] names them.
 #[derive(Clone, Copy)]
 pub(crate) struct Chain<'a> {
     pub(crate) first: &'a [Layer],
@@ -41,7 +43,12 @@ impl<'a> Chain<'a> {
 #[derive(Clone, Default)]
 pub(crate) struct Workspace {
     layers: Vec<LayerBuffers>,
-    /// Per optimizer slot (layer `i`'s weights `2i`, its bias `2i + 1`): the largest `|gradient|`.
+    /// Per parameter tensor (layer `i`'s weights at `2i`, its bias at `2i + 1`): its name, made once, and its
+    /// element count; what the optimizer's state is checked against.
+    parameters: Vec<(String, usize)>,
+    /// The number of layers of the chain's `first` part (the encoder), for which `parameters` were named.
+    first_layers: usize,
+    /// Per parameter tensor, as `parameters`: the largest `|gradient|`.
     grad_max: Vec<f32>,
     /// The parameters and optimizer state before a step that the optimizer's bounds cannot vouch for.
     snapshot: Snapshot,
@@ -59,6 +66,7 @@ impl Workspace {
     /// keeping the buffers it had, when the new ones cannot be allocated.
     pub(crate) fn prepare(&mut self, chain: Chain<'_>, batch: usize) -> Result<()> {
         let fits = self.layers.len() == chain.len()
+            && self.first_layers == chain.first.len()
             && chain
                 .layers()
                 .zip(&self.layers)
@@ -73,6 +81,13 @@ impl Workspace {
                 .max(batch);
             let layers = chain.layers().map(|layer| LayerBuffers::new(layer, capacity));
             self.layers = layers.collect::<Result<_>>()?;
+            let names = names::autoencoder(chain.first.len(), chain.second.len());
+            let lengths = chain.layers().flat_map(|layer| {
+                let (weights, bias) = layer.parameters();
+                [weights.len(), bias.len()]
+            });
+            self.parameters = names.zip(lengths).collect();
+            self.first_layers = chain.first.len();
             self.grad_max = vec![0.0; 2 * chain.len()];
             self.snapshot = Snapshot::default();
         }
@@ -151,10 +166,10 @@ impl Workspace {
         }
     }
 
-    /// Stores the largest `|gradient|` of every slot, and returns the first non-finite value among the parameter
-    /// gradients, if any. The maxima are a branch-free reduction the compiler vectorises (at the CPU's widest
-    /// vector width, picked at run time), since it runs over every gradient at every step; only when one is
-    /// infinite (a value is NaN or infinite) is the value looked for element by element.
+    /// Stores the largest `|gradient|` of every parameter tensor, and returns the first non-finite value among the
+    /// parameter gradients, if any. The maxima are a branch-free reduction the compiler vectorises (at the CPU's
+    /// widest vector width, picked at run time), since it runs over every gradient at every step; only when one
+    /// is infinite (a value is NaN or infinite) is the value looked for element by element.
     fn scan_gradients(&mut self) -> Option<f32> {
         for (i, buffers) in self.layers.iter().enumerate() {
             let (weights, bias) = buffers.parameter_gradients();
@@ -171,11 +186,13 @@ impl Workspace {
         })
     }
 
-    /// Applies the gradients to the layers (`first`'s, then `second`'s) with `optimizer`: layer `i`'s weights are
-    /// slot `2i`, its bias `2i + 1`. Errors with [`Error::NonFinite`] (`what`: `update`) when the update would
-    /// make a parameter or the optimizer's state NaN or infinite, and then leaves both exactly as they were.
+    /// Applies the gradients to the layers (`first`'s, then `second`'s) with `optimizer`, each parameter tensor
+    /// under its name (`encoder.0.weight`, ...). Errors when the optimizer's state does not fit the model
+    /// ([`Optimizer::check_parameters`]), changing nothing, and with [`Error::NonFinite`] (`what`: `update`) when
+    /// the update would make a parameter or the optimizer's state NaN or infinite, and then leaves both exactly as
+    /// they were.
     ///
-    /// The optimizer bounds each slot's update from its gradient's largest magnitude
+    /// The optimizer bounds each tensor's update from its gradient's largest magnitude
     /// ([`Optimizer::update_stays_finite`]), in O(1); a step the bounds vouch for runs as it is. Any other step
     /// copies the parameters and the optimizer's state first (into buffers made once), checks the result, and puts
     /// the copy back if a value turned non-finite.
@@ -185,13 +202,10 @@ impl Workspace {
         second: &mut [Layer],
         optimizer: &mut impl Optimizer,
     ) -> Result<()> {
-        // Every slot is checked before anything moves, so a mismatched state changes nothing.
-        for (i, buffers) in self.layers.iter().enumerate() {
-            let (weights, bias) = buffers.parameter_gradients();
-            optimizer.check_slot(2 * i, weights.len())?;
-            optimizer.check_slot(2 * i + 1, bias.len())?;
-        }
-        let vouched = (self.grad_max.iter().enumerate()).all(|(slot, &max)| optimizer.update_stays_finite(slot, max));
+        // Every tensor is checked before anything moves, so a mismatched state changes nothing.
+        optimizer.check_parameters(&self.parameters)?;
+        let vouched = (self.parameters.iter().zip(&self.grad_max))
+            .all(|((name, _), &max)| optimizer.update_stays_finite(name, max));
         if vouched {
             return self.update(first.iter_mut().chain(second.iter_mut()), optimizer);
         }
@@ -219,14 +233,15 @@ impl Workspace {
         updated
     }
 
-    /// Starts the optimizer's step and updates every slot.
+    /// Starts the optimizer's step and updates every parameter tensor, by name.
     fn update<'l>(&self, layers: impl Iterator<Item = &'l mut Layer>, optimizer: &mut impl Optimizer) -> Result<()> {
         optimizer.begin_step();
-        for (i, (layer, buffers)) in layers.zip(&self.layers).enumerate() {
+        let names = self.parameters.chunks_exact(2);
+        for ((layer, buffers), names) in layers.zip(&self.layers).zip(names) {
             let (weights, bias) = layer.parameters_mut();
             let (weight_grad, bias_grad) = buffers.parameter_gradients();
-            optimizer.update(2 * i, weights, flat(weight_grad))?;
-            optimizer.update(2 * i + 1, bias, flat(bias_grad))?;
+            optimizer.update(&names[0].0, weights, flat(weight_grad))?;
+            optimizer.update(&names[1].0, bias, flat(bias_grad))?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Adam (Kingma & Ba, 2015), in exactly PyTorch's form (`torch.optim.Adam`, eps added to `sqrt(v̂)`).
 
 use super::{
-    check_beta, check_lengths, check_non_negative, magnitude, max_magnitude, slot_buffers, Optimizer, OptimizerState,
+    check_beta, check_lengths, check_non_negative, magnitude, max_magnitude, Named, Optimizer, OptimizerState,
     ROUNDING_MARGIN, SAFE_UPDATE,
 };
 use crate::error::Result;
@@ -28,11 +28,10 @@ pub struct Adam {
     beta2: f64,
     eps: f64,
     step: u64,
-    /// Per slot: `[m, v]`.
-    slots: Vec<Vec<Vec<f32>>>,
-    /// Per slot: the largest `|m|` and `v` (their [`magnitude`]s: infinity where one is not finite), kept by the
-    /// updates for [`Optimizer::update_stays_finite`]; as long as `slots`.
-    maxima: Vec<[f32; 2]>,
+    /// Per parameter, by name, once it has been updated: `[m, v]`, with the largest `|m|` and `v` (their
+    /// [`magnitude`]s: infinity where one is not finite), kept by the updates for
+    /// [`Optimizer::update_stays_finite`].
+    state: Named<[f32; 2]>,
 }
 
 impl Adam {
@@ -49,8 +48,7 @@ impl Adam {
             beta2: 0.999,
             eps: 1e-8,
             step: 0,
-            slots: Vec::new(),
-            maxima: Vec::new(),
+            state: Named::default(),
         }
     }
 
@@ -112,27 +110,36 @@ impl Adam {
         check_non_negative("Adam's eps", self.eps)
     }
 
-    /// The Adam update of one slot; shared with [`AdamW`](crate::AdamW), which decays the weights first.
-    pub(crate) fn update_slot(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) -> Result<()> {
-        check_lengths(slot, param, grad)?;
+    /// The Adam update of one parameter; shared with [`AdamW`](crate::AdamW), which decays the weights first.
+    pub(crate) fn update_parameter(&mut self, name: &str, param: &mut [f32], grad: &[f32]) -> Result<()> {
+        check_lengths(name, param, grad)?;
         let scalars = StepScalars::new(self);
-        let buffers = slot_buffers(&mut self.slots, slot, 2, param.len())?;
-        let [m, v] = buffers else {
-            unreachable!("slot_buffers made two buffers")
+        let (entry, _) = self.state.entry(name, 2, param.len())?;
+        let [m, v] = entry.buffers.as_mut_slice() else {
+            unreachable!("an Adam entry has two buffers (made so, and checked on load)")
         };
         let maxima = match crate::matmul::parts_for(param.len()) {
             1 => update_elements(param, grad, m, v, &scalars, 1),
             parts => crate::matmul::on_pool(|| update_elements(param, grad, m, v, &scalars, parts)),
         };
-        self.maxima.resize(self.slots.len(), [0.0; 2]);
-        self.maxima[slot] = maxima;
+        entry.max = maxima;
         Ok(())
     }
 
+    /// [`Optimizer::check_parameter`], shared with [`AdamW`](crate::AdamW).
+    pub(crate) fn check_len(&self, name: &str, len: usize) -> Result<()> {
+        self.state.check_len(name, len)
+    }
+
+    /// [`Optimizer::check_parameters`], shared with [`AdamW`](crate::AdamW).
+    pub(crate) fn check_model(&self, parameters: &[(String, usize)]) -> Result<()> {
+        self.state.check_model(parameters)
+    }
+
     /// The bound of [`Optimizer::update_stays_finite`] for the coming step (`self.step + 1`).
-    pub(crate) fn slot_update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
+    pub(crate) fn parameter_update_stays_finite(&self, name: &str, grad_max_abs: f32) -> bool {
         let scalars = StepScalars::at(self, self.step.saturating_add(1));
-        let [m_max, v_max] = self.maxima.get(slot).copied().unwrap_or([0.0; 2]);
+        let [m_max, v_max] = self.state.get(name).map_or([0.0; 2], |entry| entry.max);
         let (m, v, g) = (f64::from(m_max), f64::from(v_max), f64::from(grad_max_abs));
         let (step_size, eps) = (f64::from(scalars.step_size), f64::from(scalars.eps));
         let c = f64::from(scalars.sqrt_bias_correction2);
@@ -151,48 +158,45 @@ impl Adam {
         into.kind.clear();
         into.kind.push_str(kind);
         into.step = self.step;
-        into.slots.clone_from(&self.slots);
+        self.state.save_into(&mut into.buffers);
     }
 
     /// Puts back a state saved by [`save_state_into_kind`](Self::save_state_into_kind), with its maxima.
     pub(crate) fn restore_saved_state(&mut self, state: &OptimizerState) {
         self.step = state.step;
-        self.slots.clone_from(&state.slots);
-        self.recompute_maxima();
+        self.state.restore(&state.buffers, maxima);
     }
 
     pub(crate) fn first_non_finite_state(&self) -> Option<f32> {
-        let non_finite = self.maxima.iter().flatten().any(|&max| max == f32::INFINITY);
+        let mut maxima = self.state.entries().iter().flat_map(|e| e.max);
+        let non_finite = maxima.any(|max| max == f32::INFINITY);
         non_finite.then(|| {
-            let mut values = self.slots.iter().flatten().flatten().copied();
+            let mut values = self.state.values();
             values.find(|v| !v.is_finite()).unwrap_or(f32::INFINITY)
         })
-    }
-
-    /// The maxima of every slot, from its buffers (after a state was loaded or put back).
-    fn recompute_maxima(&mut self) {
-        self.maxima.clear();
-        let maxima = self.slots.iter().map(|buffers| match buffers.as_slice() {
-            [m, v] => [max_magnitude(m), max_magnitude(v)],
-            _ => [0.0; 2],
-        });
-        self.maxima.extend(maxima);
     }
 
     pub(crate) fn export_state(&self, kind: &str) -> OptimizerState {
         OptimizerState {
             kind: kind.to_string(),
             step: self.step,
-            slots: self.slots.clone(),
+            buffers: self.state.to_map(),
         }
     }
 
     pub(crate) fn import_state(&mut self, kind: &str, state: OptimizerState) -> Result<()> {
         state.check(kind, 2)?;
         self.step = state.step;
-        self.slots = state.slots;
-        self.recompute_maxima();
+        self.state.load(state.buffers, maxima);
         Ok(())
+    }
+}
+
+/// The largest `|m|` and `v` of a parameter's buffers (after a state was loaded or put back).
+fn maxima(buffers: &[Vec<f32>]) -> [f32; 2] {
+    match buffers {
+        [m, v] => [max_magnitude(m), max_magnitude(v)],
+        _ => [0.0; 2],
     }
 }
 
@@ -354,12 +358,16 @@ impl Optimizer for Adam {
         self.step += 1;
     }
 
-    fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) -> Result<()> {
-        self.update_slot(slot, param, grad)
+    fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) -> Result<()> {
+        self.update_parameter(name, param, grad)
     }
 
-    fn check_slot(&self, slot: usize, len: usize) -> Result<()> {
-        super::check_slot_len(&self.slots, slot, len)
+    fn check_parameter(&self, name: &str, len: usize) -> Result<()> {
+        self.check_len(name, len)
+    }
+
+    fn check_parameters(&self, parameters: &[(String, usize)]) -> Result<()> {
+        self.check_model(parameters)
     }
 
     fn learning_rate(&self) -> f64 {
@@ -378,8 +386,8 @@ impl Optimizer for Adam {
         self.import_state("adam", state)
     }
 
-    fn update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
-        self.slot_update_stays_finite(slot, grad_max_abs)
+    fn update_stays_finite(&self, name: &str, grad_max_abs: f32) -> bool {
+        self.parameter_update_stays_finite(name, grad_max_abs)
     }
 
     fn save_state_into(&self, into: &mut OptimizerState) {
@@ -428,7 +436,7 @@ mod tests {
         let mut w = [0.5_f32, -1.0];
         for g in grads {
             adam.begin_step();
-            adam.update(0, &mut w, &[g[0] as f32, g[1] as f32]).unwrap();
+            adam.update("w", &mut w, &[g[0] as f32, g[1] as f32]).unwrap();
         }
         for i in 0..2 {
             assert!((f64::from(w[i]) - want[i]).abs() < 1e-6, "{} vs {}", w[i], want[i]);
@@ -451,22 +459,49 @@ mod tests {
     fn mismatched_lengths_are_errors() {
         let mut adam = Adam::new(1e-3);
         adam.begin_step();
-        assert!(adam.update(0, &mut [0.0; 3], &[0.0; 2]).is_err());
-        adam.update(1, &mut [0.0; 3], &[0.0; 3]).unwrap();
-        assert!(adam.update(1, &mut [0.0; 4], &[0.0; 4]).is_err());
+        assert!(adam.update("a", &mut [0.0; 3], &[0.0; 2]).is_err());
+        adam.update("b", &mut [0.0; 3], &[0.0; 3]).unwrap();
+        let err = adam.update("b", &mut [0.0; 4], &[0.0; 4]).unwrap_err();
+        assert!(err.to_string().contains("optimizer state of b"), "{err}");
     }
 
     #[test]
     fn state_round_trips_and_checks_its_kind() {
         let mut adam = Adam::new(1e-2);
         adam.begin_step();
-        adam.update(0, &mut [1.0, 2.0], &[0.1, 0.2]).unwrap();
+        adam.update("encoder.0.bias", &mut [1.0, 2.0], &[0.1, 0.2]).unwrap();
         let state = adam.state();
+        assert_eq!(state.buffers["encoder.0.bias"].len(), 2);
         let mut other = Adam::new(1e-2);
         other.load_state(state.clone()).unwrap();
         assert_eq!(other, adam);
         let mut wrong = state;
         wrong.kind = "sgd".into();
         assert!(Adam::new(1e-2).load_state(wrong).is_err());
+    }
+
+    #[test]
+    fn a_state_with_the_wrong_buffers_is_an_error_not_a_panic() {
+        let state = |buffers: Vec<Vec<f32>>| OptimizerState {
+            kind: "adam".into(),
+            step: 1,
+            buffers: [("encoder.0.weight".to_string(), buffers)].into(),
+        };
+        let err = Adam::new(1e-2).load_state(state(vec![vec![0.0; 3]])).unwrap_err();
+        assert!(
+            err.to_string().contains("encoder.0.weight has 1 buffers, expected 2"),
+            "{err}"
+        );
+        let err = Adam::new(1e-2)
+            .load_state(state(vec![vec![0.0; 3], vec![0.0; 2]]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("buffers of encoder.0.weight differ in length"),
+            "{err}"
+        );
+        // No buffers: not updated yet.
+        let mut adam = Adam::new(1e-2);
+        adam.load_state(state(vec![])).unwrap();
+        assert_eq!(adam.state().buffers.len(), 0);
     }
 }

@@ -11,7 +11,7 @@ use crate::error::Result;
 /// let mut opt = AdamW::new(0.1).with_weight_decay(0.5);
 /// let mut w = [2.0_f32];
 /// opt.begin_step();
-/// opt.update(0, &mut w, &[0.0])?; // a zero gradient: only the decay acts
+/// opt.update("w", &mut w, &[0.0])?; // a zero gradient: only the decay acts
 /// assert!((w[0] - 2.0 * (1.0 - 0.1 * 0.5)).abs() < 1e-6);
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
@@ -102,18 +102,22 @@ impl Optimizer for AdamW {
         self.adam.begin_step();
     }
 
-    fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) -> Result<()> {
-        super::check_lengths(slot, param, grad)?;
+    fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) -> Result<()> {
+        super::check_lengths(name, param, grad)?;
         // before the decay, so that a state of another length (loaded for another model) changes nothing
-        self.adam.check_slot(slot, param.len())?;
+        self.adam.check_len(name, param.len())?;
         // decoupled weight decay: w *= 1 - lr · wd, with the factor formed in f64 as PyTorch does
         let decay = (1.0 - self.adam.learning_rate() * self.weight_decay) as f32;
         param.iter_mut().for_each(|w| *w *= decay);
-        self.adam.update_slot(slot, param, grad)
+        self.adam.update_parameter(name, param, grad)
     }
 
-    fn check_slot(&self, slot: usize, len: usize) -> Result<()> {
-        self.adam.check_slot(slot, len)
+    fn check_parameter(&self, name: &str, len: usize) -> Result<()> {
+        self.adam.check_len(name, len)
+    }
+
+    fn check_parameters(&self, parameters: &[(String, usize)]) -> Result<()> {
+        self.adam.check_model(parameters)
     }
 
     fn learning_rate(&self) -> f64 {
@@ -132,10 +136,10 @@ impl Optimizer for AdamW {
         self.adam.import_state("adamw", state)
     }
 
-    fn update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
+    fn update_stays_finite(&self, name: &str, grad_max_abs: f32) -> bool {
         // The decay factor must not grow the weights (a factor in [-1, 1] keeps a finite weight finite).
         let decay = (1.0 - self.adam.learning_rate() * self.weight_decay) as f32;
-        decay.abs() <= 1.0 && self.adam.slot_update_stays_finite(slot, grad_max_abs)
+        decay.abs() <= 1.0 && self.adam.parameter_update_stays_finite(name, grad_max_abs)
     }
 
     fn save_state_into(&self, into: &mut OptimizerState) {
@@ -170,7 +174,7 @@ mod tests {
         let mut opt = AdamW::new(0.1).with_weight_decay(0.1);
         let mut w = [1.0_f32];
         opt.begin_step();
-        opt.update(0, &mut w, &[0.5]).unwrap();
+        opt.update("w", &mut w, &[0.5]).unwrap();
         assert!((w[0] - 0.89).abs() < 1e-6, "{}", w[0]);
     }
 
@@ -182,21 +186,21 @@ mod tests {
         for g in [[0.1_f32, 0.2], [-0.3, 0.05], [0.7, -0.1]] {
             adamw.begin_step();
             adam.begin_step();
-            adamw.update(0, &mut a, &g).unwrap();
-            adam.update(0, &mut b, &g).unwrap();
+            adamw.update("w", &mut a, &g).unwrap();
+            adam.update("w", &mut b, &g).unwrap();
         }
         assert_eq!(a, b);
     }
 
     #[test]
-    fn a_slot_state_of_another_length_is_an_error_that_leaves_the_weights_alone() {
+    fn a_state_of_another_length_is_an_error_that_leaves_the_weights_alone() {
         let mut opt = AdamW::new(0.1).with_weight_decay(0.5);
         opt.begin_step();
-        opt.update(0, &mut [1.0, 2.0], &[0.1, 0.1]).unwrap();
+        opt.update("encoder.0.bias", &mut [1.0, 2.0], &[0.1, 0.1]).unwrap();
         let mut w = [1.0_f32, 2.0, 3.0];
         opt.begin_step();
-        let err = opt.update(0, &mut w, &[0.1; 3]).unwrap_err();
-        assert!(err.to_string().contains("optimizer state of slot 0"), "{err}");
+        let err = opt.update("encoder.0.bias", &mut w, &[0.1; 3]).unwrap_err();
+        assert!(err.to_string().contains("optimizer state of encoder.0.bias"), "{err}");
         assert_eq!(w, [1.0, 2.0, 3.0], "the weights were decayed before the error");
     }
 

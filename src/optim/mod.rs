@@ -1,8 +1,9 @@
 //! Optimizers: [`Sgd`] (with momentum and Nesterov), [`Adam`] and [`AdamW`], behind one small trait.
 //!
-//! An optimizer keeps state per parameter tensor ("slot": a layer's weights or its bias), updates each tensor in
-//! place from its gradient, and can hand its state out and take it back, so that training resumes exactly from
-//! a checkpoint. The update rules are PyTorch's (`torch.optim.SGD`, `Adam`, `AdamW`), hyper-parameters are kept
+//! An optimizer keeps state per parameter tensor, by the tensor's name (`encoder.0.weight`, `encoder.0.bias`,
+//! ...: a model's names come from [`crate::models::names`]), updates each tensor in place from its gradient,
+//! and can hand its state out and take it back ([`OptimizerState`]), so that training resumes exactly from a
+//! checkpoint. The update rules are PyTorch's (`torch.optim.SGD`, `Adam`, `AdamW`), hyper-parameters are kept
 //! in f64 as Python's floats are, and the per-step scalars (bias corrections, step size) are formed in f64
 //! before the element-wise f32 work, as PyTorch does.
 //!
@@ -11,7 +12,7 @@
 //! let mut adam = Adam::new(0.1);
 //! let mut w = [1.0_f32, -2.0];
 //! adam.begin_step();
-//! adam.update(0, &mut w, &[0.5, -0.5])?;
+//! adam.update("encoder.0.weight", &mut w, &[0.5, -0.5])?;
 //! // Adam's first step moves every weight by about lr, against the gradient's sign:
 //! assert!((w[0] - 0.9).abs() < 1e-6 && (w[1] + 1.9).abs() < 1e-6);
 //! # Ok::<(), autoencoder::Error>(())
@@ -20,31 +21,107 @@
 mod adam;
 mod adamw;
 mod sgd;
+mod state;
 
 pub use adam::Adam;
 pub use adamw::AdamW;
 pub use sgd::Sgd;
+pub use state::OptimizerState;
+
+pub(crate) use state::Named;
 
 use crate::error::{Error, Result};
 
 /// A gradient-descent optimizer with per-parameter state.
 ///
 /// A training step calls [`begin_step`](Self::begin_step) once, then [`update`](Self::update) once per
-/// parameter tensor, each tensor always under the same `slot` number. Optimizers are `Send`, so that a step can
-/// run its update on the crate's thread pool together with the forward and backward passes.
+/// parameter tensor, each tensor always under its name (a model's tensors are named by
+/// [`crate::models::names`]: `encoder.0.weight`, `encoder.0.bias`, ...; see
+/// [`Autoencoder::named_parameters`](crate::Autoencoder::named_parameters)). State is kept per name, so the
+/// order of the updates does not matter. Optimizers are `Send`, so that a step can run its update on the crate's
+/// thread pool together with the forward and backward passes.
+///
+/// An optimizer's state belongs to one model: before a step changes anything,
+/// [`Autoencoder::train_step`](crate::Autoencoder::train_step) checks with
+/// [`check_parameters`](Self::check_parameters) that the state holds exactly the model's parameters (or none
+/// yet), so an optimizer moved to a model of other layers is an error naming a tensor, not moments mixed
+/// between models.
 ///
 /// ```
 /// use autoencoder::{AdamW, Optimizer, Sgd};
 /// fn one_step(opt: &mut dyn Optimizer, w: &mut [f32], g: &[f32]) -> autoencoder::Result<()> {
 ///     opt.check()?;
 ///     opt.begin_step();
-///     opt.update(0, w, g)
+///     opt.update("w", w, g)
 /// }
 /// let mut w = [1.0_f32];
 /// one_step(&mut Sgd::new(0.5), &mut w, &[1.0])?;
 /// assert_eq!(w, [0.5]);
 /// one_step(&mut AdamW::new(1e-3), &mut w, &[1.0])?;
 /// assert!(w[0] < 0.5);
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
+///
+/// An optimizer of your own keeps its state by name too. Adagrad, for instance (`Autoencoder::train_step` takes
+/// it as it takes the crate's optimizers):
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use autoencoder::{Error, Optimizer, OptimizerState, Result};
+///
+/// struct Adagrad {
+///     lr: f64,
+///     step: u64,
+///     sums: BTreeMap<String, Vec<f32>>, // per parameter name: the sum of its squared gradients
+/// }
+///
+/// impl Optimizer for Adagrad {
+///     fn check(&self) -> Result<()> {
+///         Ok(())
+///     }
+///     fn begin_step(&mut self) {
+///         self.step += 1;
+///     }
+///     fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) -> Result<()> {
+///         self.check_parameter(name, param.len())?;
+///         if !self.sums.contains_key(name) {
+///             self.sums.insert(name.to_string(), vec![0.0; param.len()]); // the first update only
+///         }
+///         let sums = self.sums.get_mut(name).expect("made above"); // a look-up by &str: no allocation
+///         for ((w, &g), s) in param.iter_mut().zip(grad).zip(sums.iter_mut()) {
+///             *s += g * g;
+///             *w -= self.lr as f32 * g / (s.sqrt() + 1e-10);
+///         }
+///         Ok(())
+///     }
+///     fn check_parameter(&self, name: &str, len: usize) -> Result<()> {
+///         match self.sums.get(name) {
+///             Some(sums) if sums.len() != len => Err(Error::InvalidArgument(format!("{name}: another length"))),
+///             _ => Ok(()),
+///         }
+///     }
+///     fn learning_rate(&self) -> f64 {
+///         self.lr
+///     }
+///     fn set_learning_rate(&mut self, lr: f64) {
+///         self.lr = lr;
+///     }
+///     fn state(&self) -> OptimizerState {
+///         let buffers = self.sums.iter().map(|(name, sums)| (name.clone(), vec![sums.clone()]));
+///         OptimizerState { kind: "adagrad".into(), step: self.step, buffers: buffers.collect() }
+///     }
+///     fn load_state(&mut self, state: OptimizerState) -> Result<()> {
+///         self.step = state.step;
+///         self.sums = state.buffers.into_iter().filter_map(|(name, mut b)| Some((name, b.pop()?))).collect();
+///         Ok(())
+///     }
+/// }
+///
+/// let mut ae = autoencoder::Autoencoder::builder(4).latent(2).seed(1).build()?;
+/// let x = autoencoder::ndarray::Array2::from_elem((3, 4), 0.5_f32);
+/// let mut adagrad = Adagrad { lr: 0.1, step: 0, sums: BTreeMap::new() };
+/// ae.train_step(x.view(), x.view(), autoencoder::Loss::Mse, &mut adagrad)?;
+/// assert_eq!(adagrad.state().buffers["decoder.0.bias"][0].len(), 4);
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
 pub trait Optimizer: Send {
@@ -55,17 +132,52 @@ pub trait Optimizer: Send {
     /// Starts a training step (advances the step counter that bias corrections use).
     fn begin_step(&mut self);
 
-    /// Updates the parameter tensor in `slot` in place, given its gradient. The slot's state is created (zeros)
-    /// on its first update; after that no call allocates.
+    /// Updates the parameter tensor named `name` in place, given its gradient. The tensor's state is created
+    /// (zeros) on its first update; after that no call allocates (a look-up by `&str` does not).
     ///
-    /// Errors with [`Error::Shape`] when `param` and `grad` differ in length, or differ from the length the slot
-    /// had before (a state loaded for another model).
-    fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) -> Result<()>;
+    /// Errors with [`Error::Shape`] when `param` and `grad` differ in length, or differ from the length the
+    /// tensor had before (a state loaded for another model).
+    fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) -> Result<()>;
 
-    /// Checks, without changing anything, that `slot`'s state (if it has any yet) fits a parameter of `len`
-    /// elements. A training step checks every slot before its first update, so that a state loaded for another
-    /// model fails before any weight has moved.
-    fn check_slot(&self, slot: usize, len: usize) -> Result<()>;
+    /// Checks, without changing anything, that the state of the parameter `name` (if it has any yet) fits a
+    /// tensor of `len` elements.
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Optimizer};
+    /// let mut adam = Adam::new(0.1);
+    /// adam.begin_step();
+    /// adam.update("encoder.0.bias", &mut [1.0, 2.0], &[0.5, 0.5])?;
+    /// assert!(adam.check_parameter("encoder.0.bias", 2).is_ok());
+    /// assert!(adam.check_parameter("encoder.0.bias", 3).is_err());
+    /// assert!(adam.check_parameter("decoder.0.bias", 3).is_ok()); // no state yet
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    fn check_parameter(&self, name: &str, len: usize) -> Result<()>;
+
+    /// Checks, without changing anything, that the state fits a model whose parameter tensors are `parameters`
+    /// (distinct names, each with its element count). A training step checks this before its first update, so
+    /// that a state made for another model fails before any weight has moved.
+    ///
+    /// The default checks each parameter with [`check_parameter`](Self::check_parameter). The crate's
+    /// optimizers also require the state to hold either no parameter yet or exactly these: an entry for a name
+    /// the model does not have, or entries for some of its parameters only, is an [`Error::InvalidArgument`]
+    /// naming the tensor (the state was made for another model).
+    ///
+    /// ```
+    /// use autoencoder::{Adam, Optimizer};
+    /// let mut adam = Adam::new(0.1);
+    /// adam.begin_step();
+    /// adam.update("encoder.0.bias", &mut [1.0], &[0.5])?;
+    /// assert!(adam.check_parameters(&[("encoder.0.bias".into(), 1)]).is_ok());
+    /// let err = adam.check_parameters(&[("decoder.0.bias".into(), 1)]).unwrap_err();
+    /// assert!(err.to_string().contains("encoder.0.bias"), "{err}");
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    fn check_parameters(&self, parameters: &[(String, usize)]) -> Result<()> {
+        parameters
+            .iter()
+            .try_for_each(|(name, len)| self.check_parameter(name, *len))
+    }
 
     /// The learning rate.
     fn learning_rate(&self) -> f64;
@@ -73,28 +185,29 @@ pub trait Optimizer: Send {
     /// Sets the learning rate (for schedules).
     fn set_learning_rate(&mut self, learning_rate: f64);
 
-    /// A copy of the optimizer's state: step count and per-slot buffers, for checkpoints.
+    /// A copy of the optimizer's state: step count and buffers by parameter name, for checkpoints.
     fn state(&self) -> OptimizerState;
 
     /// Restores a state from [`state`](Self::state). Errors when it belongs to another kind of optimizer.
     fn load_state(&mut self, state: OptimizerState) -> Result<()>;
 
-    /// Whether the coming step's update of `slot` is sure to leave the slot's parameters and state finite, given
+    /// Whether the coming step's update of the parameter `name` is sure to leave it and its state finite, given
     /// finite parameters and a gradient whose elements are at most `grad_max_abs` in magnitude: a bound worked out
     /// in O(1), before [`begin_step`](Self::begin_step).
     ///
-    /// A training step that gets `false` for any slot first copies the parameters and the state
+    /// A training step that gets `false` for any parameter first copies the parameters and the state
     /// ([`save_state_into`](Self::save_state_into)), and puts both back if the update turns anything NaN or
     /// infinite. The default, `false`, is always correct, and slower: the crate's optimizers answer `true` unless a
     /// setting or a gradient is extreme (a learning rate of 1e30, Adam's eps 0, SGD's weight decay).
     ///
     /// ```
     /// use autoencoder::{Adam, Optimizer};
-    /// assert!(Adam::new(1e-3).update_stays_finite(0, 10.0));
-    /// assert!(!Adam::new(1e-3).with_eps(0.0).update_stays_finite(0, 10.0)); // 0 / 0 where a gradient is 0
+    /// assert!(Adam::new(1e-3).update_stays_finite("encoder.0.weight", 10.0));
+    /// // 0 / 0 where a gradient is 0:
+    /// assert!(!Adam::new(1e-3).with_eps(0.0).update_stays_finite("encoder.0.weight", 10.0));
     /// ```
-    fn update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
-        let _ = (slot, grad_max_abs);
+    fn update_stays_finite(&self, name: &str, grad_max_abs: f32) -> bool {
+        let _ = (name, grad_max_abs);
         false
     }
 
@@ -105,7 +218,7 @@ pub trait Optimizer: Send {
     /// use autoencoder::{Optimizer, Sgd};
     /// let mut sgd = Sgd::new(0.1).with_momentum(0.9);
     /// sgd.begin_step();
-    /// sgd.update(0, &mut [1.0], &[1.0])?;
+    /// sgd.update("w", &mut [1.0], &[1.0])?;
     /// let mut saved = Sgd::new(0.1).state();
     /// sgd.save_state_into(&mut saved);
     /// assert_eq!(saved, sgd.state());
@@ -123,7 +236,7 @@ pub trait Optimizer: Send {
     /// let mut adam = Adam::new(0.1);
     /// let saved = adam.state();
     /// adam.begin_step();
-    /// adam.update(0, &mut [1.0], &[1.0])?;
+    /// adam.update("w", &mut [1.0], &[1.0])?;
     /// adam.restore_state(&saved)?;
     /// assert_eq!(adam, Adam::new(0.1));
     /// # Ok::<(), autoencoder::Error>(())
@@ -139,13 +252,19 @@ pub trait Optimizer: Send {
     /// use autoencoder::{Adam, Optimizer};
     /// let mut adam = Adam::new(0.1);
     /// adam.begin_step();
-    /// adam.update(0, &mut [1.0], &[f32::INFINITY])?;
+    /// adam.update("w", &mut [1.0], &[f32::INFINITY])?;
     /// assert!(adam.non_finite_state().is_some());
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     fn non_finite_state(&self) -> Option<f32> {
         let state = self.state();
-        state.slots.iter().flatten().flatten().copied().find(|v| !v.is_finite())
+        state
+            .buffers
+            .values()
+            .flatten()
+            .flatten()
+            .copied()
+            .find(|v| !v.is_finite())
     }
 }
 
@@ -199,101 +318,13 @@ impl pulp::WithSimd for MaxMagnitude<'_> {
     }
 }
 
-/// An optimizer's state, as saved in checkpoints.
-///
-/// ```
-/// use autoencoder::{Optimizer, Sgd};
-/// let mut sgd = Sgd::new(0.1).with_momentum(0.9);
-/// sgd.begin_step();
-/// sgd.update(0, &mut [1.0], &[1.0])?;
-/// let state = sgd.state();
-/// assert_eq!((state.kind.as_str(), state.step, state.slots.len()), ("sgd", 1, 1));
-/// let mut resumed = Sgd::new(0.1).with_momentum(0.9);
-/// resumed.load_state(state)?;
-/// # Ok::<(), autoencoder::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct OptimizerState {
-    /// The optimizer's name: `sgd`, `adam` or `adamw`.
-    pub kind: String,
-    /// Training steps taken.
-    pub step: u64,
-    /// Per slot, its buffers (Adam: first and second moments; SGD with momentum: the momentum buffer), each as
-    /// long as the slot's parameter tensor. An empty list: the slot has not been updated yet.
-    pub slots: Vec<Vec<Vec<f32>>>,
-}
-
-impl OptimizerState {
-    /// Checks that this state is of `kind` and that every slot has `buffers` buffers (or none yet).
-    pub(crate) fn check(&self, kind: &str, buffers: usize) -> Result<()> {
-        if self.kind != kind {
-            return Err(Error::InvalidArgument(format!(
-                "optimizer state is for {:?}, but was loaded into {kind:?}",
-                self.kind
-            )));
-        }
-        match self
-            .slots
-            .iter()
-            .position(|slot| !slot.is_empty() && slot.len() != buffers)
-        {
-            Some(slot) => Err(Error::InvalidArgument(format!(
-                "{kind} optimizer state: slot {slot} has {} buffers, expected {buffers}",
-                self.slots[slot].len()
-            ))),
-            None => Ok(()),
-        }
-    }
-}
-
-/// How far past the last slot in use a new slot number may go (layers may be updated out of order).
-const MAX_SLOT_GAP: usize = 1 << 16;
-
-/// The state buffers of `slot`, created as `count` zero buffers of `len` elements on first use; an error when
-/// they exist with another length.
-pub(crate) fn slot_buffers(
-    slots: &mut Vec<Vec<Vec<f32>>>,
-    slot: usize,
-    count: usize,
-    len: usize,
-) -> Result<&mut [Vec<f32>]> {
-    if slots.len() <= slot {
-        // Slots are numbered densely from 0 (two per layer); a number far past that is a caller's mistake.
-        if slot > slots.len() + MAX_SLOT_GAP {
-            return Err(Error::InvalidArgument(format!(
-                "optimizer slot {slot} is far past the {} slots in use: slots are numbered 0, 1, 2, ... \
-                 (a layer's weights 2i, its bias 2i + 1)",
-                slots.len()
-            )));
-        }
-        slots.resize_with(slot + 1, Vec::new);
-    }
-    if slots[slot].is_empty() {
-        slots[slot] = vec![vec![0.0; len]; count];
-    }
-    check_slot_len(slots, slot, len)?;
-    Ok(&mut slots[slot])
-}
-
-/// Checks that the state buffers of `slot`, where they exist, have `len` elements.
-pub(crate) fn check_slot_len(slots: &[Vec<Vec<f32>>], slot: usize, len: usize) -> Result<()> {
-    match slots.get(slot).into_iter().flatten().map(Vec::len).find(|&n| n != len) {
-        Some(found) => Err(Error::shape(
-            format!("optimizer state of slot {slot} (loaded for another model?)"),
-            format!("{len} elements (the parameter's)"),
-            format!("{found} elements"),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// Checks that a parameter and its gradient have the same length.
-pub(crate) fn check_lengths(slot: usize, param: &[f32], grad: &[f32]) -> Result<()> {
+pub(crate) fn check_lengths(name: &str, param: &[f32], grad: &[f32]) -> Result<()> {
     if param.len() == grad.len() {
         Ok(())
     } else {
         Err(Error::shape(
-            format!("optimizer update of slot {slot} (gradient vs parameter)"),
+            format!("optimizer update of {name} (gradient vs parameter)"),
             format!("{} elements", param.len()),
             format!("{} elements", grad.len()),
         ))
@@ -325,15 +356,60 @@ mod tests {
     use super::*;
     use crate::optim::{Adam, Sgd};
 
+    /// Each name keeps its own state, whatever the order of the updates: the same updates in another order give
+    /// the same parameters and state.
     #[test]
-    fn a_slot_number_far_past_the_slots_in_use_is_an_error_not_a_panic() {
+    fn state_is_kept_by_name_whatever_the_order_of_updates() {
+        let grads = [[0.5_f32, -1.0], [0.25, 0.5], [1.0, 1.0]];
+        let run = |opt: &mut dyn Optimizer, reversed: bool| {
+            let (mut a, mut b) = ([1.0_f32, 2.0], [3.0_f32]);
+            for g in &grads {
+                opt.begin_step();
+                if reversed {
+                    opt.update("b", &mut b, &g[..1]).unwrap();
+                    opt.update("a", &mut a, g).unwrap();
+                } else {
+                    opt.update("a", &mut a, g).unwrap();
+                    opt.update("b", &mut b, &g[..1]).unwrap();
+                }
+            }
+            (a, b, opt.state())
+        };
+        let (mut x, mut y) = (Adam::new(0.1), Adam::new(0.1));
+        assert_eq!(run(&mut x, false), run(&mut y, true));
+        assert_eq!(x, y);
+        let (mut x, mut y) = (Sgd::new(0.1).with_momentum(0.9), Sgd::new(0.1).with_momentum(0.9));
+        assert_eq!(run(&mut x, false), run(&mut y, true));
+        assert_eq!(x, y);
+    }
+
+    #[test]
+    fn a_state_for_other_parameters_is_an_error_naming_the_tensor() {
         let mut adam = Adam::new(1e-3);
+        let model = |names: &[&str]| names.iter().map(|n| (n.to_string(), 1)).collect::<Vec<_>>();
+        assert!(
+            adam.check_parameters(&model(&["a", "b"])).is_ok(),
+            "no state yet fits any model"
+        );
         adam.begin_step();
-        let err = adam.update(usize::MAX, &mut [1.0], &[1.0]).unwrap_err();
-        assert!(err.to_string().contains("far past"), "{err}");
-        let mut sgd = Sgd::new(0.1).with_momentum(0.9);
-        assert!(sgd.update(usize::MAX, &mut [1.0], &[1.0]).is_err());
-        adam.update(3, &mut [1.0], &[1.0]).unwrap(); // a small gap is fine
+        adam.update("a", &mut [1.0], &[1.0]).unwrap();
+        adam.update("b", &mut [1.0], &[1.0]).unwrap();
+        assert!(adam.check_parameters(&model(&["b", "a"])).is_ok());
+        let err = adam.check_parameters(&model(&["a"])).unwrap_err().to_string();
+        assert!(
+            err.contains("state for b, a parameter this model does not have"),
+            "{err}"
+        );
+        let err = adam.check_parameters(&model(&["a", "b", "c"])).unwrap_err().to_string();
+        assert!(
+            err.contains("2 of this model's 3 parameter tensors, but none for c"),
+            "{err}"
+        );
+        let err = adam.check_parameters(&[("a".into(), 2), ("b".into(), 1)]).unwrap_err();
+        assert!(
+            matches!(err, Error::Shape { .. }) && err.to_string().contains("of a"),
+            "{err}"
+        );
     }
 
     /// Wherever an optimizer vouches for an update, the update is finite: over learning rates, gradients and
@@ -358,13 +434,13 @@ mod tests {
                     let mut w = [f32::MAX / 2.0, -1e30, 0.0, 1.0];
                     let grad = [g, -g, g / 2.0, 0.0];
                     for step in 0..3 {
-                        if !opt.update_stays_finite(0, g) {
+                        if !opt.update_stays_finite("w", g) {
                             refused += 1;
                             break;
                         }
                         vouched += 1;
                         opt.begin_step();
-                        opt.update(0, &mut w, &grad).unwrap();
+                        opt.update("w", &mut w, &grad).unwrap();
                         assert!(w.iter().all(|v| v.is_finite()), "lr {lr}, g {g}, step {step}: {w:?}");
                         assert_eq!(opt.non_finite_state(), None, "lr {lr}, g {g}, step {step}");
                     }

@@ -1,8 +1,8 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay, as `torch.optim.SGD`.
 
 use super::{
-    check_lengths, check_non_negative, magnitude, max_magnitude, slot_buffers, Optimizer, OptimizerState,
-    ROUNDING_MARGIN, SAFE_UPDATE,
+    check_lengths, check_non_negative, magnitude, max_magnitude, Named, Optimizer, OptimizerState, ROUNDING_MARGIN,
+    SAFE_UPDATE,
 };
 use crate::error::{Error, Result};
 
@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// let mut sgd = Sgd::new(0.1);
 /// let mut w = [1.0_f32];
 /// sgd.begin_step();
-/// sgd.update(0, &mut w, &[2.0])?;
+/// sgd.update("encoder.0.weight", &mut w, &[2.0])?;
 /// assert!((w[0] - 0.8).abs() < 1e-7);
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
@@ -32,11 +32,10 @@ pub struct Sgd {
     nesterov: bool,
     weight_decay: f64,
     step: u64,
-    /// Per slot: `[momentum buffer]` once momentum is on and the slot has been updated.
-    slots: Vec<Vec<Vec<f32>>>,
-    /// Per slot: the largest `|b|` of its momentum buffer (its [`magnitude`]: infinity where one is not finite),
-    /// kept by the updates for [`Optimizer::update_stays_finite`]; as long as `slots`.
-    maxima: Vec<f32>,
+    /// Per parameter, by name, once momentum is on and it has been updated: `[momentum buffer]`, with the largest
+    /// `|b|` of the buffer (its [`magnitude`]: infinity where one is not finite), kept by the updates for
+    /// [`Optimizer::update_stays_finite`].
+    state: Named<f32>,
 }
 
 impl Sgd {
@@ -53,8 +52,7 @@ impl Sgd {
             nesterov: false,
             weight_decay: 0.0,
             step: 0,
-            slots: Vec::new(),
-            maxima: Vec::new(),
+            state: Named::default(),
         }
     }
 
@@ -98,7 +96,7 @@ impl Sgd {
     /// let mut sgd = Sgd::new(0.5).with_weight_decay(0.1);
     /// let mut w = [1.0_f32];
     /// sgd.begin_step();
-    /// sgd.update(0, &mut w, &[0.0])?;
+    /// sgd.update("w", &mut w, &[0.0])?;
     /// assert!((w[0] - 0.95).abs() < 1e-7);
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
@@ -117,16 +115,9 @@ impl Sgd {
     }
 }
 
-impl Sgd {
-    /// The maxima of every slot, from its buffers (after a state was loaded or put back).
-    fn recompute_maxima(&mut self) {
-        self.maxima.clear();
-        let maxima = self
-            .slots
-            .iter()
-            .map(|buffers| buffers.first().map_or(0.0, |b| max_magnitude(b)));
-        self.maxima.extend(maxima);
-    }
+/// The largest `|b|` of a parameter's momentum buffer, from its buffers (after a state was loaded or put back).
+fn maximum(buffers: &[Vec<f32>]) -> f32 {
+    buffers.first().map_or(0.0, |b| max_magnitude(b))
 }
 
 impl Optimizer for Sgd {
@@ -147,8 +138,8 @@ impl Optimizer for Sgd {
         self.step += 1;
     }
 
-    fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32]) -> Result<()> {
-        check_lengths(slot, param, grad)?;
+    fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) -> Result<()> {
+        check_lengths(name, param, grad)?;
         let lr = self.learning_rate as f32;
         let weight_decay = self.weight_decay as f32;
         let decayed = |w: f32, g: f32| if weight_decay != 0.0 { g + weight_decay * w } else { g };
@@ -158,26 +149,28 @@ impl Optimizer for Sgd {
             }
             return Ok(());
         }
-        let first_update = self.slots.get(slot).is_none_or(Vec::is_empty);
         let momentum = self.momentum as f32;
         let keep = (1.0 - self.dampening) as f32;
         let nesterov = self.nesterov;
-        let buffers = slot_buffers(&mut self.slots, slot, 1, param.len())?;
+        let (entry, first_update) = self.state.entry(name, 1, param.len())?;
         let mut b_max = 0.0_f32;
-        for ((w, &g), b) in param.iter_mut().zip(grad).zip(buffers[0].iter_mut()) {
+        for ((w, &g), b) in param.iter_mut().zip(grad).zip(entry.buffers[0].iter_mut()) {
             let g = decayed(*w, g);
             *b = if first_update { g } else { momentum * *b + keep * g };
             let step = if nesterov { g + momentum * *b } else { *b };
             *w -= lr * step;
             b_max = b_max.max(magnitude(*b));
         }
-        self.maxima.resize(self.slots.len(), 0.0);
-        self.maxima[slot] = b_max;
+        entry.max = b_max;
         Ok(())
     }
 
-    fn check_slot(&self, slot: usize, len: usize) -> Result<()> {
-        super::check_slot_len(&self.slots, slot, len)
+    fn check_parameter(&self, name: &str, len: usize) -> Result<()> {
+        self.state.check_len(name, len)
+    }
+
+    fn check_parameters(&self, parameters: &[(String, usize)]) -> Result<()> {
+        self.state.check_model(parameters)
     }
 
     fn learning_rate(&self) -> f64 {
@@ -192,19 +185,18 @@ impl Optimizer for Sgd {
         OptimizerState {
             kind: "sgd".into(),
             step: self.step,
-            slots: self.slots.clone(),
+            buffers: self.state.to_map(),
         }
     }
 
     fn load_state(&mut self, state: OptimizerState) -> Result<()> {
         state.check("sgd", 1)?;
         self.step = state.step;
-        self.slots = state.slots;
-        self.recompute_maxima();
+        self.state.load(state.buffers, maximum);
         Ok(())
     }
 
-    fn update_stays_finite(&self, slot: usize, grad_max_abs: f32) -> bool {
+    fn update_stays_finite(&self, name: &str, grad_max_abs: f32) -> bool {
         let lr = f64::from(self.learning_rate as f32);
         let g = f64::from(grad_max_abs);
         // Weight decay adds `weight_decay · w`, which this O(1) bound cannot see: such steps take the safe path.
@@ -218,9 +210,9 @@ impl Optimizer for Sgd {
             f64::from(self.momentum as f32),
             f64::from((1.0 - self.dampening) as f32),
         );
-        let b_new = match self.slots.get(slot).is_none_or(Vec::is_empty) {
-            true => g,
-            false => momentum * f64::from(self.maxima.get(slot).copied().unwrap_or(0.0)) + keep.abs() * g,
+        let b_new = match self.state.get(name) {
+            None => g,
+            Some(entry) => momentum * f64::from(entry.max) + keep.abs() * g,
         } * ROUNDING_MARGIN;
         let step = if self.nesterov { g + momentum * b_new } else { b_new } * ROUNDING_MARGIN;
         b_new < SAFE_UPDATE && lr * step * ROUNDING_MARGIN < SAFE_UPDATE
@@ -230,21 +222,20 @@ impl Optimizer for Sgd {
         into.kind.clear();
         into.kind.push_str("sgd");
         into.step = self.step;
-        into.slots.clone_from(&self.slots);
+        self.state.save_into(&mut into.buffers);
     }
 
     fn restore_state(&mut self, state: &OptimizerState) -> Result<()> {
         state.check("sgd", 1)?;
         self.step = state.step;
-        self.slots.clone_from(&state.slots);
-        self.recompute_maxima();
+        self.state.restore(&state.buffers, maximum);
         Ok(())
     }
 
     fn non_finite_state(&self) -> Option<f32> {
-        let non_finite = self.maxima.contains(&f32::INFINITY);
+        let non_finite = self.state.entries().iter().any(|e| e.max == f32::INFINITY);
         non_finite.then(|| {
-            let mut values = self.slots.iter().flatten().flatten().copied();
+            let mut values = self.state.values();
             values.find(|v| !v.is_finite()).unwrap_or(f32::INFINITY)
         })
     }
@@ -270,7 +261,7 @@ mod tests {
             let mut w = [0.0_f32];
             for (g, want) in [1.0_f32, 2.0, 3.0].iter().zip(want) {
                 sgd.begin_step();
-                sgd.update(0, &mut w, &[*g]).unwrap();
+                sgd.update("w", &mut w, &[*g]).unwrap();
                 assert!((w[0] - want).abs() < 1e-6, "nesterov {nesterov}: {} vs {want}", w[0]);
             }
         }
@@ -283,7 +274,7 @@ mod tests {
         let mut w = [0.0_f32];
         for want in [-0.1_f32, -0.2] {
             sgd.begin_step();
-            sgd.update(0, &mut w, &[1.0]).unwrap();
+            sgd.update("w", &mut w, &[1.0]).unwrap();
             assert!((w[0] - want).abs() < 1e-6);
         }
     }
@@ -295,18 +286,18 @@ mod tests {
         let (mut straight, mut w1) = (make(), [1.0_f32, 2.0]);
         for g in &grads {
             straight.begin_step();
-            straight.update(0, &mut w1, g).unwrap();
+            straight.update("w", &mut w1, g).unwrap();
         }
         let (mut first, mut w2) = (make(), [1.0_f32, 2.0]);
         for g in &grads[..2] {
             first.begin_step();
-            first.update(0, &mut w2, g).unwrap();
+            first.update("w", &mut w2, g).unwrap();
         }
         let mut second = make();
         second.load_state(first.state()).unwrap();
         for g in &grads[2..] {
             second.begin_step();
-            second.update(0, &mut w2, g).unwrap();
+            second.update("w", &mut w2, g).unwrap();
         }
         assert_eq!(w1, w2);
     }

@@ -36,28 +36,36 @@
 //!
 //! | tensor | length | meaning |
 //! |---|---|---|
-//! | `optimizer.{slot}.{k}` | the slot's parameter's element count | buffer `k` of optimizer slot `slot` |
+//! | `optimizer.{name}.{k}` | the element count of the parameter `name` | buffer `k` of the optimizer's state for the parameter tensor `name` |
 //!
-//! Slot `2·l` is layer `l`'s weights and `2·l + 1` its bias, layers numbered through the encoder then the decoder
-//! (Adam: buffer 0 the first moment, 1 the second; SGD with momentum: buffer 0 the momentum). Extra
-//! `__metadata__` keys:
+//! `name` is the parameter's name, the name of its tensor in the model file ([`crate::models::names`]): e.g.
+//! `optimizer.encoder.0.weight.1` is buffer 1 of `encoder.0.weight` (Adam: buffer 0 the first moment, 1 the
+//! second; SGD with momentum: buffer 0 the momentum). Extra `__metadata__` keys:
 //!
 //! | key | value |
 //! |---|---|
-//! | `checkpoint_version` | `1` ([`CHECKPOINT_VERSION`]); a newer version is an error that says to upgrade |
+//! | `checkpoint_version` | `2` ([`CHECKPOINT_VERSION`]); a newer version is an error that says to upgrade |
 //! | `epoch` | [`Checkpoint::epoch`] |
 //! | `optimizer.kind` | [`OptimizerState::kind`]: `adam`, `adamw`, `sgd` |
 //! | `optimizer.step` | [`OptimizerState::step`] |
-//! | `optimizer.slots` | the number of slots |
-//! | `optimizer.{slot}.buffers` | the number of buffers of the slot; `0` for a slot not yet used |
+//! | `optimizer.parameters` | the names of the parameters with state ([`OptimizerState::buffers`]' keys), comma-separated in the model's order, e.g. `encoder.0.weight,encoder.0.bias`; empty for none |
+//! | `optimizer.{name}.buffers` | the number of buffers of the parameter `name` listed in `optimizer.parameters` |
 //! | `user.{key}` | the entry `key` of [`Checkpoint::metadata`] |
+//!
+//! On load, every name listed must be a parameter of the model in the file, with buffers of its length, and
+//! every `optimizer.*` tensor must be listed; anything else is an [`Error::ModelFile`] that names the tensor.
+//!
+//! Checkpoints of `checkpoint_version` `1` numbered the parameters instead: tensors `optimizer.{slot}.{k}`, keys
+//! `optimizer.slots` (the number of slots) and `optimizer.{slot}.buffers`, where slot `2·l` is layer `l`'s weights
+//! and `2·l + 1` its bias, layers numbered through the encoder then the decoder (the order of
+//! [`Autoencoder::named_parameters`]). They still load: slot `s` becomes the `s`-th parameter's name.
 //!
 //! An optimizer's hyper-parameters (learning rate, betas, ...) are not part of its state: build the optimizer
 //! the same way before [`Optimizer::load_state`] (keep them in
 //! [`Checkpoint::metadata`] if they vary).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -77,7 +85,7 @@ use crate::optim::{Optimizer, OptimizerState};
 /// assert!(text.contains(&format!(r#""checkpoint_version":"{version}""#)));
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 /// The prefix of [`Checkpoint::metadata`] keys in the file.
 const USER_PREFIX: &str = "user.";
@@ -145,7 +153,8 @@ impl Checkpoint {
     /// file at `path` untouched.
     ///
     /// Errors with [`Error::InvalidArgument`] when a weight or optimizer buffer is NaN or infinite, or when the
-    /// optimizer's state does not fit the model (nothing is written), and with [`Error::Io`] when the file cannot
+    /// optimizer's state does not fit the model (a name that is not one of the model's parameters, buffers of
+    /// another length; nothing is written), and with [`Error::Io`] when the file cannot
     /// be written.
     ///
     /// ```
@@ -196,42 +205,46 @@ impl Checkpoint {
     /// ```
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
         let mut contents = model_contents(&self.autoencoder)?;
-        let parameter_lengths = parameter_lengths(&self.autoencoder);
+        let parameters = parameter_lengths(&self.autoencoder);
+        let lengths: HashMap<&str, usize> = parameters.iter().map(|(name, len)| (name.as_str(), *len)).collect();
         let state = &self.optimizer;
-        if state.slots.len() > parameter_lengths.len() {
+        if let Some(name) = state.buffers.keys().find(|name| !lengths.contains_key(name.as_str())) {
             return Err(Error::InvalidArgument(format!(
-                "cannot save the checkpoint: the optimizer state has {} slots, but the model has only {} \
-                 parameter tensors (was the state taken from another model?)",
-                state.slots.len(),
-                parameter_lengths.len()
+                "cannot save the checkpoint: the optimizer state holds {name}, which is not a parameter of the \
+                 model (its parameters are {}; was the state taken from another model?)",
+                parameter_list(&parameters)
             )));
         }
+        // The names with state, in the model's order.
+        let listed: Vec<(&str, usize, &Vec<Vec<f32>>)> = (parameters.iter())
+            .filter_map(|(name, len)| Some((name.as_str(), *len, state.buffers.get(name)?)))
+            .collect();
         let metadata = &mut contents.metadata;
         metadata.insert("checkpoint_version".into(), CHECKPOINT_VERSION.to_string());
         metadata.insert("epoch".into(), self.epoch.to_string());
         metadata.insert("optimizer.kind".into(), state.kind.clone());
         metadata.insert("optimizer.step".into(), state.step.to_string());
-        metadata.insert("optimizer.slots".into(), state.slots.len().to_string());
-        for (slot, buffers) in state.slots.iter().enumerate() {
-            metadata.insert(format!("optimizer.{slot}.buffers"), buffers.len().to_string());
+        let names: Vec<&str> = listed.iter().map(|(name, _, _)| *name).collect();
+        metadata.insert("optimizer.parameters".into(), names.join(","));
+        for (name, _, buffers) in &listed {
+            metadata.insert(format!("optimizer.{name}.buffers"), buffers.len().to_string());
         }
         for (key, value) in &self.metadata {
             metadata.insert(format!("{USER_PREFIX}{key}"), value.clone());
         }
-        for (slot, buffers) in state.slots.iter().enumerate() {
+        for (name, length, buffers) in listed {
             for (k, buffer) in buffers.iter().enumerate() {
-                let name = format!("optimizer.{slot}.{k}");
-                if buffer.len() != parameter_lengths[slot] {
+                let tensor = format!("optimizer.{name}.{k}");
+                if buffer.len() != length {
                     return Err(Error::InvalidArgument(format!(
-                        "cannot save the checkpoint: optimizer buffer {name} has {} elements, but its parameter \
-                         has {} (was the state taken from another model?)",
+                        "cannot save the checkpoint: optimizer buffer {tensor} has {} elements, but its parameter \
+                         {name} has {length} (was the state taken from another model?)",
                         buffer.len(),
-                        parameter_lengths[slot]
                     )));
                 }
-                persist::check_finite_before_save(&name, buffer)?;
+                persist::check_finite_before_save(&tensor, buffer)?;
                 contents.tensors.insert(
-                    name,
+                    tensor,
                     persist::Tensor {
                         shape: vec![buffer.len()],
                         values: Cow::Borrowed(buffer),
@@ -254,15 +267,18 @@ impl Checkpoint {
     }
 }
 
-/// The element count of each optimizer slot's parameter: per layer, encoder then decoder, weights then bias.
-fn parameter_lengths(autoencoder: &Autoencoder) -> Vec<usize> {
+/// Every parameter tensor's name and element count, in the model's order.
+fn parameter_lengths(autoencoder: &Autoencoder) -> Vec<(String, usize)> {
     autoencoder
-        .encoder()
-        .layers()
-        .iter()
-        .chain(autoencoder.decoder().layers())
-        .flat_map(|layer| [layer.weights().len(), layer.bias().len()])
+        .named_parameters()
+        .map(|(name, values)| (name, values.len()))
         .collect()
+}
+
+/// The names of `parameters`, for a message.
+fn parameter_list(parameters: &[(String, usize)]) -> String {
+    let names: Vec<&str> = parameters.iter().map(|(name, _)| name.as_str()).collect();
+    persist::name_list(&names)
 }
 
 /// The checkpoint in a parsed file, validated; errors name `path`.
@@ -270,6 +286,9 @@ fn checkpoint_in(file: persist::Check<ModelFile<'_>>, path: &Path) -> Result<Che
     file.and_then(|file| read_checkpoint(&file))
         .map_err(|message| model_file_error(path, message))
 }
+
+/// The optimizer's buffers by parameter name, and the names of the tensors they came from.
+type Buffers = (BTreeMap<String, Vec<Vec<f32>>>, HashSet<String>);
 
 /// The checkpoint in a parsed file: the model, then the optimizer state checked against it, then the rest.
 fn read_checkpoint(file: &ModelFile<'_>) -> persist::Check<Checkpoint> {
@@ -285,44 +304,15 @@ fn read_checkpoint(file: &ModelFile<'_>) -> persist::Check<Checkpoint> {
                 .to_string(),
         );
     }
+    let version: u32 = file.number("checkpoint_version")?;
     let epoch: usize = file.number("epoch")?;
     let kind = file.key("optimizer.kind")?.to_string();
     let step: u64 = file.number("optimizer.step")?;
-    let slot_count: usize = file.number("optimizer.slots")?;
-    let parameter_lengths = parameter_lengths(&autoencoder);
-    if slot_count > parameter_lengths.len() {
-        return Err(format!(
-            "optimizer.slots is {slot_count}, but the model has only {} parameter tensors (two per layer)",
-            parameter_lengths.len()
-        ));
-    }
-
-    let mut slots = Vec::with_capacity(slot_count);
-    let mut expected = HashSet::new();
-    for (slot, &length) in parameter_lengths.iter().enumerate().take(slot_count) {
-        let buffer_count: usize = file.number(&format!("optimizer.{slot}.buffers"))?;
-        // Bounds the loop by what the file holds, whatever the count claims.
-        if expected.len().saturating_add(buffer_count) > file.tensor_count() {
-            return Err(format!(
-                "optimizer.{slot}.buffers is {buffer_count}, more than the file's {} tensors hold",
-                file.tensor_count()
-            ));
-        }
-        let mut buffers = Vec::with_capacity(buffer_count);
-        for k in 0..buffer_count {
-            let name = format!("optimizer.{slot}.{k}");
-            let (_, values) = file.f32_tensor(&name, 1, "optimizer buffer")?;
-            if values.len() != length {
-                return Err(format!(
-                    "tensor {name} has {} elements, but optimizer slot {slot}'s parameter has {length}",
-                    values.len()
-                ));
-            }
-            buffers.push(values);
-            expected.insert(name);
-        }
-        slots.push(buffers);
-    }
+    let parameters = parameter_lengths(&autoencoder);
+    let (buffers, expected) = match version {
+        1 => slot_numbered_buffers(file, &parameters)?,
+        _ => named_buffers(file, &parameters)?,
+    };
     let mut extra: Vec<String> = file
         .tensor_names()
         .into_iter()
@@ -331,8 +321,12 @@ fn read_checkpoint(file: &ModelFile<'_>) -> persist::Check<Checkpoint> {
     if !extra.is_empty() {
         extra.sort();
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let listing = match version {
+            1 => "optimizer.slots and optimizer.{slot}.buffers",
+            _ => "optimizer.parameters and optimizer.{name}.buffers",
+        };
         return Err(format!(
-            "unexpected optimizer tensors {} (optimizer.slots and optimizer.{{slot}}.buffers do not list them)",
+            "unexpected optimizer tensors {} ({listing} do not list them)",
             persist::name_list(&extra)
         ));
     }
@@ -344,8 +338,92 @@ fn read_checkpoint(file: &ModelFile<'_>) -> persist::Check<Checkpoint> {
         .collect();
     Ok(Checkpoint {
         autoencoder,
-        optimizer: OptimizerState { kind, step, slots },
+        optimizer: OptimizerState { kind, step, buffers },
         epoch,
         metadata,
     })
+}
+
+/// The buffers `optimizer.{prefix}.0`, `optimizer.{prefix}.1`, ... of the parameter `name` of `length` elements,
+/// as many as `optimizer.{prefix}.buffers` says; their tensor names go into `expected`. (`prefix` is the
+/// parameter's name, or its slot number in a version-1 checkpoint.)
+fn buffers_of(
+    file: &ModelFile<'_>,
+    prefix: &str,
+    name: &str,
+    length: usize,
+    expected: &mut HashSet<String>,
+) -> persist::Check<Vec<Vec<f32>>> {
+    let count_key = format!("optimizer.{prefix}.buffers");
+    let buffer_count: usize = file.number(&count_key)?;
+    // Bounds the loop by what the file holds, whatever the count claims.
+    if expected.len().saturating_add(buffer_count) > file.tensor_count() {
+        return Err(format!(
+            "{count_key} is {buffer_count}, more than the file's {} tensors hold",
+            file.tensor_count()
+        ));
+    }
+    let mut buffers = Vec::with_capacity(buffer_count);
+    for k in 0..buffer_count {
+        let tensor = format!("optimizer.{prefix}.{k}");
+        let (_, values) = file.f32_tensor(&tensor, 1, "optimizer buffer")?;
+        if values.len() != length {
+            return Err(match prefix == name {
+                true => format!(
+                    "tensor {tensor} has {} elements, but its parameter {name} has {length}",
+                    values.len()
+                ),
+                false => format!(
+                    "tensor {tensor} has {} elements, but optimizer slot {prefix}'s parameter ({name}) has \
+                     {length}",
+                    values.len()
+                ),
+            });
+        }
+        buffers.push(values);
+        expected.insert(tensor);
+    }
+    Ok(buffers)
+}
+
+/// The optimizer's buffers in a checkpoint of the current format: by the names in `optimizer.parameters`, each
+/// one of the model's `parameters`.
+fn named_buffers(file: &ModelFile<'_>, parameters: &[(String, usize)]) -> persist::Check<Buffers> {
+    let lengths: HashMap<&str, usize> = parameters.iter().map(|(name, len)| (name.as_str(), *len)).collect();
+    let listed = file.key("optimizer.parameters")?;
+    let names = listed.split(',').filter(|_| !listed.is_empty());
+    let (mut buffers, mut expected) = (BTreeMap::new(), HashSet::new());
+    for name in names {
+        let Some(&length) = lengths.get(name) else {
+            return Err(format!(
+                "optimizer.parameters lists {name:?}, which is not a parameter of the model (its parameters are \
+                 {}): was the state saved for another model?",
+                parameter_list(parameters)
+            ));
+        };
+        if buffers.contains_key(name) {
+            return Err(format!("optimizer.parameters lists {name} twice"));
+        }
+        let values = buffers_of(file, name, name, length, &mut expected)?;
+        buffers.insert(name.to_string(), values);
+    }
+    Ok((buffers, expected))
+}
+
+/// The optimizer's buffers in a checkpoint of `checkpoint_version` 1, which numbered them by slot: slot `s` is
+/// the `s`-th of the model's `parameters`.
+fn slot_numbered_buffers(file: &ModelFile<'_>, parameters: &[(String, usize)]) -> persist::Check<Buffers> {
+    let slot_count: usize = file.number("optimizer.slots")?;
+    if slot_count > parameters.len() {
+        return Err(format!(
+            "optimizer.slots is {slot_count}, but the model has only {} parameter tensors (two per layer)",
+            parameters.len()
+        ));
+    }
+    let (mut buffers, mut expected) = (BTreeMap::new(), HashSet::new());
+    for (slot, (name, length)) in parameters.iter().enumerate().take(slot_count) {
+        let values = buffers_of(file, &slot.to_string(), name, *length, &mut expected)?;
+        buffers.insert(name.clone(), values);
+    }
+    Ok((buffers, expected))
 }

@@ -17,7 +17,7 @@ use super::header::{Header, MAX_HEADER_BYTES};
 use super::{model_file_error, FORMAT, FORMAT_VERSION};
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Layer, Padding};
-use crate::models::{Autoencoder, Decoder, Encoder};
+use crate::models::{names, Autoencoder, Decoder, Encoder};
 
 /// The outcome of a check: the message says what is wrong with the file.
 pub(crate) type Check<T> = std::result::Result<T, String>;
@@ -120,20 +120,14 @@ impl<'a> ModelFile<'a> {
         self.check_format()?;
         let encoder_layers: usize = self.number("encoder.layers")?;
         let decoder_layers: usize = self.number("decoder.layers")?;
-        for (part, count) in [("encoder", encoder_layers), ("decoder", decoder_layers)] {
+        for (part, count) in [(names::ENCODER, encoder_layers), (names::DECODER, decoder_layers)] {
             if count == 0 {
                 return Err(format!(
                     "{part}.layers is 0: an autoencoder needs at least one layer in each part"
                 ));
             }
         }
-        let expected_names = || {
-            [("encoder", encoder_layers), ("decoder", decoder_layers)]
-                .into_iter()
-                .flat_map(|(part, count)| {
-                    (0..count).flat_map(move |i| [format!("{part}.{i}.weight"), format!("{part}.{i}.bias")])
-                })
-        };
+        let expected_names = || names::autoencoder(encoder_layers, decoder_layers);
         // Stops at the first few missing names, so a layer count far beyond what the file holds costs nothing.
         let missing: Vec<String> = expected_names()
             .filter(|name| self.header.info(name).is_none())
@@ -168,8 +162,8 @@ impl<'a> ModelFile<'a> {
         let mut encoder = Vec::with_capacity(encoder_layers);
         let mut decoder = Vec::with_capacity(decoder_layers);
         for (part, count, layers) in [
-            ("encoder", encoder_layers, &mut encoder),
-            ("decoder", decoder_layers, &mut decoder),
+            (names::ENCODER, encoder_layers, &mut encoder),
+            (names::DECODER, decoder_layers, &mut decoder),
         ] {
             for i in 0..count {
                 layers.push(self.layer(part, i)?);
@@ -289,7 +283,7 @@ impl<'a> ModelFile<'a> {
     /// Layer `i` of `part` ("encoder" or "decoder"): its kind (dense in version-1 files, which do not name it),
     /// weight, bias, activation and, for the convolutions, input shape, stride and padding.
     fn layer(&self, part: &str, i: usize) -> Check<Layer> {
-        let name = format!("{part}.{i}");
+        let name = names::layer(part, i);
         let kind_key = format!("{name}.kind");
         let kind = match self.number::<u32>("format_version")? {
             1 => "dense",
@@ -303,9 +297,8 @@ impl<'a> ModelFile<'a> {
         let layer = match kind {
             "dense" => self.dense(&name, activation)?.into(),
             "conv2d" | "conv_transpose2d" => {
-                let (shape, kernel) =
-                    self.f32_tensor(&format!("{name}.weight"), 4, "kernel (kh, kw, in/out, out/in)")?;
-                let (_, bias) = self.f32_tensor(&format!("{name}.bias"), 1, "bias (channels)")?;
+                let (shape, kernel) = self.f32_tensor(&names::weight(&name), 4, "kernel (kh, kw, in/out, out/in)")?;
+                let (_, bias) = self.f32_tensor(&names::bias(&name), 1, "bias (channels)")?;
                 let kernel = Array4::from_shape_vec((shape[0], shape[1], shape[2], shape[3]), kernel)
                     .map_err(|e| format!("{name}.weight: {e}"))?;
                 let (input_shape, stride, padding) = self.convolution_settings(&name)?;
@@ -331,8 +324,8 @@ impl<'a> ModelFile<'a> {
 
     /// A dense layer's weight `(inputs, outputs)` and bias, checked against each other.
     fn dense(&self, name: &str, activation: Activation) -> Check<Dense> {
-        let (weight_shape, weights) = self.f32_tensor(&format!("{name}.weight"), 2, "weight (inputs, outputs)")?;
-        let (_, bias) = self.f32_tensor(&format!("{name}.bias"), 1, "bias (outputs)")?;
+        let (weight_shape, weights) = self.f32_tensor(&names::weight(name), 2, "weight (inputs, outputs)")?;
+        let (_, bias) = self.f32_tensor(&names::bias(name), 1, "bias (outputs)")?;
         let (inputs, outputs) = (weight_shape[0], weight_shape[1]);
         if inputs == 0 || outputs == 0 {
             return Err(format!(

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::{FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES};
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Layer, Padding};
-use crate::models::Autoencoder;
+use crate::models::{names, Autoencoder};
 
 /// A one- or two-dimensional f32 tensor to write.
 pub(crate) struct Tensor<'a> {
@@ -76,40 +76,36 @@ pub(crate) fn model_contents(autoencoder: &Autoencoder) -> Result<Contents<'_>> 
     metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
     metadata.insert("crate_version".into(), env!("CARGO_PKG_VERSION").into());
     for (part, layers) in [
-        ("encoder", autoencoder.encoder().layers()),
-        ("decoder", autoencoder.decoder().layers()),
+        (names::ENCODER, autoencoder.encoder().layers()),
+        (names::DECODER, autoencoder.decoder().layers()),
     ] {
         contents
             .metadata
             .insert(format!("{part}.layers"), layers.len().to_string());
         for (i, layer) in layers.iter().enumerate() {
+            let prefix = names::layer(part, i);
             let activation = layer.activation().to_string();
             // `load` reads the name back, which fails for a NaN or infinite parameter (`leaky_relu(NaN)`).
             if activation.parse::<Activation>().is_err() {
                 return Err(Error::InvalidArgument(format!(
-                    "cannot save {part}.{i}: its activation {activation} has a parameter that is not a finite \
+                    "cannot save {prefix}: its activation {activation} has a parameter that is not a finite \
                      number, so the file could not be loaded again"
                 )));
             }
-            contents.metadata.insert(format!("{part}.{i}.activation"), activation);
-            contents
-                .metadata
-                .insert(format!("{part}.{i}.kind"), layer.kind().into());
+            contents.metadata.insert(format!("{prefix}.activation"), activation);
+            contents.metadata.insert(format!("{prefix}.kind"), layer.kind().into());
             if let Some((input_shape, stride, padding)) = convolution_settings(layer) {
                 let (h, w, c) = input_shape;
                 contents
                     .metadata
-                    .insert(format!("{part}.{i}.input_shape"), format!("{h},{w},{c}"));
+                    .insert(format!("{prefix}.input_shape"), format!("{h},{w},{c}"));
+                contents.metadata.insert(format!("{prefix}.stride"), stride.to_string());
                 contents
                     .metadata
-                    .insert(format!("{part}.{i}.stride"), stride.to_string());
-                contents
-                    .metadata
-                    .insert(format!("{part}.{i}.padding"), padding.to_string());
+                    .insert(format!("{prefix}.padding"), padding.to_string());
             }
             let (weight, bias) = layer_tensors(layer);
-            for (kind, tensor) in [("weight", weight), ("bias", bias)] {
-                let name = format!("{part}.{i}.{kind}");
+            for (name, tensor) in names::parameters(&prefix).into_iter().zip([weight, bias]) {
                 check_finite_before_save(&name, &tensor.values)?;
                 contents.tensors.insert(name, tensor);
             }
