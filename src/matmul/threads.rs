@@ -39,11 +39,13 @@ impl Pool {
             .build()
             .ok()?;
         // Before the gate starts: from then on one thread is the gate's for good, and a `broadcast` (which needs
-        // every thread) would wait for it forever. Threads beyond the cores make theirs on their first product,
-        // so that a count far above the cores does not cost a megabyte per thread up front.
-        let cores = cores();
+        // every thread) would wait for it forever. The first threads, up to the cores or 8, whichever is more,
+        // make theirs now (so that a few threads more than the cores, taking turns on a busy machine, do not
+        // allocate in the middle of training when one of them first runs a product); threads beyond make theirs
+        // on their first product, so that a count far above the cores does not cost a megabyte per thread up front.
+        let reserving = cores().max(8);
         threads.broadcast(|thread| {
-            if thread.index() < cores {
+            if thread.index() < reserving {
                 reserve_packing();
             }
         });
