@@ -40,7 +40,7 @@ use ndarray_rand::rand::Rng;
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::dense::sweeps;
 use super::geometry::{
-    check_columns, check_kernel, checked_filters, images_per_pass, patch_room, pixel_rows, pixel_rows_mut, Geometry,
+    at_once, check_columns, check_kernel, checked_filters, passes, patch_room, pixel_rows, pixel_rows_mut, Geometry,
     Padding,
 };
 use super::patches::{gather, scatter_add};
@@ -436,9 +436,8 @@ impl Conv2d {
         mut output: ArrayViewMut2<f32>,
     ) {
         let (n, filters) = (x.nrows(), self.filters());
-        let images = images_per_pass(n, patches.nrows() / self.geometry.positions());
-        for start in (0..n).step_by(images) {
-            let end = (start + images).min(n);
+        for (_, images) in passes(&self.geometry, n, patches.nrows()) {
+            let (start, end) = (images.start, images.end);
             let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
             gather(&self.geometry, x.slice(s![start..end, ..]), patches.view_mut());
             let mut z = pixel_rows_mut(output.slice_mut(s![start..end, ..]), filters);
@@ -500,11 +499,11 @@ impl Conv2d {
         mut grad_input: Option<ArrayViewMut2<f32>>,
     ) {
         let n = x.nrows();
-        let images = images_per_pass(n, patches.nrows() / self.geometry.positions());
-        for (pass, start) in (0..n).step_by(images).enumerate() {
-            let end = (start + images).min(n);
+        let at_once = at_once(&self.geometry, n, patches.nrows());
+        for (pass, images) in passes(&self.geometry, n, patches.nrows()) {
+            let (start, end) = (images.start, images.end);
             let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
-            if !(patches_hold_x && images == n) {
+            if !(patches_hold_x && at_once) {
                 gather(&self.geometry, x.slice(s![start..end, ..]), patches.view_mut());
             }
             let grad_z = pixel_rows(grad_z.slice(s![start..end, ..]), self.filters());

@@ -41,7 +41,7 @@ use ndarray_rand::rand::Rng;
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::dense::sweeps;
 use super::geometry::{
-    check_columns, check_kernel, checked_filters, images_per_pass, patch_room, pixel_rows, pixel_rows_mut, Geometry,
+    at_once, check_columns, check_kernel, checked_filters, passes, patch_room, pixel_rows, pixel_rows_mut, Geometry,
     Padding,
 };
 use super::patches::{gather, scatter_add};
@@ -445,9 +445,8 @@ impl ConvTranspose2d {
         mut output: ArrayViewMut2<f32>,
     ) {
         let (n, channels) = (x.nrows(), self.filters());
-        let images = images_per_pass(n, patches.nrows() / self.geometry.positions());
-        for start in (0..n).step_by(images) {
-            let end = (start + images).min(n);
+        for (_, images) in passes(&self.geometry, n, patches.nrows()) {
+            let (start, end) = (images.start, images.end);
             let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
             let x = pixel_rows(x.slice(s![start..end, ..]), self.input_shape.2);
             product_into(x, self.kernel_matrix().t(), patches.view_mut());
@@ -483,7 +482,7 @@ impl ConvTranspose2d {
 
     /// Whether a batch of `n` goes through a patch scratch of `patch_rows` rows at once, in one pass.
     pub(crate) fn at_once(&self, n: usize, patch_rows: usize) -> bool {
-        images_per_pass(n, patch_rows / self.geometry.positions()) >= n
+        at_once(&self.geometry, n, patch_rows)
     }
 
     /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place, and
@@ -535,11 +534,11 @@ impl ConvTranspose2d {
         mut grad_input: Option<ArrayViewMut2<f32>>,
     ) {
         let n = x.nrows();
-        let images = images_per_pass(n, patches.nrows() / self.geometry.positions());
-        for (pass, start) in (0..n).step_by(images).enumerate() {
-            let end = (start + images).min(n);
+        let at_once = at_once(&self.geometry, n, patches.nrows());
+        for (pass, images) in passes(&self.geometry, n, patches.nrows()) {
+            let (start, end) = (images.start, images.end);
             let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
-            if !(windows_gathered && images >= n) {
+            if !(windows_gathered && at_once) {
                 gather(&self.geometry, grad_z.slice(s![start..end, ..]), patches.view_mut());
             }
             let (windows, x) = (patches.view(), x.slice(s![start..end, ..]));

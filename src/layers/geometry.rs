@@ -11,6 +11,8 @@
 //! where `pad_total = max((out - 1) * s + k - n, 0)`: TensorFlow's rule, which pads one more zero after than
 //! before when the total is odd (PyTorch pads both sides alike).
 
+use std::ops::Range;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -208,6 +210,21 @@ pub(crate) fn patch_room((rows, columns): (usize, usize), capacity: usize) -> us
 pub(crate) fn images_per_pass(n: usize, room: usize) -> usize {
     let passes = n.div_ceil(room.max(1)).max(1);
     n.div_ceil(passes).max(1)
+}
+
+/// The passes of a batch of `n` images through a patch scratch of `patch_rows` rows, for a geometry of `g`: each
+/// pass's number and its images ([`images_per_pass`] of them, the last pass maybe fewer).
+pub(crate) fn passes(g: &Geometry, n: usize, patch_rows: usize) -> impl Iterator<Item = (usize, Range<usize>)> {
+    let images = images_per_pass(n, patch_rows / g.positions());
+    (0..n)
+        .step_by(images)
+        .map(move |start| start..(start + images).min(n))
+        .enumerate()
+}
+
+/// Whether a batch of `n` images goes through a patch scratch of `patch_rows` rows in one pass.
+pub(crate) fn at_once(g: &Geometry, n: usize, patch_rows: usize) -> bool {
+    images_per_pass(n, patch_rows / g.positions()) >= n
 }
 
 /// Checks that every size of `shape` (named `what` in the error) and the stride are at least 1.
