@@ -28,6 +28,7 @@
 //! - [`io`]: files — model files ([`persist`], which know the models and layers they save) and pictures
 //!   ([`image`], which know only arrays), both written atomically.
 //! - [`models`]: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] with its training step, the
+//!   variational autoencoder ([`Vae`]), the
 //!   builders ([`builder`], [`conv_builder`]), the names of the parameters ([`models::names`]: `encoder.0.weight`,
 //!   ..., which model files, optimizer state and checkpoints share) and the buffers a training step reuses. Models
 //!   know nothing of training loops or files.
@@ -81,7 +82,7 @@ pub use loss::Loss;
 #[doc(hidden)]
 pub use matmul::internals as __internals;
 pub use matmul::{num_threads, set_num_threads, MAX_THREADS};
-pub use models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder};
+pub use models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder, Vae, VaeLoss};
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
 pub use training::{
     BatchReport, Callback, Checkpoint, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,
