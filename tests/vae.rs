@@ -626,3 +626,101 @@ fn a_vae_with_a_convolution_encoder_trains() {
     let names: Vec<String> = vae.named_parameters().map(|(name, _)| name).collect();
     assert_eq!(names[..2], ["encoder.0.weight", "encoder.0.bias"]);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Model files.
+// ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_saved_vae_loads_bit_for_bit_and_neither_kind_loads_as_the_other() {
+    let dir = common::scratch("vae-files");
+    let mut rng = StdRng::seed_from_u64(31);
+    let mut vae = small_vae(&mut rng, Loss::BinaryCrossEntropy, 0.25);
+    let x = random_matrix(&mut rng, 4, 5, 0.0, 1.0);
+    vae.train_step(
+        x.view(),
+        x.view(),
+        Loss::BinaryCrossEntropy,
+        &mut Adam::new(0.01),
+        &mut rng,
+    )
+    .unwrap();
+    let path = dir.join("vae.safetensors");
+    vae.save(&path).unwrap();
+    let loaded = Vae::load(&path).unwrap();
+    assert_eq!(loaded, vae);
+    assert_eq!(loaded.beta(), 0.25);
+    assert_eq!(
+        loaded.reconstruct(x.view()).unwrap(),
+        vae.reconstruct(x.view()).unwrap()
+    );
+    // the same model gives the same bytes
+    assert_eq!(std::fs::read(&path).unwrap(), vae.to_safetensors_bytes().unwrap());
+
+    // the tensor names of an autoencoder's file
+    let bytes = std::fs::read(&path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    for (name, _) in vae.named_parameters() {
+        assert!(text.contains(&format!("\"{name}\"")), "{name}");
+    }
+
+    // a VAE's file as an autoencoder, and the other way round
+    let err = Autoencoder::load(&path).unwrap_err();
+    assert!(matches!(err, Error::ModelFile { .. }), "{err}");
+    assert!(
+        err.to_string().contains("variational") && err.to_string().contains("Vae::load"),
+        "{err}"
+    );
+    let ae_path = dir.join("ae.safetensors");
+    Autoencoder::builder(5)
+        .latent(2)
+        .seed(2)
+        .build()
+        .unwrap()
+        .save(&ae_path)
+        .unwrap();
+    let err = Vae::load(&ae_path).unwrap_err();
+    assert!(matches!(err, Error::ModelFile { .. }), "{err}");
+    assert!(
+        err.to_string().contains("plain autoencoder") && err.to_string().contains("Autoencoder::load"),
+        "{err}"
+    );
+
+    // a VAE with a non-finite β is not saved
+    assert!(vae
+        .clone()
+        .with_beta(f32::NAN)
+        .save(dir.join("nan.safetensors"))
+        .is_err());
+    assert!(!dir.join("nan.safetensors").exists());
+}
+
+#[test]
+fn a_vae_file_with_a_convolution_encoder_round_trips() {
+    let mut rng = StdRng::seed_from_u64(41);
+    let conv = Conv2d::new(
+        (4, 4, 2),
+        3,
+        (3, 3),
+        1,
+        Padding::Valid,
+        Activation::Tanh,
+        Init::GlorotUniform,
+        &mut rng,
+    )
+    .unwrap();
+    let encoder: Vec<Layer> = vec![
+        conv.into(),
+        Dense::new(2 * 2 * 3, 6, Activation::Identity, Init::GlorotUniform, &mut rng)
+            .unwrap()
+            .into(),
+    ];
+    let decoder = vec![Dense::new(3, 32, Activation::Sigmoid, Init::GlorotUniform, &mut rng).unwrap()];
+    let vae = Vae::new(Encoder::new(encoder).unwrap(), Decoder::new(decoder).unwrap())
+        .unwrap()
+        .with_beta(2.5);
+    let bytes = vae.to_safetensors_bytes().unwrap();
+    assert_eq!(Vae::from_safetensors_bytes(&bytes).unwrap(), vae);
+    let err = Autoencoder::from_safetensors_bytes(&bytes).unwrap_err();
+    assert!(err.to_string().contains("Vae::load"), "{err}");
+}
