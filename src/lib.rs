@@ -11,7 +11,8 @@
 //! - Images are rows of `h * w * c` values in HWC order (channels last, as MNIST and Keras store them), so a
 //!   `Dense` after a convolution reads its output as Keras' `Flatten` does. Convolution kernels have Keras'
 //!   layouts and [`Padding`] Keras' rules ([`layers`]).
-//! - Losses are the mean over every element of the batch (Keras' and PyTorch's default reduction).
+//! - Losses are the mean over every element of the batch (Keras' and PyTorch's default reduction); a [`Vae`]'s
+//!   reconstruction term sums over the features and averages over the rows, as the book's does ([`VaeLoss`]).
 //!
 //! ## Imports
 //! The common types are re-exported at the root (`autoencoder::Autoencoder`, `autoencoder::Adam`, ...), and
@@ -28,9 +29,9 @@
 //! - [`io`]: files — model files ([`persist`], which know the models and layers they save) and pictures
 //!   ([`image`], which know only arrays), both written atomically.
 //! - [`models`]: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] with its training step, the
-//!   builders ([`builder`], [`conv_builder`]), the names of the parameters ([`models::names`]: `encoder.0.weight`,
-//!   ..., which model files, optimizer state and checkpoints share) and the buffers a training step reuses. Models
-//!   know nothing of training loops or files.
+//!   variational autoencoder ([`Vae`]) with its own, the builders ([`builder`], [`conv_builder`]), the names of the
+//!   parameters ([`models::names`]: `encoder.0.weight`, ..., which model files, optimizer state and checkpoints
+//!   share) and the buffers a training step reuses. Models know nothing of training loops or files.
 //! - [`optim`] and [`loss`], beside [`layers`]: the optimizers and losses a model's training step applies; and
 //!   the layers — [`Dense`] ([`dense`]), [`Conv2d`], [`ConvTranspose2d`], the [`Layer`] enum over them, the
 //!   activations ([`activation`]) and initialisers ([`init`]). None of the three knows the others or the models.
@@ -81,7 +82,7 @@ pub use loss::Loss;
 #[doc(hidden)]
 pub use matmul::internals as __internals;
 pub use matmul::{num_threads, set_num_threads, MAX_THREADS};
-pub use models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder};
+pub use models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder, Vae, VaeLoss};
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
 pub use training::{
     BatchReport, Callback, Checkpoint, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,

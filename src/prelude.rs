@@ -26,7 +26,7 @@ pub use crate::data::Mnist;
 pub use crate::error::{Error, Result};
 pub use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Init, Layer, Padding};
 pub use crate::loss::Loss;
-pub use crate::models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder};
+pub use crate::models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder, Vae, VaeLoss};
 pub use crate::optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
 pub use crate::training::{
     BatchReport, Callback, Checkpoint, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,

@@ -8,7 +8,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use autoencoder::ndarray::{s, Array2};
-use autoencoder::{Adam, AdamW, Autoencoder, Error, FitConfig, Loss, Optimizer, Sgd};
+use autoencoder::rand::{rngs::StdRng, SeedableRng};
+use autoencoder::{
+    Activation, Adam, AdamW, Autoencoder, Decoder, Dense, Encoder, Error, FitConfig, Init, Loss, Optimizer, Sgd, Vae,
+};
 
 /// Counts allocations (and reallocations) while `COUNTING` is set.
 struct CountingAllocator;
@@ -165,6 +168,46 @@ fn count_the_allocations_of_steps() {
     refused(&mut ae, &mut adam); // makes the copy's buffers
     let counted = allocations(|| (0..10).for_each(|_| refused(&mut ae, &mut adam)));
     assert_eq!(counted, 0, "10 refused steps allocated {counted} times");
+
+    // A VAE (the book's VAE-2: 784-512-(2x2) | 2-512-784): its latent buffers and noise are made once too, whether
+    // the noise is drawn by the step or given.
+    for threads in [1, 2] {
+        autoencoder::set_num_threads(threads).unwrap();
+        let mut rng = StdRng::seed_from_u64(3);
+        let dense =
+            |i, o, activation, rng: &mut StdRng| Dense::new(i, o, activation, Init::GlorotUniform, rng).unwrap();
+        let encoder = vec![
+            dense(784, 512, Activation::Relu, &mut rng),
+            dense(512, 4, Activation::Identity, &mut rng),
+        ];
+        let decoder = vec![
+            dense(2, 512, Activation::Relu, &mut rng),
+            dense(512, 784, Activation::Sigmoid, &mut rng),
+        ];
+        let mut vae = Vae::new(Encoder::new(encoder).unwrap(), Decoder::new(decoder).unwrap()).unwrap();
+        let (x, mut adam) = (images(64), Adam::new(1e-3));
+        let part = x.slice(s![..20, ..]);
+        let eps = Array2::from_shape_fn((20, 2), |(i, j)| (i as f32 - 2.0 * j as f32) / 10.0);
+        for input in [x.view(), part] {
+            vae.train_step(input, input, Loss::BinaryCrossEntropy, &mut adam, &mut rng)
+                .unwrap();
+        }
+        let counted = allocations(|| {
+            for step in 0..10 {
+                let loss = Loss::BinaryCrossEntropy;
+                match step % 3 {
+                    0 => vae.train_step(x.view(), x.view(), loss, &mut adam, &mut rng),
+                    1 => vae.train_step(part, part, loss, &mut adam, &mut rng),
+                    _ => vae.train_step_with_noise(part, part, eps.view(), loss, &mut adam),
+                }
+                .unwrap();
+            }
+        });
+        assert_eq!(
+            counted, 0,
+            "VAE-2 on {threads} threads: 10 steps allocated {counted} times"
+        );
+    }
 
     // `fit`: what an epoch allocates (its shuffled order, its history) does not grow with its number of steps.
     autoencoder::set_num_threads(2).unwrap();

@@ -10,6 +10,7 @@ fn the_root_glob_import_leaves_crate_paths_unambiguous() -> Result<()> {
     let loss = ae.train_step(x.view(), x.view(), Loss::Mse, &mut Adam::new(1e-2))?;
     assert!(loss.is_finite());
     let _: autoencoder::Result<Autoencoder> = Autoencoder::builder(3).latent(1).build();
+    let _: Option<(Vae, VaeLoss, autoencoder::Vae)> = None;
     Ok(())
 }
 
@@ -54,6 +55,31 @@ mod with_the_prelude {
             &mut rng,
         )?])?;
         let _ = autoencoder::Autoencoder::new(encoder, decoder)?;
+
+        let encoder = Encoder::new(vec![Dense::new(
+            6,
+            4,
+            Activation::Identity,
+            Init::GlorotUniform,
+            &mut rng,
+        )?])?;
+        let decoder = Decoder::new(vec![Dense::new(
+            2,
+            6,
+            Activation::Sigmoid,
+            Init::GlorotUniform,
+            &mut rng,
+        )?])?;
+        let mut vae: Vae = Vae::new(encoder, decoder)?.with_beta(0.5);
+        let loss: VaeLoss = vae.train_step(
+            x.view(),
+            x.view(),
+            Loss::BinaryCrossEntropy,
+            &mut Adam::new(1e-2),
+            &mut rng,
+        )?;
+        assert!(loss.total.is_finite());
+
         let missing: Result<Mnist> = Mnist::load("/no/such/folder");
         let _: Error = missing.unwrap_err();
         Ok(())

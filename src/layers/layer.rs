@@ -406,7 +406,7 @@ impl Layer {
     /// input `x` (`n` rows), and, when there is a layer `below`, `dL/dx` into that layer's `dL/dy` followed by
     /// that layer's own sweep. For a dense layer the two products run side by side on the pool (`dL/dW` is off
     /// the critical path); a convolution computes both a few images at a time, through its patch scratch.
-    pub(crate) fn backward_rest(&self, x: ArrayView2<f32>, here: Parts<'_>, below: Option<(&Layer, Parts<'_>)>) {
+    pub(crate) fn backward_rest(&self, x: ArrayView2<f32>, here: Parts<'_>, below: Below<'_>) {
         let n = x.nrows();
         let Parts {
             grad,
@@ -444,23 +444,40 @@ impl Layer {
     }
 }
 
-/// `gradients` with the `dL/dy` (`n` rows) of the layer `below` to write, if there is one, followed by that
-/// layer's backward sweep.
-fn with_below(below: Option<(&Layer, Parts<'_>)>, n: usize, gradients: impl FnOnce(Option<ArrayViewMut2<f32>>)) {
+/// What lies below a layer in its backward ([`Layer::backward_rest`]): where its input gradient `dL/dx` goes.
+pub(crate) enum Below<'a> {
+    /// Nothing: the first layer of the chain, whose input gradient nobody needs (it is not computed).
+    Nothing,
+    /// A layer, whose `dL/dy` receives `dL/dx` and whose backward sweep follows.
+    Layer(&'a Layer, Parts<'a>),
+    /// A buffer (of at least `n` rows) that receives `dL/dx` and nothing more: a variational autoencoder's latent
+    /// sample, whose gradient goes through the sampling before it reaches the encoder.
+    Gradient(ArrayViewMut2<'a, f32>),
+}
+
+/// `gradients` with the `dL/dx` (`n` rows) to write, if anything is below, followed by the backward sweep of the
+/// layer below when it is one.
+fn with_below(below: Below<'_>, n: usize, gradients: impl FnOnce(Option<ArrayViewMut2<f32>>)) {
     match below {
-        Some((layer, mut parts)) => {
+        Below::Layer(layer, mut parts) => {
             gradients(Some(parts.grad.slice_mut(s![..n, ..])));
             layer.backward_sweep(&mut parts, n);
         }
-        None => gradients(None),
+        Below::Gradient(mut grad) => gradients(Some(grad.slice_mut(s![..n, ..]))),
+        Below::Nothing => gradients(None),
     }
 }
 
-/// When there is a layer `below`: `input_gradient` writes its `dL/dy` (`n` rows), then its backward sweep runs.
-fn into_below(below: Option<(&Layer, Parts<'_>)>, n: usize, input_gradient: impl FnOnce(ArrayViewMut2<f32>)) {
-    if let Some((layer, mut parts)) = below {
-        input_gradient(parts.grad.slice_mut(s![..n, ..]));
-        layer.backward_sweep(&mut parts, n);
+/// When something is below: `input_gradient` writes `dL/dx` (`n` rows), then the backward sweep of the layer below
+/// runs when it is one.
+fn into_below(below: Below<'_>, n: usize, input_gradient: impl FnOnce(ArrayViewMut2<f32>)) {
+    match below {
+        Below::Layer(layer, mut parts) => {
+            input_gradient(parts.grad.slice_mut(s![..n, ..]));
+            layer.backward_sweep(&mut parts, n);
+        }
+        Below::Gradient(mut grad) => input_gradient(grad.slice_mut(s![..n, ..])),
+        Below::Nothing => {}
     }
 }
 

@@ -22,4 +22,4 @@ pub use dense::{Dense, DenseGradients, DenseTrace};
 pub use geometry::Padding;
 pub use init::Init;
 pub use layer::Layer;
-pub(crate) use layer::LayerBuffers;
+pub(crate) use layer::{Below, LayerBuffers};

@@ -1,6 +1,6 @@
 //! Models: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] that joins them with its training
-//! step, the builders ([`AutoencoderBuilder`], [`ConvAutoencoderBuilder`]), the parameters' [`names`] and the buffers a
-//! training step reuses.
+//! step, the variational autoencoder ([`Vae`], its loss [`VaeLoss`]), the builders ([`AutoencoderBuilder`],
+//! [`ConvAutoencoderBuilder`]), the parameters' [`names`] and the buffers a training step reuses.
 //! Models use [`crate::layers`], [`crate::optim`] and [`crate::loss`]; they know nothing of training loops
 //! ([`crate::training`]) or files ([`crate::io`]).
 
@@ -15,6 +15,9 @@ pub mod names;
 mod autoencoder;
 mod snapshot;
 mod stack;
+mod vae;
+mod vae_loss;
+mod vae_workspace;
 mod workspace;
 
 pub use self::autoencoder::Autoencoder;
@@ -22,3 +25,5 @@ pub use builder::AutoencoderBuilder;
 pub use conv_builder::ConvAutoencoderBuilder;
 pub use decoder::Decoder;
 pub use encoder::Encoder;
+pub use vae::Vae;
+pub use vae_loss::VaeLoss;

@@ -4,12 +4,14 @@
 //! made for a batch capacity; a batch smaller than the capacity (the last one of an epoch) uses the first `n`
 //! rows of each. What a layer does with them is the layer's business ([`Layer`]); this file runs the chain.
 
-use ndarray::{s, ArrayView2};
+use std::ops::Range;
+
+use ndarray::{s, ArrayView2, ArrayViewMut2};
 
 use super::names;
 use super::snapshot::Snapshot;
 use crate::error::{Error, Result};
-use crate::layers::{Layer, LayerBuffers};
+use crate::layers::{Below, Layer, LayerBuffers};
 use crate::loss::Loss;
 use crate::matmul::on_pool;
 use crate::optim::{max_magnitude, Optimizer};
@@ -23,7 +25,7 @@ pub(crate) struct Chain<'a> {
 }
 
 impl<'a> Chain<'a> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.first.len() + self.second.len()
     }
 
@@ -125,19 +127,26 @@ impl Workspace {
 
     /// Runs the chain forward on `input` (`n` rows), keeping every layer's output.
     fn forward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
+        self.forward_part(chain, 0..chain.len(), input);
+    }
+
+    /// Runs the layers `part` of the chain forward, the first of them on `input` (`n` rows), keeping every layer's
+    /// output.
+    pub(crate) fn forward_part(&mut self, chain: Chain<'_>, part: Range<usize>, input: ArrayView2<f32>) {
         let n = input.nrows();
-        for (i, layer) in chain.layers().enumerate() {
+        let start = part.start;
+        for i in part {
             let (before, after) = self.layers.split_at_mut(i);
             let x = match before.last() {
-                None => input,
-                Some(below) => below.output(n),
+                Some(below) if i > start => below.output(n),
+                _ => input,
             };
-            layer.forward_train_into(x, &mut after[0]);
+            chain.layer(i).forward_train_into(x, &mut after[0]);
         }
     }
 
     /// The loss of the last forward pass against `target`, with its gradient stored as the last layer's `dL/dy`.
-    fn loss(&mut self, loss: Loss, target: ArrayView2<f32>) -> Result<f32> {
+    pub(crate) fn loss(&mut self, loss: Loss, target: ArrayView2<f32>) -> Result<f32> {
         let n = target.nrows();
         let last = self.layers.last_mut().expect("a chain has layers").parts();
         let output = last.output.slice(s![..n, ..]);
@@ -149,20 +158,69 @@ impl Workspace {
     /// Each layer runs its backward sweep, then its `dL/dW` beside its `dL/dx` and the sweep of the layer below
     /// (see [`Layer::backward_rest`]). The first layer's input gradient is not computed: nobody needs it.
     fn backward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
+        self.sweep_top(chain, chain.len() - 1, input.nrows());
+        self.backward_part(chain, 0..chain.len(), input, None);
+    }
+
+    /// The backward sweep of layer `i` (`n` rows), once its `dL/dy` is in place: what starts a backward pass.
+    pub(crate) fn sweep_top(&mut self, chain: Chain<'_>, i: usize, n: usize) {
+        chain.layer(i).backward_sweep(&mut self.layers[i].parts(), n);
+    }
+
+    /// The backward of the layers `part` from the top one, whose sweep has run ([`sweep_top`](Self::sweep_top)),
+    /// down to the first, whose input was `input`: every `dL/dW` and `dL/db`, and the first one's `dL/dx` into
+    /// `input_gradient` if given (not computed otherwise).
+    pub(crate) fn backward_part(
+        &mut self,
+        chain: Chain<'_>,
+        part: Range<usize>,
+        input: ArrayView2<f32>,
+        mut input_gradient: Option<ArrayViewMut2<f32>>,
+    ) {
         let n = input.nrows();
-        let last = chain.len() - 1;
-        chain.layer(last).backward_sweep(&mut self.layers[last].parts(), n);
-        for i in (0..=last).rev() {
+        let start = part.start;
+        for i in part.rev() {
             let (below, here) = self.layers.split_at_mut(i);
             let here = here[0].parts();
             match below.last_mut() {
-                None => chain.layer(i).backward_rest(input, here, None),
-                Some(buffers_below) => {
+                Some(buffers_below) if i > start => {
                     let below = buffers_below.parts();
                     let x = below.output.slice(s![..n, ..]);
-                    chain.layer(i).backward_rest(x, here, Some((chain.layer(i - 1), below)))
+                    chain
+                        .layer(i)
+                        .backward_rest(x, here, Below::Layer(chain.layer(i - 1), below))
+                }
+                _ => {
+                    let below = match input_gradient.take() {
+                        Some(grad) => Below::Gradient(grad),
+                        None => Below::Nothing,
+                    };
+                    chain.layer(i).backward_rest(input, here, below)
                 }
             }
+        }
+    }
+
+    /// Layer `i`'s output and `dL/dy` buffers, `n` rows of each: the output to read, the gradient to write.
+    pub(crate) fn output_and_grad(&mut self, i: usize, n: usize) -> (ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>) {
+        let parts = self.layers[i].parts();
+        (parts.output.slice(s![..n, ..]), parts.grad.slice_mut(s![..n, ..]))
+    }
+
+    /// Layer `i`'s output, `n` rows.
+    pub(crate) fn output(&self, i: usize, n: usize) -> ArrayView2<'_, f32> {
+        self.layers[i].output(n)
+    }
+
+    /// Checks every parameter gradient: [`Error::NonFinite`] (`what`: `gradient`) with the first NaN or infinite
+    /// value. Stores the maxima [`apply`](Self::apply) needs.
+    pub(crate) fn check_gradients(&mut self) -> Result<()> {
+        match self.scan_gradients() {
+            Some(value) => Err(Error::NonFinite {
+                what: "gradient",
+                value,
+            }),
+            None => Ok(()),
         }
     }
 

@@ -14,10 +14,10 @@ use safetensors::tensor::TensorInfo;
 use safetensors::Dtype;
 
 use super::header::{Header, MAX_HEADER_BYTES};
-use super::{model_file_error, FORMAT, FORMAT_VERSION};
+use super::{model_file_error, BETA_KEY, FORMAT, FORMAT_VERSION, MODEL_KEY, VAE};
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Layer, Padding};
-use crate::models::{names, Autoencoder, Decoder, Encoder};
+use crate::models::{names, Autoencoder, Decoder, Encoder, Vae};
 
 /// The outcome of a check: the message says what is wrong with the file.
 pub(crate) type Check<T> = std::result::Result<T, String>;
@@ -114,10 +114,52 @@ impl<'a> ModelFile<'a> {
         Ok(ModelFile { header, data, metadata })
     }
 
-    /// The model, checked: format and version, the set of tensors, their dtypes, shapes and values, the
-    /// activations, and that the layers chain. A checkpoint's extra `optimizer.*` tensors are allowed.
+    /// The model, checked: format and version, that it is a plain autoencoder (not a [`Vae`]'s file), the set
+    /// of tensors, their dtypes, shapes and values, the activations, and that the layers chain. A checkpoint's
+    /// extra `optimizer.*` tensors are allowed.
     pub(crate) fn autoencoder(&self) -> Check<Autoencoder> {
         self.check_format()?;
+        match self.metadata.get(MODEL_KEY).map(String::as_str) {
+            None => {}
+            Some(VAE) => {
+                return Err(format!(
+                    "this file holds a variational autoencoder ({MODEL_KEY} = {VAE} in its metadata), not a plain                      one: load it with Vae::load"
+                ))
+            }
+            Some(other) => return Err(unknown_model(other)),
+        }
+        let (encoder, decoder) = self.parts(Junction::Autoencoder)?;
+        Autoencoder::new(encoder, decoder).map_err(|e| e.to_string())
+    }
+
+    /// The variational autoencoder, checked as [`autoencoder`](Self::autoencoder) checks a model, and that the
+    /// file says it is one (`model` = `vae`) with a finite, non-negative `beta`.
+    pub(crate) fn vae(&self) -> Check<Vae> {
+        self.check_format()?;
+        match self.metadata.get(MODEL_KEY).map(String::as_str) {
+            Some(VAE) => {}
+            None => {
+                return Err(format!(
+                    "this file holds a plain autoencoder, not a variational one (its metadata has no {MODEL_KEY} =                      {VAE}): load it with Autoencoder::load"
+                ))
+            }
+            Some(other) => return Err(unknown_model(other)),
+        }
+        let beta: f32 = self.number(BETA_KEY)?;
+        if !(beta.is_finite() && beta >= 0.0) {
+            return Err(format!(
+                "the metadata key {BETA_KEY:?} is {beta}: a VAE's beta must be finite and not negative"
+            ));
+        }
+        let (encoder, decoder) = self.parts(Junction::Vae)?;
+        Vae::new(encoder, decoder)
+            .map(|vae| vae.with_beta(beta))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The encoder and the decoder, checked: the set of tensors, their dtypes, shapes and values, the activations,
+    /// and that the layers chain, meeting at `junction`.
+    fn parts(&self, junction: Junction) -> Check<(Encoder, Decoder)> {
         let encoder_layers: usize = self.number("encoder.layers")?;
         let decoder_layers: usize = self.number("decoder.layers")?;
         for (part, count) in [(names::ENCODER, encoder_layers), (names::DECODER, decoder_layers)] {
@@ -169,10 +211,10 @@ impl<'a> ModelFile<'a> {
                 layers.push(self.layer(part, i)?);
             }
         }
-        check_chain(&encoder, &decoder)?;
+        check_chain(&encoder, &decoder, junction)?;
         let encoder = Encoder::new(encoder).map_err(|e| e.to_string())?;
         let decoder = Decoder::new(decoder).map_err(|e| e.to_string())?;
-        Autoencoder::new(encoder, decoder).map_err(|e| e.to_string())
+        Ok((encoder, decoder))
     }
 
     /// Checks `format` and `format_version` (first, so that a newer file says "upgrade" and nothing else).
@@ -368,9 +410,26 @@ impl<'a> ModelFile<'a> {
     }
 }
 
-/// Checks that each layer takes what the previous one gives, and that the decoder gives back the encoder's
-/// input size, naming the layers that disagree.
-fn check_chain(encoder: &[Layer], decoder: &[Layer]) -> Check<()> {
+/// The message for a `model` in the metadata that this crate does not know.
+fn unknown_model(model: &str) -> String {
+    format!(
+        "the metadata key {MODEL_KEY:?} is {model:?}: expected {VAE:?} (a variational autoencoder) or no such key \
+         (a plain autoencoder); a newer file? upgrade the autoencoder crate"
+    )
+}
+
+/// Where the encoder meets the decoder in a model file.
+#[derive(Clone, Copy, PartialEq)]
+enum Junction {
+    /// An autoencoder's: the decoder takes the encoder's outputs.
+    Autoencoder,
+    /// A VAE's: the encoder gives a mean and a log-variance per latent dimension, the decoder takes a sample.
+    Vae,
+}
+
+/// Checks that each layer takes what the previous one gives (at the junction, half of it for a VAE), and that the
+/// decoder gives back the encoder's input size, naming the layers that disagree.
+fn check_chain(encoder: &[Layer], decoder: &[Layer], junction: Junction) -> Check<()> {
     let named = encoder
         .iter()
         .enumerate()
@@ -379,11 +438,25 @@ fn check_chain(encoder: &[Layer], decoder: &[Layer]) -> Check<()> {
     let mut previous: Option<(String, usize)> = None;
     for (name, layer) in named {
         if let Some((previous_name, previous_outputs)) = &previous {
-            if layer.inputs() != *previous_outputs {
+            let at_vae_junction = junction == Junction::Vae && name == "decoder.0";
+            let takes = if at_vae_junction {
+                2 * layer.inputs()
+            } else {
+                layer.inputs()
+            };
+            if takes != *previous_outputs {
                 let why = match layer {
                     Layer::Dense(_) => format!("{name}.weight has shape ({}, {})", layer.inputs(), layer.outputs()),
                     _ => format!("{name} is a {} of {name}.input_shape", layer.kind()),
                 };
+                if at_vae_junction {
+                    return Err(format!(
+                        "the layers do not chain: {why}, so {name} takes a latent sample of {} values, but \
+                         {previous_name} gives {previous_outputs} outputs, not twice that (a VAE's encoder gives the \
+                         mean and the log-variance of each latent value)",
+                        layer.inputs()
+                    ));
+                }
                 return Err(format!(
                     "the layers do not chain: {why}, so {name} takes {} inputs, but {previous_name} gives \
                      {previous_outputs} outputs",

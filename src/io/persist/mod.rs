@@ -1,4 +1,5 @@
-//! Model files: [`Autoencoder::save`] and [`Autoencoder::load`], in the [safetensors] format.
+//! Model files: [`Autoencoder::save`] and [`Autoencoder::load`], in the [safetensors] format; a VAE's
+//! ([`Vae::save`](crate::Vae::save), [`Vae::load`](crate::Vae::load)) are the same with two more metadata keys.
 //!
 //! ```
 //! use autoencoder::Autoencoder;
@@ -41,6 +42,8 @@
 //! | `encoder.{i}.kind`, `decoder.{i}.kind` | `dense`, `conv2d` or `conv_transpose2d` ([`Layer::kind`](crate::Layer::kind)) | required from version 2 |
 //! | `{part}.{i}.input_shape`, `.stride`, `.padding` | for the convolutions: `28,28,1` (h, w, c), `2`, `same` or `valid` | required for the convolutions |
 //! | `crate_version` | the version of `autoencoder` that wrote the file, e.g. `0.1.0` | informational |
+//! | `model` | absent for an [`Autoencoder`]; `vae` for a [`Vae`](crate::Vae) (whose encoder's last layer gives `2 · latent` outputs, the mean then the log-variance) | [`Autoencoder::load`] refuses a `vae` file and [`Vae::load`](crate::Vae::load) a file without it, each saying which to use |
+//! | `beta` | a VAE's β, e.g. `1` | required for a VAE |
 //!
 //! Other metadata keys are ignored on load. A [checkpoint](crate::training::checkpoint) is a model file with more in it
 //! (`checkpoint_version`, `optimizer.*` tensors and keys); [`Autoencoder::load`] reads the model out of a
@@ -77,6 +80,7 @@
 mod header;
 mod load;
 mod save;
+mod vae;
 
 use std::path::{Path, PathBuf};
 
@@ -110,6 +114,16 @@ pub const FORMAT: &str = "autoencoder";
 /// # Ok::<(), autoencoder::Error>(())
 /// ```
 pub const FORMAT_VERSION: u32 = 2;
+
+/// The metadata key that says which model a file holds: absent for an [`Autoencoder`], [`VAE`] for a
+/// [`Vae`](crate::Vae).
+const MODEL_KEY: &str = "model";
+
+/// The value of `model` in a [`Vae`](crate::Vae)'s file.
+const VAE: &str = "vae";
+
+/// The metadata key of a [`Vae`](crate::Vae)'s β.
+const BETA_KEY: &str = "beta";
 
 /// The path that errors name for bytes that did not come from a file.
 const IN_MEMORY: &str = "<in-memory safetensors>";

@@ -1,4 +1,4 @@
-//! Writing model files: an [`Autoencoder`]'s tensors and metadata, serialised as safetensors.
+//! Writing model files: an [`Autoencoder`]'s or a [`Vae`]'s tensors and metadata, serialised as safetensors.
 //!
 //! The serialiser is our own rather than `safetensors::serialize`, because that one writes `__metadata__` from a
 //! `HashMap` in random order, so the same model would give different bytes on every save. Here keys are sorted,
@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES};
+use super::{BETA_KEY, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, MODEL_KEY, VAE};
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Layer, Padding};
-use crate::models::{names, Autoencoder};
+use crate::models::{names, Autoencoder, Vae};
 
 /// A one- or two-dimensional f32 tensor to write.
 pub(crate) struct Tensor<'a> {
@@ -70,15 +70,32 @@ impl Contents<'_> {
 
 /// The tensors and metadata of a model file for `autoencoder`; errors when a weight is not finite.
 pub(crate) fn model_contents(autoencoder: &Autoencoder) -> Result<Contents<'_>> {
+    layers_contents(autoencoder.encoder().layers(), autoencoder.decoder().layers())
+}
+
+/// The tensors and metadata of a model file for `vae`: an autoencoder's, plus `model` = `vae` and its `beta`;
+/// errors when a weight or β is not finite.
+pub(crate) fn vae_contents(vae: &Vae) -> Result<Contents<'_>> {
+    if !(vae.beta().is_finite() && vae.beta() >= 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "cannot save a VAE whose beta is {}: it must be finite and not negative",
+            vae.beta()
+        )));
+    }
+    let mut contents = layers_contents(vae.encoder().layers(), vae.decoder().layers())?;
+    contents.metadata.insert(MODEL_KEY.into(), VAE.into());
+    contents.metadata.insert(BETA_KEY.into(), vae.beta().to_string());
+    Ok(contents)
+}
+
+/// The tensors and metadata of a model file for the layers of an encoder and a decoder.
+fn layers_contents<'a>(encoder: &'a [Layer], decoder: &'a [Layer]) -> Result<Contents<'a>> {
     let mut contents = Contents::default();
     let metadata = &mut contents.metadata;
     metadata.insert("format".into(), FORMAT.into());
     metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
     metadata.insert("crate_version".into(), env!("CARGO_PKG_VERSION").into());
-    for (part, layers) in [
-        (names::ENCODER, autoencoder.encoder().layers()),
-        (names::DECODER, autoencoder.decoder().layers()),
-    ] {
+    for (part, layers) in [(names::ENCODER, encoder), (names::DECODER, decoder)] {
         contents
             .metadata
             .insert(format!("{part}.layers"), layers.len().to_string());
