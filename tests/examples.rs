@@ -284,3 +284,34 @@ fn bad_command_lines_print_the_usage_and_fail() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("/no/such/folder"));
 }
+
+#[test]
+fn vae_prints_its_test_loss_and_draws_its_means_plane_and_samples() {
+    let dir = scratch("vae");
+    let stdout = run("vae", &[&QUICK[..], &["--out", dir.to_str().unwrap()]].concat());
+    // one line per epoch, its loss the sum of its parts
+    let epochs: Vec<&str> = stdout.lines().filter(|line| line.starts_with("epoch ")).collect();
+    assert_eq!(epochs.len(), 1, "{stdout}");
+    // "test loss T (reconstruction R + kl K, z = the mean)": T = R + K, and T below what a constant output of 0.5
+    // costs (784 ln 2 = 543 per image): it learned
+    let total = value(&stdout, "test loss");
+    let line = stdout.lines().find(|line| line.starts_with("test loss")).unwrap();
+    let after = |word: &str| -> f64 {
+        let rest = &line[line.find(word).unwrap() + word.len()..];
+        rest.split([' ', ',']).find(|w| !w.is_empty()).unwrap().parse().unwrap()
+    };
+    let (reconstruction, kl) = (after("(reconstruction"), after("+ kl"));
+    assert!((reconstruction + kl - total).abs() < 1e-3, "{line}");
+    assert!(
+        total.is_finite() && total > 0.0 && total < 543.0 && kl >= 0.0,
+        "{stdout}"
+    );
+    assert_eq!(png_info(&dir.join("vae_means.png")), (800, 600, png::ColorType::Rgb));
+    let side = (2 + 12 * (28 * 2 + 2)) as u32; // 12 × 12 cells of 28 × 28 pixels, doubled, 2 apart
+    assert_eq!(
+        png_info(&dir.join("vae_manifold.png")),
+        (side, side, png::ColorType::Grayscale)
+    );
+    assert_gray_grid(&dir.join("vae_samples.png"), 0, 10);
+    fs::remove_dir_all(dir).unwrap();
+}
