@@ -1,4 +1,4 @@
-//! The benchmark driver shared by `bench_ae16` and `bench_cae16`: trains a reference workload
+//! The benchmark driver shared by `bench_ae16`, `bench_cae16` and `bench_vae2`: trains a reference workload
 //! (`../shared/bench/WORKLOAD.md`) and reports its speed, as the anchor scripts in `../shared/bench/anchors/` do
 //! for JAX, PyTorch, Keras and NumPy.
 //!
@@ -7,6 +7,7 @@
 //! Prints one line per epoch, then the test MSE and inference timings, and as its last line one JSON object:
 //! `median_epoch_s` (median over epochs 2..N), `epoch_seconds`, `test_mse`, `peak_rss_mb`, `batch`, `threads`,
 //! `limit`, and more.
+#![allow(dead_code)] // each benchmark example uses its own driver of this file
 
 use std::error::Error;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use std::time::Instant;
 use autoencoder::mnist::Mnist;
 use autoencoder::ndarray::{s, Array2, ArrayView2, Axis};
 use autoencoder::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
-use autoencoder::{Adam, Autoencoder, Callback, Control, EpochReport, FitConfig, FitData, Loss};
+use autoencoder::{Adam, Autoencoder, Callback, Control, EpochReport, FitConfig, FitData, Loss, Vae};
 
 /// The flags, after the example's name.
 const FLAGS: &str =
@@ -34,13 +35,13 @@ pub struct Options {
     steps: bool,
 }
 
-fn parse_options(name: &str) -> Result<Options, Box<dyn Error>> {
+fn parse_options(name: &str, default_batch: usize) -> Result<Options, Box<dyn Error>> {
     let usage = format!("usage: {name} {FLAGS}");
     let mut options = Options {
         data: "/usr/share/datasets/fashion-mnist".into(),
         limit: None,
         epochs: 5,
-        batch: 256,
+        batch: default_batch,
         threads: autoencoder::num_threads(),
         seed: 0,
         infer_reps: 5,
@@ -85,7 +86,7 @@ pub fn run(
     name: &str,
     build: impl Fn(&Options, usize) -> autoencoder::Result<Autoencoder>,
 ) -> Result<(), Box<dyn Error>> {
-    let options = parse_options(name)?;
+    let options = parse_options(name, 256)?;
     autoencoder::set_num_threads(options.threads)?;
 
     let data = Mnist::load(&options.data)?;
@@ -162,6 +163,86 @@ pub fn run(
         "infer_median_s": (!infer.is_empty()).then(|| round(median(&infer), 4)),
         "encode_test10k_b1000_s": encode.iter().map(|s| round(*s, 4)).collect::<Vec<_>>(),
         "encode_median_s": (!encode.is_empty()).then(|| round(median(&encode), 4)),
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// The driver of `bench_vae2`: as [`run`], for the variational autoencoder `build` makes, trained on binary
+/// cross-entropy summed over the pixels plus the KL term (β as built), Adam 1e-3, batches of 128 unless `--batch`
+/// says otherwise (the PyTorch anchor's), with a `train_step` loop (each batch's noise drawn from a generator
+/// seeded from `--seed`). Reports the deterministic test loss (`z` = the mean) as `test_loss` (and, as the
+/// anchors do, as `test_mse`), with `test_reconstruction` and `test_kl`.
+pub fn run_vae(name: &str, build: impl Fn(&Options, usize) -> autoencoder::Result<Vae>) -> Result<(), Box<dyn Error>> {
+    let options = parse_options(name, 128)?;
+    autoencoder::set_num_threads(options.threads)?;
+    let data = Mnist::load(&options.data)?;
+    let (peak_after_load, rss_after_load) = (peak_rss_mb(), rss_mb());
+    let rows = options.limit.unwrap_or(usize::MAX).min(data.train_images.nrows());
+    let (train, test) = (data.train_images.slice(s![..rows, ..]), data.test_images.view());
+    let mut vae = build(&options, train.ncols())?;
+    let mut adam = Adam::new(1e-3);
+    let mut epochs = EpochMeter {
+        meter: Some(CpuMeter::start()),
+        ..EpochMeter::default()
+    };
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let mut order: Vec<usize> = (0..train.nrows()).collect();
+    let mut batch = Array2::<f32>::zeros((options.batch, train.ncols()));
+    for epoch in 1..=options.epochs {
+        let started = Instant::now();
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0.0_f64;
+        for indices in order.chunks(options.batch) {
+            let mut rows = batch.slice_mut(s![..indices.len(), ..]);
+            for (mut row, &index) in rows.axis_iter_mut(Axis(0)).zip(indices) {
+                row.assign(&train.row(index));
+            }
+            let rows = batch.slice(s![..indices.len(), ..]);
+            let loss = vae.train_step(rows, rows, Loss::BinaryCrossEntropy, &mut adam, &mut rng)?;
+            loss_sum += f64::from(loss.total) * indices.len() as f64;
+        }
+        epochs.record(
+            epoch,
+            started.elapsed().as_secs_f64(),
+            (loss_sum / train.nrows() as f64) as f32,
+        );
+    }
+    let (peak_after_training, rss_after_training) = (peak_rss_mb(), rss_mb());
+    let tested = vae.evaluate(test, Loss::BinaryCrossEntropy)?;
+    eprintln!(
+        "test loss {:.4} (reconstruction {:.4} + kl {:.4}, z = the mean)",
+        tested.total, tested.reconstruction, tested.kl
+    );
+    let steady = if epochs.seconds.len() > 1 {
+        &epochs.seconds[1..]
+    } else {
+        &epochs.seconds[..]
+    };
+    let report = serde_json::json!({
+        "framework": "autoencoder",
+        "workload": name.trim_start_matches("bench_"),
+        "limit": rows,
+        "driver": "train_step loop",
+        "version": env!("CARGO_PKG_VERSION"),
+        "batch": options.batch,
+        "threads": autoencoder::num_threads(),
+        "epochs": options.epochs,
+        "epoch_seconds": epochs.seconds.iter().map(|s| round(*s, 4)).collect::<Vec<_>>(),
+        "median_epoch_s": round(median(steady), 4),
+        "median_over": if epochs.seconds.len() > 1 { "epochs 2..N" } else { "epoch 1 only (N=1)" },
+        "test_loss": tested.total,
+        "test_reconstruction": tested.reconstruction,
+        "test_kl": tested.kl,
+        "test_mse": tested.total,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_after_load_mb": round(peak_after_load, 1),
+        "rss_after_load_mb": round(rss_after_load, 1),
+        "peak_rss_after_training_mb": round(peak_after_training, 1),
+        "rss_after_training_mb": round(rss_after_training, 1),
+        "train_loss": epochs.train_losses.iter().map(|l| round(*l, 4)).collect::<Vec<_>>(),
+        "own_cpu_per_epoch": epochs.own_cpu.iter().map(|s| round(*s, 3)).collect::<Vec<_>>(),
+        "other_cpu_frac": epochs.other_cpu.iter().map(|f| round(*f, 3)).collect::<Vec<_>>(),
     });
     println!("{report}");
     Ok(())
