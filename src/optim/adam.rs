@@ -1,8 +1,8 @@
 //! Adam (Kingma & Ba, 2015), in exactly PyTorch's form (`torch.optim.Adam`, eps added to `sqrt(v̂)`).
 
 use super::{
-    check_beta, check_lengths, check_non_negative, magnitude, max_magnitude, Named, Optimizer, OptimizerState,
-    ROUNDING_MARGIN, SAFE_UPDATE,
+    check_beta, check_lengths, check_non_negative, flush_subnormal, magnitude, max_magnitude, Named, Optimizer,
+    OptimizerState, ROUNDING_MARGIN, SAFE_UPDATE,
 };
 use crate::error::Result;
 
@@ -302,9 +302,10 @@ fn update_lanes(
         .zip(v)
         .zip(m_max.iter_mut().zip(v_max.iter_mut()));
     for ((((w, &g), m), v), (m_max, v_max)) in lanes {
-        *m = scalars.beta1 * *m + scalars.one_minus_beta1 * g; // first moment
-        *v = scalars.beta2 * *v + scalars.one_minus_beta2 * g * g; // second moment
-                                                                   // bias-corrected step: lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+        // the moments without their subnormal values (see `flush_subnormal`)
+        *m = flush_subnormal(scalars.beta1 * *m + scalars.one_minus_beta1 * g); // first moment
+        *v = flush_subnormal(scalars.beta2 * *v + scalars.one_minus_beta2 * g * g); // second moment
+                                                                                    // bias-corrected step: lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps)
         let denominator = v.sqrt() / scalars.sqrt_bias_correction2 + scalars.eps;
         *w -= scalars.step_size * *m / denominator;
         *m_max = m_max.max(magnitude(*m));

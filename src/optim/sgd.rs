@@ -1,8 +1,8 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay, as `torch.optim.SGD`.
 
 use super::{
-    check_lengths, check_non_negative, magnitude, max_magnitude, Named, Optimizer, OptimizerState, ROUNDING_MARGIN,
-    SAFE_UPDATE,
+    check_lengths, check_non_negative, flush_subnormal, magnitude, max_magnitude, Named, Optimizer, OptimizerState,
+    ROUNDING_MARGIN, SAFE_UPDATE,
 };
 use crate::error::{Error, Result};
 
@@ -156,7 +156,7 @@ impl Optimizer for Sgd {
         let mut b_max = 0.0_f32;
         for ((w, &g), b) in param.iter_mut().zip(grad).zip(entry.buffers[0].iter_mut()) {
             let g = decayed(*w, g);
-            *b = if first_update { g } else { momentum * *b + keep * g };
+            *b = flush_subnormal(if first_update { g } else { momentum * *b + keep * g });
             let step = if nesterov { g + momentum * *b } else { *b };
             *w -= lr * step;
             b_max = b_max.max(magnitude(*b));
