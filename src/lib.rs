@@ -86,6 +86,7 @@ pub use models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decode
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
 pub use training::{
     BatchReport, Callback, Checkpoint, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,
+    VaeCheckpoint,
 };
 
 /// The README's code, compiled and run as a doctest so that it cannot go stale.

@@ -13,6 +13,6 @@ mod history;
 mod vae_fit;
 
 pub use callbacks::{Callback, Control, EarlyStopping, PrintProgress};
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, VaeCheckpoint};
 pub use fit::{FitConfig, FitData};
 pub use history::{BatchReport, EpochReport, History};
