@@ -267,3 +267,14 @@ fn a_diverging_vae_reports_the_epoch_and_batch() {
         .unwrap_err();
     assert!(matches!(err, Error::Diverged { epoch: 1, batch: 1, .. }), "{err}");
 }
+
+#[test]
+fn print_progress_serves_a_vae_too() {
+    let x = data();
+    let mut model = vae(9);
+    let data = FitData::autoencoding(x.view()).with_validation(x.view(), x.view());
+    let history = model
+        .fit_with(data, &mut Adam::new(1e-2), &bce(2), &mut autoencoder::PrintProgress)
+        .unwrap();
+    assert_eq!(history.validation_kl.len(), 2);
+}

@@ -19,7 +19,9 @@
 //!
 //! Every epoch is shuffled by a generator seeded from `(seed, epoch)`, so the same seed and thread count give
 //! bit-identical weights, and a run resumed from a checkpoint at epoch `k` ([`FitConfig::start_epoch`]) sees
-//! the same batches as one that never stopped.
+//! the same batches as one that never stopped. The same generator gives the input noise and, for a
+//! [`Vae`](crate::Vae) ([`Vae::fit`](crate::Vae::fit), the same loop), the noise of the sampling, so both resume
+//! exactly too.
 
 use std::time::Instant;
 
@@ -88,7 +90,7 @@ impl FitConfig {
         self
     }
 
-    /// The seed of the shuffling (and of the input noise).
+    /// The seed of the shuffling (and of the input noise, and of a [`Vae`](crate::Vae)'s sampling noise).
     ///
     /// ```
     /// let config = autoencoder::FitConfig::new(1).seed(42);
