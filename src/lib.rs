@@ -23,7 +23,8 @@
 //! The folders follow the architecture, from top to bottom; a module imports only from those below it (and
 //! [`error`] from anywhere):
 //! - [`training`]: the fit loop ([`fit`]: [`FitConfig`], [`FitData`], callbacks, early stopping, [`History`]),
-//!   [`checkpoint`]s to resume a run and [`metrics`] to judge one. Uses the models, and [`io`] for checkpoint files.
+//!   one loop for [`Autoencoder::fit`] and [`Vae::fit`], [`checkpoint`]s to resume a run ([`Checkpoint`],
+//!   [`VaeCheckpoint`]) and [`metrics`] to judge one. Uses the models, and [`io`] for checkpoint files.
 //! - [`data`]: data sets — the IDX format ([`idx`]) and [`mnist`]. Loaders give arrays and know nothing of the
 //!   network; they use only `io`'s atomic file writing.
 //! - [`io`]: files — model files ([`persist`], which know the models and layers they save) and pictures
@@ -86,6 +87,7 @@ pub use models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decode
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
 pub use training::{
     BatchReport, Callback, Checkpoint, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,
+    VaeCheckpoint,
 };
 
 /// The README's code, compiled and run as a doctest so that it cannot go stale.

@@ -2,9 +2,9 @@
 //!
 //! `use autoencoder::prelude::*;` brings in the model ([`Autoencoder`], its builder, [`Encoder`], [`Decoder`],
 //! [`Dense`], [`Activation`], [`Init`]), training ([`Loss`], the optimizers and the [`Optimizer`] trait,
-//! [`FitConfig`], [`FitData`], [`History`], [`EarlyStopping`], callbacks, [`Checkpoint`]), data ([`Mnist`]) and
-//! the crate's [`Error`] and [`Result`] (whose error type defaults to [`Error`], so `Result<T, OtherError>` still
-//! works beside it). Modules with functions of their own (`idx`, `image`, `metrics`) stay out: call them by path.
+//! [`FitConfig`], [`FitData`], [`History`], [`EarlyStopping`], callbacks, [`Checkpoint`], [`VaeCheckpoint`]), data
+//! ([`Mnist`]) and the crate's [`Error`] and [`Result`] (whose error type defaults to [`Error`], so
+//! `Result<T, OtherError>` still works beside it). Modules with functions of their own (`idx`, `image`, `metrics`) stay out: call them by path.
 //!
 //! ```
 //! use autoencoder::prelude::*;
@@ -30,4 +30,5 @@ pub use crate::models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder,
 pub use crate::optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
 pub use crate::training::{
     BatchReport, Callback, Checkpoint, Control, EarlyStopping, EpochReport, FitConfig, FitData, History, PrintProgress,
+    VaeCheckpoint,
 };

@@ -11,6 +11,11 @@ fn the_root_glob_import_leaves_crate_paths_unambiguous() -> Result<()> {
     assert!(loss.is_finite());
     let _: autoencoder::Result<Autoencoder> = Autoencoder::builder(3).latent(1).build();
     let _: Option<(Vae, VaeLoss, autoencoder::Vae)> = None;
+    let _: Option<(
+        VaeCheckpoint,
+        autoencoder::VaeCheckpoint,
+        autoencoder::checkpoint::VaeCheckpoint,
+    )> = None;
     Ok(())
 }
 

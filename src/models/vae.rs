@@ -359,10 +359,21 @@ impl Vae {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn evaluate(&self, x: ArrayView2<f32>, loss: Loss) -> Result<VaeLoss> {
-        self.check_batch("evaluate", x, x)?;
-        let (mean, log_var) = self.encode(x)?;
+        self.evaluate_against(x, x, loss)
+    }
+
+    /// [`evaluate`](Self::evaluate) with the reconstructions of `input` scored against `target` (a denoising
+    /// VAE's validation data).
+    pub(crate) fn evaluate_against(
+        &self,
+        input: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        loss: Loss,
+    ) -> Result<VaeLoss> {
+        self.check_batch("evaluate", input, target)?;
+        let (mean, log_var) = self.encode(input)?;
         let reconstructed = self.decode(mean.view())?;
-        let reconstruction = loss.value(reconstructed.view(), x)? * x.ncols() as f32;
+        let reconstruction = loss.value(reconstructed.view(), target)? * target.ncols() as f32;
         let kl = kl(mean.view(), log_var.view());
         Ok(VaeLoss {
             total: reconstruction + self.beta * kl,
@@ -533,6 +544,16 @@ impl Vae {
     /// Every layer, the encoder's then the decoder's.
     pub(crate) fn layers(&self) -> impl Iterator<Item = &Layer> {
         self.encoder.layers().iter().chain(self.decoder.layers())
+    }
+
+    /// Replaces every layer (encoder's then decoder's) with `layers`, which must have the same shapes (they come
+    /// from `self.layers()` earlier, e.g. early stopping's best weights).
+    pub(crate) fn set_layers(&mut self, layers: Vec<Layer>) {
+        let own = self.encoder.layers_mut().iter_mut().chain(self.decoder.layers_mut());
+        for (own, saved) in own.zip(layers) {
+            debug_assert_eq!(own.weights().shape(), saved.weights().shape());
+            *own = saved;
+        }
     }
 
     /// Checks a batch of inputs and targets: `input` `(n, inputs)` with `n > 0`, `target` `(n, inputs)`.

@@ -1,6 +1,7 @@
 //! Hooks into the fit loop: the [`Callback`] trait and the [`Control`] it returns, [`PrintProgress`], and early
 //! stopping ([`EarlyStopping`], with its running state during a fit).
 
+use super::fit::Trainable;
 use super::history::{BatchReport, EpochReport};
 use crate::error::Result;
 use crate::layers::Layer;
@@ -86,8 +87,10 @@ pub enum Control {
     Stop,
 }
 
-/// Hooks called during [`Autoencoder::fit_with`], for progress bars, logging and checkpoints. Both methods do
-/// nothing by default.
+/// Hooks called during [`Autoencoder::fit_with`] (and, as `Callback<Vae>`, during
+/// [`Vae::fit_with`](crate::Vae::fit_with)), for progress bars, logging and checkpoints. Both methods do nothing
+/// by default. `M` is the model whose [`EpochReport`]s the callback receives; `()` and [`PrintProgress`] serve
+/// every model.
 ///
 /// ```
 /// use autoencoder::{Callback, Control, EpochReport};
@@ -99,22 +102,23 @@ pub enum Control {
 ///     }
 /// }
 /// ```
-pub trait Callback {
+pub trait Callback<M = Autoencoder> {
     /// Called after each training step.
     fn on_batch(&mut self, _report: &BatchReport) -> Control {
         Control::Continue
     }
 
     /// Called after each epoch. An error stops training and is returned by `fit_with`.
-    fn on_epoch(&mut self, _report: &EpochReport<'_>) -> Result<Control> {
+    fn on_epoch(&mut self, _report: &EpochReport<'_, M>) -> Result<Control> {
         Ok(Control::Continue)
     }
 }
 
 /// No callbacks.
-impl Callback for () {}
+impl<M> Callback<M> for () {}
 
-/// Prints one line per epoch to standard error: epoch, training loss, validation loss, seconds.
+/// Prints one line per epoch to standard error: epoch, training loss, validation loss, seconds (for a VAE each
+/// loss with its reconstruction and KL parts).
 ///
 /// ```
 /// let mut progress = autoencoder::PrintProgress;
@@ -123,15 +127,23 @@ impl Callback for () {}
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PrintProgress;
 
-impl Callback for PrintProgress {
-    fn on_epoch(&mut self, r: &EpochReport<'_>) -> Result<Control> {
+impl<M> Callback<M> for PrintProgress {
+    fn on_epoch(&mut self, r: &EpochReport<'_, M>) -> Result<Control> {
+        let parts = |loss: Option<crate::VaeLoss>| {
+            loss.map(|l| format!(" (reconstruction {:.6}, kl {:.6})", l.reconstruction, l.kl))
+                .unwrap_or_default()
+        };
         let validation = r
             .validation_loss
-            .map(|v| format!("  validation loss {v:.6}"))
+            .map(|v| format!("  validation loss {v:.6}{}", parts(r.validation_vae_loss)))
             .unwrap_or_default();
         eprintln!(
-            "epoch {:>3}/{}  train loss {:.6}{validation}  {:.2} s",
-            r.epoch, r.epochs, r.train_loss, r.seconds
+            "epoch {:>3}/{}  train loss {:.6}{}{validation}  {:.2} s",
+            r.epoch,
+            r.epochs,
+            r.train_loss,
+            parts(r.train_vae_loss),
+            r.seconds
         );
         Ok(Control::Continue)
     }
@@ -158,13 +170,13 @@ impl EarlyStoppingState {
     }
 
     /// Records an epoch's loss; true when training should stop.
-    pub(super) fn observe(&mut self, epoch: usize, loss: f32, model: &Autoencoder) -> bool {
+    pub(super) fn observe(&mut self, epoch: usize, loss: f32, model: &impl Trainable) -> bool {
         if loss < self.best_loss - self.config.min_delta {
             self.best_loss = loss;
             self.best_epoch = Some(epoch);
             self.epochs_without_improvement = 0;
             if self.config.restore_best {
-                self.best_layers = Some(model.layers().cloned().collect());
+                self.best_layers = Some(model.snapshot());
             }
             false
         } else {
@@ -174,9 +186,9 @@ impl EarlyStoppingState {
     }
 
     /// Puts the best weights back, when asked to and when there were any.
-    pub(super) fn restore(self, model: &mut Autoencoder) {
+    pub(super) fn restore(self, model: &mut impl Trainable) {
         if let Some(best) = self.best_layers {
-            model.set_layers(best);
+            model.restore_layers(best);
         }
     }
 }

@@ -19,7 +19,9 @@
 //!
 //! Every epoch is shuffled by a generator seeded from `(seed, epoch)`, so the same seed and thread count give
 //! bit-identical weights, and a run resumed from a checkpoint at epoch `k` ([`FitConfig::start_epoch`]) sees
-//! the same batches as one that never stopped.
+//! the same batches as one that never stopped. The same generator gives the input noise and, for a
+//! [`Vae`](crate::Vae) ([`Vae::fit`](crate::Vae::fit), the same loop), the noise of the sampling, so both resume
+//! exactly too.
 
 use std::time::Instant;
 
@@ -28,7 +30,9 @@ use ndarray_rand::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use ndarray_rand::rand_distr::{Distribution, Normal};
 
 use super::callbacks::EarlyStoppingState;
+use super::history::Losses;
 use crate::error::{Error, Result};
+use crate::layers::Layer;
 use crate::loss::Loss;
 use crate::models::Autoencoder;
 use crate::optim::Optimizer;
@@ -86,7 +90,7 @@ impl FitConfig {
         self
     }
 
-    /// The seed of the shuffling (and of the input noise).
+    /// The seed of the shuffling (and of the input noise, and of a [`Vae`](crate::Vae)'s sampling noise).
     ///
     /// ```
     /// let config = autoencoder::FitConfig::new(1).seed(42);
@@ -320,121 +324,7 @@ impl Autoencoder {
         config: &FitConfig,
         callback: &mut impl Callback,
     ) -> Result<History> {
-        config.check()?;
-        optimizer.check()?;
-        let target = data.target.unwrap_or(data.input);
-        self.check_batch("fit (training data)", data.input, target)?;
-        if let Some((input, target)) = data.validation {
-            self.check_batch("fit (validation data)", input, target)?;
-        }
-
-        let samples = data.input.nrows();
-        let batch_size = config.batch_size.min(samples);
-        let batches = samples.div_ceil(batch_size);
-        let mut order: Vec<usize> = (0..samples).collect();
-        let mut input_batch = Array2::zeros((batch_size, data.input.ncols()));
-        // A separate target batch only when the targets differ from the (possibly noisy) input batch.
-        let separate_targets = data.target.is_some() || config.input_noise > 0.0;
-        let mut target_batch = Array2::zeros((if separate_targets { batch_size } else { 0 }, target.ncols()));
-        let noise = Normal::new(0.0, config.input_noise)
-            .map_err(|e| Error::InvalidArgument(format!("fit: input noise: {e}")))?;
-        let mut early = config.early_stopping.clone().map(EarlyStoppingState::new);
-        let mut history = History {
-            first_epoch: config.start_epoch + 1,
-            ..History::default()
-        };
-
-        'epochs: for epoch in config.start_epoch + 1..=config.epochs {
-            let started = Instant::now();
-            let mut rng = StdRng::seed_from_u64(epoch_seed(config.seed, epoch));
-            if config.shuffle {
-                // From the identity every epoch, so an epoch's order depends on (seed, epoch) alone.
-                order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
-                order.shuffle(&mut rng);
-            }
-            // The sum of the batches' losses, each weighted by its size, and the samples they hold.
-            let (mut loss_sum, mut seen) = (0.0_f64, 0_usize);
-            for (batch, rows) in order.chunks(batch_size).enumerate() {
-                let n = rows.len();
-                gather_rows(data.input, rows, &mut input_batch);
-                if config.input_noise > 0.0 {
-                    input_batch
-                        .slice_mut(s![..n, ..])
-                        .mapv_inplace(|v| v + noise.sample(&mut rng));
-                }
-                let input = input_batch.slice(s![..n, ..]);
-                let target = if separate_targets {
-                    // the given targets, or the clean rows under the noisy inputs
-                    gather_rows(target, rows, &mut target_batch);
-                    target_batch.slice(s![..n, ..])
-                } else {
-                    input
-                };
-                let loss = match self.train_step(input, target, config.loss, optimizer) {
-                    Ok(loss) => loss,
-                    Err(Error::NonFinite { what, value }) => {
-                        return Err(Error::Diverged {
-                            epoch,
-                            batch: batch + 1,
-                            what,
-                            value,
-                        })
-                    }
-                    Err(e) => return Err(e),
-                };
-                loss_sum += f64::from(loss) * n as f64;
-                seen += n;
-                let report = BatchReport {
-                    epoch,
-                    batch: batch + 1,
-                    batches,
-                    loss,
-                };
-                if callback.on_batch(&report) == Control::Stop {
-                    history.stopped_early = true;
-                    // the mean over the batches that ran, not over the whole epoch
-                    history.push(epoch_loss(loss_sum, seen), None, started);
-                    break 'epochs;
-                }
-            }
-            let train_loss = epoch_loss(loss_sum, seen);
-            let validation_loss = match data.validation {
-                Some((input, target)) => Some(self.evaluate(input, target, config.loss)?),
-                None => None,
-            };
-            if let Some(value) = validation_loss.filter(|v| !v.is_finite()) {
-                return Err(Error::Diverged {
-                    epoch,
-                    batch: 0,
-                    what: "validation loss",
-                    value,
-                });
-            }
-            history.push(train_loss, validation_loss, started);
-
-            let mut stop = false;
-            if let Some(early) = early.as_mut() {
-                stop = early.observe(epoch, validation_loss.unwrap_or(train_loss), self);
-                history.best_epoch = early.best_epoch;
-            }
-            let report = EpochReport {
-                epoch,
-                epochs: config.epochs,
-                train_loss,
-                validation_loss,
-                seconds: *history.epoch_seconds.last().unwrap_or(&0.0),
-                autoencoder: self,
-                optimizer: &*optimizer,
-            };
-            if callback.on_epoch(&report)? == Control::Stop || stop {
-                history.stopped_early = epoch < config.epochs;
-                break;
-            }
-        }
-        if let Some(early) = early {
-            early.restore(self);
-        }
-        Ok(history)
+        run(self, data, optimizer, config, callback)
     }
 
     /// The loss of the model's reconstructions of `input` against `target`, over batches of 1024 rows, as one
@@ -463,13 +353,231 @@ impl Autoencoder {
     }
 }
 
+/// What the fit loop needs of a model: [`Autoencoder`] and [`Vae`](crate::Vae) (in `vae_fit`) implement it, and
+/// [`run`] is the one epoch loop of both.
+pub(super) trait Trainable {
+    /// Checks a batch of inputs and targets (`context` names the data in errors).
+    fn check_batch(&self, context: &str, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()>;
+
+    /// One training step; `rng` is the epoch's generator (seeded from `(seed, epoch)`), for a VAE's noise.
+    fn fit_step<O: Optimizer>(
+        &mut self,
+        input: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        loss: Loss,
+        optimizer: &mut O,
+        rng: &mut StdRng,
+    ) -> Result<Losses>;
+
+    /// The (deterministic) loss on validation data.
+    fn fit_evaluate(&self, input: ArrayView2<f32>, target: ArrayView2<f32>, loss: Loss) -> Result<Losses>;
+
+    /// A copy of every layer (early stopping's best weights).
+    fn snapshot(&self) -> Vec<Layer>;
+
+    /// Puts layers from [`snapshot`](Self::snapshot) back.
+    fn restore_layers(&mut self, layers: Vec<Layer>);
+}
+
+impl Trainable for Autoencoder {
+    fn check_batch(&self, context: &str, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
+        Autoencoder::check_batch(self, context, input, target)
+    }
+
+    fn fit_step<O: Optimizer>(
+        &mut self,
+        input: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        loss: Loss,
+        optimizer: &mut O,
+        _rng: &mut StdRng,
+    ) -> Result<Losses> {
+        let total = self.train_step(input, target, loss, optimizer)?;
+        Ok(Losses { total, parts: None })
+    }
+
+    fn fit_evaluate(&self, input: ArrayView2<f32>, target: ArrayView2<f32>, loss: Loss) -> Result<Losses> {
+        let total = self.evaluate(input, target, loss)?;
+        Ok(Losses { total, parts: None })
+    }
+
+    fn snapshot(&self) -> Vec<Layer> {
+        self.layers().cloned().collect()
+    }
+
+    fn restore_layers(&mut self, layers: Vec<Layer>) {
+        self.set_layers(layers);
+    }
+}
+
+/// The fit loop of every model: checks, then epochs of (shuffled) batches, validation, early stopping and
+/// callbacks. See [`Autoencoder::fit`].
+pub(super) fn run<M: Trainable, O: Optimizer>(
+    model: &mut M,
+    data: FitData<'_>,
+    optimizer: &mut O,
+    config: &FitConfig,
+    callback: &mut impl Callback<M>,
+) -> Result<History> {
+    config.check()?;
+    optimizer.check()?;
+    let target = data.target.unwrap_or(data.input);
+    model.check_batch("fit (training data)", data.input, target)?;
+    if let Some((input, target)) = data.validation {
+        model.check_batch("fit (validation data)", input, target)?;
+    }
+
+    let samples = data.input.nrows();
+    let batch_size = config.batch_size.min(samples);
+    let batches = samples.div_ceil(batch_size);
+    let mut order: Vec<usize> = (0..samples).collect();
+    let mut input_batch = Array2::zeros((batch_size, data.input.ncols()));
+    // A separate target batch only when the targets differ from the (possibly noisy) input batch.
+    let separate_targets = data.target.is_some() || config.input_noise > 0.0;
+    let mut target_batch = Array2::zeros((if separate_targets { batch_size } else { 0 }, target.ncols()));
+    let noise =
+        Normal::new(0.0, config.input_noise).map_err(|e| Error::InvalidArgument(format!("fit: input noise: {e}")))?;
+    let mut early = config.early_stopping.clone().map(EarlyStoppingState::new);
+    let mut history = History {
+        first_epoch: config.start_epoch + 1,
+        ..History::default()
+    };
+
+    'epochs: for epoch in config.start_epoch + 1..=config.epochs {
+        let started = Instant::now();
+        let mut rng = StdRng::seed_from_u64(epoch_seed(config.seed, epoch));
+        if config.shuffle {
+            // From the identity every epoch, so an epoch's order depends on (seed, epoch) alone.
+            order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+            order.shuffle(&mut rng);
+        }
+        // The sums of the batches' losses (total, reconstruction, KL), each weighted by its size, and the samples
+        // they hold.
+        let mut sums = EpochSums::default();
+        for (batch, rows) in order.chunks(batch_size).enumerate() {
+            let n = rows.len();
+            gather_rows(data.input, rows, &mut input_batch);
+            if config.input_noise > 0.0 {
+                input_batch
+                    .slice_mut(s![..n, ..])
+                    .mapv_inplace(|v| v + noise.sample(&mut rng));
+            }
+            let input = input_batch.slice(s![..n, ..]);
+            let target = if separate_targets {
+                // the given targets, or the clean rows under the noisy inputs
+                gather_rows(target, rows, &mut target_batch);
+                target_batch.slice(s![..n, ..])
+            } else {
+                input
+            };
+            let loss = match model.fit_step(input, target, config.loss, optimizer, &mut rng) {
+                Ok(loss) => loss,
+                Err(Error::NonFinite { what, value }) => {
+                    return Err(Error::Diverged {
+                        epoch,
+                        batch: batch + 1,
+                        what,
+                        value,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            sums.add(loss, n);
+            let report = BatchReport {
+                epoch,
+                batch: batch + 1,
+                batches,
+                loss: loss.total,
+                vae_loss: loss.parts,
+            };
+            if callback.on_batch(&report) == Control::Stop {
+                history.stopped_early = true;
+                // the mean over the batches that ran, not over the whole epoch
+                history.push(sums.mean(), None, started);
+                break 'epochs;
+            }
+        }
+        let train = sums.mean();
+        let validation = match data.validation {
+            Some((input, target)) => Some(model.fit_evaluate(input, target, config.loss)?),
+            None => None,
+        };
+        if let Some(value) = validation.map(|v| v.total).filter(|v| !v.is_finite()) {
+            return Err(Error::Diverged {
+                epoch,
+                batch: 0,
+                what: "validation loss",
+                value,
+            });
+        }
+        history.push(train, validation, started);
+
+        let mut stop = false;
+        if let Some(early) = early.as_mut() {
+            stop = early.observe(epoch, validation.unwrap_or(train).total, &*model);
+            history.best_epoch = early.best_epoch;
+        }
+        let report = EpochReport {
+            epoch,
+            epochs: config.epochs,
+            train_loss: train.total,
+            validation_loss: validation.map(|v| v.total),
+            seconds: *history.epoch_seconds.last().unwrap_or(&0.0),
+            autoencoder: &*model,
+            optimizer: &*optimizer,
+            train_vae_loss: train.parts,
+            validation_vae_loss: validation.and_then(|v| v.parts),
+        };
+        if callback.on_epoch(&report)? == Control::Stop || stop {
+            history.stopped_early = epoch < config.epochs;
+            break;
+        }
+    }
+    if let Some(early) = early {
+        early.restore(model);
+    }
+    Ok(history)
+}
+
+/// An epoch's running sums of the batch losses, weighted by batch size, in `f64`.
+#[derive(Default)]
+struct EpochSums {
+    total: f64,
+    reconstruction: f64,
+    kl: f64,
+    has_parts: bool,
+    samples: usize,
+}
+
+impl EpochSums {
+    fn add(&mut self, loss: Losses, n: usize) {
+        let weight = n as f64;
+        self.total += f64::from(loss.total) * weight;
+        if let Some(parts) = loss.parts {
+            self.reconstruction += f64::from(parts.reconstruction) * weight;
+            self.kl += f64::from(parts.kl) * weight;
+            self.has_parts = true;
+        }
+        self.samples += n;
+    }
+
+    /// The means over the samples seen.
+    fn mean(&self) -> Losses {
+        let mean = |sum: f64| (sum / self.samples as f64) as f32;
+        Losses {
+            total: mean(self.total),
+            parts: self.has_parts.then(|| crate::VaeLoss {
+                total: mean(self.total),
+                reconstruction: mean(self.reconstruction),
+                kl: mean(self.kl),
+            }),
+        }
+    }
+}
+
 /// The seed of epoch `epoch`'s shuffle, mixed so that neighbouring seeds and epochs give unrelated streams.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
-
-fn epoch_loss(sum: f64, samples: usize) -> f32 {
-    (sum / samples as f64) as f32
 }
 
 /// Copies `source`'s rows `rows` into the first `rows.len()` rows of `batch`.

@@ -1,6 +1,6 @@
 //! Training over a data set and what goes with it: the fit loop ([`fit`]: [`FitConfig`], [`FitData`],
-//! [`Autoencoder::fit`](crate::models::Autoencoder::fit)), its callbacks and early stopping ([`Callback`],
-//! [`EarlyStopping`]), the history and reports it gives ([`History`], [`EpochReport`]), [`checkpoint`]s to resume
+//! [`Autoencoder::fit`](crate::models::Autoencoder::fit), [`Vae::fit`](crate::models::Vae::fit)), its callbacks
+//! and early stopping ([`Callback`], [`EarlyStopping`]), the history and reports it gives ([`History`], [`EpochReport`]), [`checkpoint`]s to resume
 //! a run, and [`metrics`] to judge the result. Training uses the models, the layers, the optimizers and the
 //! losses, and [`crate::io`] for checkpoint files.
 
@@ -10,8 +10,9 @@ pub mod metrics;
 
 mod callbacks;
 mod history;
+mod vae_fit;
 
 pub use callbacks::{Callback, Control, EarlyStopping, PrintProgress};
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, VaeCheckpoint};
 pub use fit::{FitConfig, FitData};
 pub use history::{BatchReport, EpochReport, History};

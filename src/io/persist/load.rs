@@ -132,6 +132,11 @@ impl<'a> ModelFile<'a> {
         Autoencoder::new(encoder, decoder).map_err(|e| e.to_string())
     }
 
+    /// Whether the metadata says that the file holds a variational autoencoder (`model` = `vae`).
+    pub(crate) fn is_vae(&self) -> bool {
+        self.metadata.get(MODEL_KEY).map(String::as_str) == Some(VAE)
+    }
+
     /// The variational autoencoder, checked as [`autoencoder`](Self::autoencoder) checks a model, and that the
     /// file says it is one (`model` = `vae`) with a finite, non-negative `beta`.
     pub(crate) fn vae(&self) -> Check<Vae> {

@@ -87,7 +87,7 @@ use std::path::{Path, PathBuf};
 pub use header::MAX_HEADER_BYTES;
 
 pub(crate) use load::{name_list, read_file, Check, ModelFile};
-pub(crate) use save::{check_finite_before_save, model_contents, Tensor};
+pub(crate) use save::{check_finite_before_save, model_contents, vae_contents, Contents, Tensor};
 
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomically;
