@@ -2,7 +2,7 @@
 //!
 //! VAE-2: 784 → 512 (ReLU) → the mean and log-variance of a 2-D latent → 512 (ReLU) → 784 (sigmoid), trained on
 //! binary cross-entropy summed over the pixels plus the KL divergence to `N(0, I)` (β = 1), Adam 1e-3, batches
-//! of 128. Prints the test loss and its two parts (with `z` = the mean), and writes three pictures:
+//! of 128, with `Vae::fit` (shuffling and noise from `--seed`). Prints the test loss and its two parts (with `z` = the mean), and writes three pictures:
 //! - `vae_means.png`: the latent means of the test digits, coloured by digit (the first two latent dimensions);
 //! - `vae_manifold.png`: what the decoder draws on a 12×12 grid of latent points over [-4, 4]² (larger second
 //!   coordinate at the top; the other latent dimensions 0);
@@ -23,9 +23,9 @@ mod common;
 
 use autoencoder::image::{write_grid, write_scatter, ScatterStyle};
 use autoencoder::ndarray::{s, Array2, Axis};
-use autoencoder::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use autoencoder::rand::{rngs::StdRng, SeedableRng};
 use autoencoder::{Activation, Adam, Conv2d, ConvTranspose2d, Decoder, Dense, Encoder, Init, Layer, Loss, Padding};
-use autoencoder::{Vae, VaeLoss};
+use autoencoder::{Callback, Control, EpochReport, FitData, Vae};
 use common::{Args, Flag, Run};
 
 fn main() -> Result<(), common::Failure> {
@@ -68,38 +68,8 @@ fn main() -> Result<(), common::Failure> {
 
     let (train, test) = (run.data.train_images.view(), run.data.test_images.view());
     let loss = Loss::BinaryCrossEntropy;
-    let mut adam = Adam::new(1e-3);
-    let mut order: Vec<usize> = (0..train.nrows()).collect();
-    let mut batch = Array2::zeros((run.batch_size, train.ncols()));
-    for epoch in 1..=run.epochs {
-        let started = std::time::Instant::now();
-        order.shuffle(&mut rng);
-        let mut sum = VaeLoss::default();
-        let mut batches = 0;
-        for rows in order.chunks(run.batch_size) {
-            let mut x = batch.slice_mut(s![..rows.len(), ..]);
-            for (mut row, &i) in x.rows_mut().into_iter().zip(rows) {
-                row.assign(&train.row(i));
-            }
-            let x = batch.slice(s![..rows.len(), ..]);
-            let step = vae.train_step(x, x, loss, &mut adam, &mut rng)?;
-            (sum.total, sum.reconstruction, sum.kl) = (
-                sum.total + step.total,
-                sum.reconstruction + step.reconstruction,
-                sum.kl + step.kl,
-            );
-            batches += 1;
-        }
-        let n = batches as f32;
-        println!(
-            "epoch {epoch:>3}/{}  train loss {:.2} (reconstruction {:.2} + kl {:.2})  {:.2} s",
-            run.epochs,
-            sum.total / n,
-            sum.reconstruction / n,
-            sum.kl / n,
-            started.elapsed().as_secs_f64()
-        );
-    }
+    let config = run.fit_config().loss(loss);
+    vae.fit_with(FitData::autoencoding(train), &mut Adam::new(1e-3), &config, &mut Parts)?;
     let tested = vae.evaluate(test, loss)?;
     println!(
         "test loss {:.4} (reconstruction {:.4} + kl {:.4}, z = the mean)",
@@ -144,6 +114,20 @@ fn main() -> Result<(), common::Failure> {
     )?;
     common::wrote(&picture);
     Ok(())
+}
+
+/// Prints one line per epoch: the training loss and its two parts.
+struct Parts;
+
+impl Callback<Vae> for Parts {
+    fn on_epoch(&mut self, report: &EpochReport<'_, Vae>) -> autoencoder::Result<Control> {
+        let parts = report.train_vae_loss.unwrap_or_default();
+        println!(
+            "epoch {:>3}/{}  train loss {:.2} (reconstruction {:.2} + kl {:.2})  {:.2} s",
+            report.epoch, report.epochs, report.train_loss, parts.reconstruction, parts.kl, report.seconds
+        );
+        Ok(Control::Continue)
+    }
 }
 
 /// The book's `vae-mlp-mnist`: `inputs` → 512 (ReLU) → `2 · latent` (the mean and log-variance heads as one

@@ -170,8 +170,7 @@ pub fn run(
 
 /// The driver of `bench_vae2`: as [`run`], for the variational autoencoder `build` makes, trained on binary
 /// cross-entropy summed over the pixels plus the KL term (β as built), Adam 1e-3, batches of 128 unless `--batch`
-/// says otherwise (the PyTorch anchor's), with a `train_step` loop (each batch's noise drawn from a generator
-/// seeded from `--seed`). Reports the deterministic test loss (`z` = the mean) as `test_loss` (and, as the
+/// says otherwise (the PyTorch anchor's), with `Vae::fit` (shuffling and noise drawn from `--seed`). Reports the deterministic test loss (`z` = the mean) as `test_loss` (and, as the
 /// anchors do, as `test_mse`), with `test_reconstruction` and `test_kl`.
 pub fn run_vae(name: &str, build: impl Fn(&Options, usize) -> autoencoder::Result<Vae>) -> Result<(), Box<dyn Error>> {
     let options = parse_options(name, 128)?;
@@ -186,28 +185,11 @@ pub fn run_vae(name: &str, build: impl Fn(&Options, usize) -> autoencoder::Resul
         meter: Some(CpuMeter::start()),
         ..EpochMeter::default()
     };
-    let mut rng = StdRng::seed_from_u64(options.seed);
-    let mut order: Vec<usize> = (0..train.nrows()).collect();
-    let mut batch = Array2::<f32>::zeros((options.batch, train.ncols()));
-    for epoch in 1..=options.epochs {
-        let started = Instant::now();
-        order.shuffle(&mut rng);
-        let mut loss_sum = 0.0_f64;
-        for indices in order.chunks(options.batch) {
-            let mut rows = batch.slice_mut(s![..indices.len(), ..]);
-            for (mut row, &index) in rows.axis_iter_mut(Axis(0)).zip(indices) {
-                row.assign(&train.row(index));
-            }
-            let rows = batch.slice(s![..indices.len(), ..]);
-            let loss = vae.train_step(rows, rows, Loss::BinaryCrossEntropy, &mut adam, &mut rng)?;
-            loss_sum += f64::from(loss.total) * indices.len() as f64;
-        }
-        epochs.record(
-            epoch,
-            started.elapsed().as_secs_f64(),
-            (loss_sum / train.nrows() as f64) as f32,
-        );
-    }
+    let config = FitConfig::new(options.epochs)
+        .batch_size(options.batch)
+        .seed(options.seed)
+        .loss(Loss::BinaryCrossEntropy);
+    vae.fit_with(FitData::autoencoding(train), &mut adam, &config, &mut epochs)?;
     let (peak_after_training, rss_after_training) = (peak_rss_mb(), rss_mb());
     let tested = vae.evaluate(test, Loss::BinaryCrossEntropy)?;
     eprintln!(
@@ -223,7 +205,7 @@ pub fn run_vae(name: &str, build: impl Fn(&Options, usize) -> autoencoder::Resul
         "framework": "autoencoder",
         "workload": name.trim_start_matches("bench_"),
         "limit": rows,
-        "driver": "train_step loop",
+        "driver": "fit",
         "version": env!("CARGO_PKG_VERSION"),
         "batch": options.batch,
         "threads": autoencoder::num_threads(),
@@ -307,8 +289,8 @@ impl EpochMeter {
     }
 }
 
-impl Callback for EpochMeter {
-    fn on_epoch(&mut self, report: &EpochReport<'_>) -> autoencoder::Result<Control> {
+impl<M> Callback<M> for EpochMeter {
+    fn on_epoch(&mut self, report: &EpochReport<'_, M>) -> autoencoder::Result<Control> {
         self.record(report.epoch, report.seconds, report.train_loss);
         Ok(Control::Continue)
     }
