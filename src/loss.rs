@@ -16,7 +16,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use crate::error::{Error, Result};
 
@@ -182,6 +182,16 @@ impl FromStr for Loss {
             ))),
         }
     }
+}
+
+/// The mean squared error of each row of `reconstruction` against the same row of `x` (of the same shape): a
+/// score per sample, as `reconstruction_error` reports it (NaN for rows of no columns).
+pub(crate) fn mean_squared_error_per_row(mut reconstruction: Array2<f32>, x: ArrayView2<f32>) -> Array1<f32> {
+    reconstruction -= &x;
+    reconstruction.mapv_inplace(|d| d * d);
+    reconstruction
+        .mean_axis(Axis(1))
+        .unwrap_or_else(|| Array1::from_elem(x.nrows(), f32::NAN))
 }
 
 #[cfg(test)]

@@ -23,13 +23,13 @@
 //! # Ok::<(), autoencoder::Error>(())
 //! ```
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray};
+use ndarray::{Array1, Array2, ArrayView2, CowArray};
 
 use super::workspace::{Chain, Workspace};
 use super::{names, Decoder, Encoder};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
-use crate::loss::Loss;
+use crate::loss::{mean_squared_error_per_row, Loss};
 use crate::matmul::on_pool;
 use crate::optim::Optimizer;
 
@@ -237,12 +237,7 @@ impl Autoencoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn reconstruction_error(&self, x: ArrayView2<f32>) -> Result<Array1<f32>> {
-        let mut squared = self.reconstruct(x)?;
-        squared -= &x;
-        squared.mapv_inplace(|d| d * d);
-        Ok(squared
-            .mean_axis(Axis(1))
-            .unwrap_or_else(|| Array1::from_elem(x.nrows(), f32::NAN)))
+        Ok(mean_squared_error_per_row(self.reconstruct(x)?, x))
     }
 
     /// One gradient step on this batch towards `target` (the input itself for a plain autoencoder, the clean
