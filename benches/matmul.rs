@@ -91,12 +91,6 @@ fn conv_products(c: &mut Criterion) {
             ("c1_dk", 9, batch * 196, 32, true, false),
             ("d1_fwd", batch, 3136, 16, false, false),
         ];
-        // the weight gradients computed transposed: dKᵀ = xᵀ · P, into the transposed view of dK
-        let flipped = [
-            ("t2_dk_flipped", 64, batch * 196, 288),
-            ("t1_dk_flipped", 64, batch * 49, 576),
-            ("c2_dk_flipped", 64, batch * 49, 288),
-        ];
         let mut group = c.benchmark_group(format!("cae16_batch{batch}"));
         for (name, m, k, n, a_t, b_t) in shapes {
             let a = if a_t { matrix(k, m) } else { matrix(m, k) };
@@ -110,22 +104,6 @@ fn conv_products(c: &mut Criterion) {
                         let started = Instant::now();
                         for _ in 0..iters {
                             product_into(black_box(a), black_box(b), out.view_mut());
-                        }
-                        started.elapsed()
-                    })
-                })
-            });
-        }
-        for (name, m, k, n) in flipped {
-            let (a, b) = (matrix(k, m), matrix(k, n));
-            let mut out = Array2::zeros((n, m));
-            group.throughput(Throughput::Elements((2 * m * k * n) as u64));
-            group.bench_function(format!("{name}_{m}x{k}x{n}"), |bench| {
-                bench.iter_custom(|iters| {
-                    on_pool(|| {
-                        let started = Instant::now();
-                        for _ in 0..iters {
-                            product_into(black_box(a.t()), black_box(b.view()), out.view_mut().reversed_axes());
                         }
                         started.elapsed()
                     })

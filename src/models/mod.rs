@@ -13,6 +13,7 @@ pub mod names;
 // Private, and re-exported as `Autoencoder` below: a public module named like the crate would make every path
 // `autoencoder::...` ambiguous in code that writes `use autoencoder::*;` (E0659).
 mod autoencoder;
+mod parts;
 mod snapshot;
 mod stack;
 mod vae;

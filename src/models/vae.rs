@@ -31,7 +31,7 @@
 //! # Ok::<(), autoencoder::Error>(())
 //! ```
 
-use ndarray::{s, Array1, Array2, ArrayView2, CowArray, Zip};
+use ndarray::{s, Array1, Array2, ArrayView2, Zip};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 use ndarray_rand::RandomExt;
@@ -39,7 +39,7 @@ use ndarray_rand::RandomExt;
 use super::vae_loss::VaeLoss;
 use super::vae_workspace::VaeWorkspace;
 use super::workspace::Chain;
-use super::{names, Decoder, Encoder};
+use super::{parts, Decoder, Encoder};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::{mean_squared_error_per_row, Loss};
@@ -226,11 +226,7 @@ impl Vae {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn named_parameters(&self) -> impl Iterator<Item = (String, &[f32])> {
-        let names = names::autoencoder(self.encoder.layers().len(), self.decoder.layers().len());
-        names.zip(self.layers().flat_map(|layer| {
-            let (weights, bias) = layer.parameters();
-            [weights, bias]
-        }))
+        parts::named_parameters(&self.encoder, &self.decoder)
     }
 
     /// The input (and output) size.
@@ -517,11 +513,7 @@ impl Vae {
             )));
         }
         optimizer.check()?;
-        // A convolution reads its input's rows as images in memory: other layouts (a transposed view) are copied.
-        let input = match self.encoder.layers()[0] {
-            Layer::Dense(_) => CowArray::from(input),
-            _ => input.as_standard_layout(),
-        };
+        let input = parts::as_encoder_reads(&self.encoder, input);
         let input = input.view();
         let beta = self.beta;
         // One hand-over to the thread pool for the whole step: forward, loss, backward, the checks, the update.
@@ -538,41 +530,18 @@ impl Vae {
 
     /// Every layer, the encoder's then the decoder's.
     pub(crate) fn layers(&self) -> impl Iterator<Item = &Layer> {
-        self.encoder.layers().iter().chain(self.decoder.layers())
+        parts::layers(&self.encoder, &self.decoder)
     }
 
     /// Replaces every layer (encoder's then decoder's) with `layers`, which must have the same shapes (they come
     /// from `self.layers()` earlier, e.g. early stopping's best weights).
     pub(crate) fn set_layers(&mut self, layers: Vec<Layer>) {
-        let own = self.encoder.layers_mut().iter_mut().chain(self.decoder.layers_mut());
-        for (own, saved) in own.zip(layers) {
-            debug_assert_eq!(own.weights().shape(), saved.weights().shape());
-            *own = saved;
-        }
+        parts::set_layers(&mut self.encoder, &mut self.decoder, layers)
     }
 
     /// Checks a batch of inputs and targets: `input` `(n, inputs)` with `n > 0`, `target` `(n, inputs)`.
     pub(crate) fn check_batch(&self, context: &str, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
-        if input.ncols() != self.inputs() {
-            return Err(Error::shape(
-                format!("{context} (input columns)"),
-                format!("{} columns", self.inputs()),
-                format!("{} columns", input.ncols()),
-            ));
-        }
-        if target.dim() != input.dim() {
-            return Err(Error::shape(
-                format!("{context} (target vs input shape)"),
-                format!("{:?}", input.dim()),
-                format!("{:?}", target.dim()),
-            ));
-        }
-        if input.nrows() == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "{context} needs at least one row of data"
-            )));
-        }
-        Ok(())
+        parts::check_batch(context, self.inputs(), input, target)
     }
 }
 
