@@ -2,6 +2,8 @@
 //! epoch. Each example includes it with `mod common;`.
 #![allow(dead_code)] // each example uses its own part of this module
 
+// pub mod photos;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -123,6 +125,11 @@ impl Args {
         })
     }
 
+    /// `--epochs`, or the example's default.
+    pub fn epochs(&self) -> usize {
+        self.get_or("epochs", self.default_epochs)
+    }
+
     /// Whether the switch `--name` was given.
     pub fn has(&self, name: &str) -> bool {
         self.values.contains_key(name)
@@ -137,9 +144,12 @@ impl Args {
     }
 }
 
+/// The usage text; an example's own flag replaces a common flag of the same name (`--data` of the colour
+/// examples takes a folder of PNGs, not MNIST).
 fn usage(example: &str, about: &str, flags: &[Flag]) -> String {
     let mut text = format!("{about}\n\nUsage: cargo run --release --example {example} -- [FLAGS]\n\nFlags:\n");
-    for flag in flags.iter().chain(&COMMON_FLAGS) {
+    let common = COMMON_FLAGS.iter().filter(|c| flags.iter().all(|f| f.name != c.name));
+    for flag in flags.iter().chain(common) {
         let name = format!("--{} {}", flag.name, flag.value);
         text += &format!("  {name:<20} {}\n", flag.help);
     }
@@ -208,9 +218,7 @@ impl Run {
 
 /// Applies the common flags: sets the thread count, loads (and trims) the data, creates the output folder.
 pub fn start(args: &Args) -> Result<Run, Failure> {
-    if let Some(threads) = args.get("threads") {
-        autoencoder::set_num_threads(threads)?;
-    }
+    set_threads(args)?;
     let mut data = match args.get::<PathBuf>("data") {
         Some(dir) => Mnist::load(&dir)?,
         None => Mnist::load_bundled()?,
@@ -226,17 +234,30 @@ pub fn start(args: &Args) -> Result<Run, Failure> {
         data.image_cols,
         autoencoder::num_threads()
     );
+    Ok(Run {
+        data,
+        out: out_dir(args)?,
+        epochs: args.epochs(),
+        batch_size: args.get_or("batch", 256),
+        seed: args.get_or("seed", 0),
+    })
+}
+
+/// Applies `--threads`, if given.
+pub fn set_threads(args: &Args) -> Result<(), Failure> {
+    if let Some(threads) = args.get("threads") {
+        autoencoder::set_num_threads(threads)?;
+    }
+    Ok(())
+}
+
+/// The folder for the pictures (`--out`, else `target/examples/<example>`), created.
+pub fn out_dir(args: &Args) -> Result<PathBuf, Failure> {
     let out = args
         .get::<PathBuf>("out")
         .unwrap_or_else(|| Path::new("target/examples").join(args.example));
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    Ok(Run {
-        data,
-        out,
-        epochs: args.get_or("epochs", args.default_epochs),
-        batch_size: args.get_or("batch", 256),
-        seed: args.get_or("seed", 0),
-    })
+    Ok(out)
 }
 
 /// The first `n` training and `n` test images of `data`.

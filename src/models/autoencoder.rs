@@ -96,6 +96,32 @@ impl Autoencoder {
                 decoder.outputs(),
             ));
         }
+        Autoencoder::encoder_decoder(encoder, decoder)
+    }
+
+    /// An encoder–decoder whose output may differ in size from its input: grey images in, colour images out
+    /// (colorization), or images in and masks out (segmentation). It trains, runs and saves as an autoencoder
+    /// does, with targets of [`outputs`](Self::outputs) columns; [`reconstruction_error`](Self::reconstruction_error)
+    /// needs outputs of the input's size. Errors when the encoder's latent size differs from the decoder's.
+    ///
+    /// ```
+    /// use autoencoder::{Activation, Autoencoder, Decoder, Dense, Encoder};
+    /// use autoencoder::ndarray::{Array1, Array2};
+    /// let dense = |i, o| Dense::from_parts(Array2::zeros((i, o)), Array1::zeros(o), Activation::Identity);
+    /// // 4 grey pixels in, 4 RGB pixels (12 values) out
+    /// let colorizer = Autoencoder::encoder_decoder(Encoder::new(vec![dense(4, 2)?])?, Decoder::new(vec![dense(2, 12)?])?)?;
+    /// assert_eq!((colorizer.inputs(), colorizer.outputs()), (4, 12));
+    /// assert_eq!(colorizer.reconstruct(Array2::zeros((3, 4)).view())?.dim(), (3, 12));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn encoder_decoder(encoder: Encoder, decoder: Decoder) -> Result<Autoencoder> {
+        if encoder.latent() != decoder.latent() {
+            return Err(Error::shape(
+                "Autoencoder::encoder_decoder (decoder inputs vs encoder latent size)",
+                encoder.latent(),
+                decoder.latent(),
+            ));
+        }
         Ok(Autoencoder {
             encoder,
             decoder,
@@ -152,7 +178,7 @@ impl Autoencoder {
         (self.encoder, self.decoder)
     }
 
-    /// The input (and output) size.
+    /// The input size (and the output size, but for an [`encoder_decoder`](Self::encoder_decoder)).
     ///
     /// ```
     /// # let ae = autoencoder::Autoencoder::builder(784).latent(16).build()?;
@@ -161,6 +187,18 @@ impl Autoencoder {
     /// ```
     pub fn inputs(&self) -> usize {
         self.encoder.inputs()
+    }
+
+    /// The output size: the decoder's, the same as [`inputs`](Self::inputs) but for an
+    /// [`encoder_decoder`](Self::encoder_decoder).
+    ///
+    /// ```
+    /// # let ae = autoencoder::Autoencoder::builder(784).latent(16).build()?;
+    /// assert_eq!(ae.outputs(), 784);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn outputs(&self) -> usize {
+        self.decoder.outputs()
     }
 
     /// The latent size.
@@ -198,7 +236,7 @@ impl Autoencoder {
         self.encoder.encode(x)
     }
 
-    /// The decoded outputs `(batch, inputs)` of latent codes `(batch, latent)`. Errors on a wrong column count.
+    /// The decoded outputs `(batch, outputs)` of latent codes `(batch, latent)`. Errors on a wrong column count.
     ///
     /// ```
     /// use autoencoder::ndarray::Array2;
@@ -222,7 +260,9 @@ impl Autoencoder {
         self.decode(self.encode(x)?.view())
     }
 
-    /// The mean squared error between each sample and its reconstruction, `(batch)`: the anomaly score.
+    /// The mean squared error between each sample and its reconstruction, `(batch)`: the anomaly score. Errors
+    /// on a wrong column count, and for an [`encoder_decoder`](Self::encoder_decoder) whose outputs differ in size
+    /// from its inputs.
     ///
     /// ```
     /// use autoencoder::ndarray::Array2;
@@ -233,6 +273,14 @@ impl Autoencoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn reconstruction_error(&self, x: ArrayView2<f32>) -> Result<Array1<f32>> {
+        if self.outputs() != self.inputs() {
+            return Err(Error::InvalidArgument(format!(
+                "reconstruction_error compares each sample with its output, but this model maps {} inputs to {} \
+                 outputs; compare reconstruct's outputs with your targets instead (autoencoder::metrics)",
+                self.inputs(),
+                self.outputs()
+            )));
+        }
         Ok(mean_squared_error_per_row(self.reconstruct(x)?, x))
     }
 
@@ -302,9 +350,9 @@ impl Autoencoder {
         parts::set_layers(&mut self.encoder, &mut self.decoder, layers)
     }
 
-    /// Checks a batch of inputs and targets: `input` `(n, inputs)` with `n > 0`, `target` `(n, inputs)`. `context`
-    /// names the call and the data in errors (`train_step`, `fit (validation data)`, ...).
+    /// Checks a batch of inputs and targets: `input` `(n, inputs)` with `n > 0`, `target` `(n, outputs)`.
+    /// `context` names the call and the data in errors (`train_step`, `fit (validation data)`, ...).
     pub(crate) fn check_batch(&self, context: &str, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
-        parts::check_batch(context, self.inputs(), input, target)
+        parts::check_batch(context, (self.inputs(), self.outputs()), input, target)
     }
 }

@@ -11,7 +11,8 @@ use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Init, Layer, Pad
 /// - encoder: one `Conv2d(f, k × k, stride 2, Same, ReLU)` per filter count `f`, then a `Dense` to the latent
 ///   (identity), reading the last feature map as Keras' `Flatten` does;
 /// - decoder: a `Dense` back to that feature map (identity), one `ConvTranspose2d(f, k × k, stride 2, Same,
-///   ReLU)` per filter count in reverse, and a last `ConvTranspose2d(channels, k × k, stride 1, Same, sigmoid)`.
+///   ReLU)` per filter count in reverse, and a last `ConvTranspose2d(channels, k × k, stride 1, Same, sigmoid)`
+///   (the input's channels, or [`output_channels`](Self::output_channels)).
 ///
 /// Made with [`Autoencoder::conv_builder`]. Each halving rounds up (Keras' Same rule), so the decoder's doublings
 /// give the input size back only when every halving is exact: 28 → 14 → 7 → 14 → 28 works, 28 → 14 → 7 → 4
@@ -30,6 +31,7 @@ pub struct ConvAutoencoderBuilder {
     filters: Vec<usize>,
     kernel_size: usize,
     latent: Option<usize>,
+    output_channels: Option<usize>,
     init: Init,
     seed: u64,
 }
@@ -50,6 +52,7 @@ impl Autoencoder {
             filters: vec![32, 64],
             kernel_size: 3,
             latent: None,
+            output_channels: None,
             init: Init::GlorotUniform,
             seed: 0,
         }
@@ -88,6 +91,20 @@ impl ConvAutoencoderBuilder {
     /// ```
     pub fn latent(mut self, latent: usize) -> Self {
         self.latent = Some(latent);
+        self
+    }
+
+    /// The channels of the output image, when they differ from the input's: 3 for a colorizer of grey images (the
+    /// book's section 3.4), 2 for one that predicts only the chroma. The model is then an
+    /// [`Autoencoder::encoder_decoder`], trained towards targets of the output's shape.
+    ///
+    /// ```
+    /// let colorizer = autoencoder::Autoencoder::conv_builder((32, 32, 1)).filters(&[8, 16]).latent(32).output_channels(3).build()?;
+    /// assert_eq!((colorizer.inputs(), colorizer.outputs()), (32 * 32, 32 * 32 * 3));
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn output_channels(mut self, channels: usize) -> Self {
+        self.output_channels = Some(channels);
         self
     }
 
@@ -162,7 +179,7 @@ impl ConvAutoencoderBuilder {
         }
         let last = ConvTranspose2d::new(
             shape,
-            channels,
+            self.output_channels.unwrap_or(channels),
             k,
             1,
             Padding::Same,
@@ -171,6 +188,6 @@ impl ConvAutoencoderBuilder {
             &mut rng,
         )?;
         decoder.push(last.into());
-        Autoencoder::new(Encoder::new(encoder)?, Decoder::new(decoder)?)
+        Autoencoder::encoder_decoder(Encoder::new(encoder)?, Decoder::new(decoder)?)
     }
 }

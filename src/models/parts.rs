@@ -34,10 +34,15 @@ pub(crate) fn set_layers(encoder: &mut Encoder, decoder: &mut Decoder, layers: V
     }
 }
 
-/// Checks a batch of inputs and targets for a model of `inputs` columns: `input` `(n, inputs)` with `n > 0`,
-/// `target` `(n, inputs)`. `context` names the call and the data in errors (`train_step`,
+/// Checks a batch of inputs and targets for a model of `(inputs, outputs)` columns: `input` `(n, inputs)` with
+/// `n > 0`, `target` `(n, outputs)`. `context` names the call and the data in errors (`train_step`,
 /// `fit (validation data)`, ...).
-pub(crate) fn check_batch(context: &str, inputs: usize, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
+pub(crate) fn check_batch(
+    context: &str,
+    (inputs, outputs): (usize, usize),
+    input: ArrayView2<f32>,
+    target: ArrayView2<f32>,
+) -> Result<()> {
     if input.ncols() != inputs {
         return Err(Error::shape(
             format!("{context} (input columns)"),
@@ -45,10 +50,15 @@ pub(crate) fn check_batch(context: &str, inputs: usize, input: ArrayView2<f32>, 
             format!("{} columns", input.ncols()),
         ));
     }
-    if target.dim() != input.dim() {
+    if target.dim() != (input.nrows(), outputs) {
+        let what = if inputs == outputs {
+            "target vs input shape"
+        } else {
+            "target shape: a row per input, the model's outputs"
+        };
         return Err(Error::shape(
-            format!("{context} (target vs input shape)"),
-            format!("{:?}", input.dim()),
+            format!("{context} ({what})"),
+            format!("{:?}", (input.nrows(), outputs)),
             format!("{:?}", target.dim()),
         ));
     }

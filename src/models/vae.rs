@@ -541,7 +541,7 @@ impl Vae {
 
     /// Checks a batch of inputs and targets: `input` `(n, inputs)` with `n > 0`, `target` `(n, inputs)`.
     pub(crate) fn check_batch(&self, context: &str, input: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<()> {
-        parts::check_batch(context, self.inputs(), input, target)
+        parts::check_batch(context, (self.inputs(), self.inputs()), input, target)
     }
 }
 

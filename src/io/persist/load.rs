@@ -14,7 +14,7 @@ use safetensors::tensor::TensorInfo;
 use safetensors::Dtype;
 
 use super::header::{Header, MAX_HEADER_BYTES};
-use super::{model_file_error, BETA_KEY, FORMAT, FORMAT_VERSION, MODEL_KEY, VAE};
+use super::{model_file_error, BETA_KEY, ENCODER_DECODER, FORMAT, FORMAT_VERSION, MODEL_KEY, VAE};
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Layer, Padding};
 use crate::models::{names, Autoencoder, Decoder, Encoder, Vae};
@@ -119,17 +119,19 @@ impl<'a> ModelFile<'a> {
     /// extra `optimizer.*` tensors are allowed.
     pub(crate) fn autoencoder(&self) -> Check<Autoencoder> {
         self.check_format()?;
-        match self.metadata.get(MODEL_KEY).map(String::as_str) {
-            None => {}
+        let junction = match self.metadata.get(MODEL_KEY).map(String::as_str) {
+            None => Junction::Autoencoder,
+            Some(ENCODER_DECODER) => Junction::EncoderDecoder,
             Some(VAE) => {
                 return Err(format!(
-                    "this file holds a variational autoencoder ({MODEL_KEY} = {VAE} in its metadata), not a plain                      one: load it with Vae::load"
+                    "this file holds a variational autoencoder ({MODEL_KEY} = {VAE} in its metadata), not a plain \
+                     one: load it with Vae::load"
                 ))
             }
             Some(other) => return Err(unknown_model(other)),
-        }
-        let (encoder, decoder) = self.parts(Junction::Autoencoder)?;
-        Autoencoder::new(encoder, decoder).map_err(|e| e.to_string())
+        };
+        let (encoder, decoder) = self.parts(junction)?;
+        Autoencoder::encoder_decoder(encoder, decoder).map_err(|e| e.to_string())
     }
 
     /// Whether the metadata says that the file holds a variational autoencoder (`model` = `vae`).
@@ -143,9 +145,10 @@ impl<'a> ModelFile<'a> {
         self.check_format()?;
         match self.metadata.get(MODEL_KEY).map(String::as_str) {
             Some(VAE) => {}
-            None => {
+            None | Some(ENCODER_DECODER) => {
                 return Err(format!(
-                    "this file holds a plain autoencoder, not a variational one (its metadata has no {MODEL_KEY} =                      {VAE}): load it with Autoencoder::load"
+                    "this file holds a plain autoencoder, not a variational one (its metadata has no {MODEL_KEY} = \
+                     {VAE}): load it with Autoencoder::load"
                 ))
             }
             Some(other) => return Err(unknown_model(other)),
@@ -418,22 +421,25 @@ impl<'a> ModelFile<'a> {
 /// The message for a `model` in the metadata that this crate does not know.
 fn unknown_model(model: &str) -> String {
     format!(
-        "the metadata key {MODEL_KEY:?} is {model:?}: expected {VAE:?} (a variational autoencoder) or no such key \
-         (a plain autoencoder); a newer file? upgrade the autoencoder crate"
+        "the metadata key {MODEL_KEY:?} is {model:?}: expected {VAE:?} (a variational autoencoder), \
+         {ENCODER_DECODER:?} (an encoder-decoder whose outputs differ from its inputs) or no such key (a plain \
+         autoencoder); a newer file? upgrade the autoencoder crate"
     )
 }
 
 /// Where the encoder meets the decoder in a model file.
 #[derive(Clone, Copy, PartialEq)]
 enum Junction {
-    /// An autoencoder's: the decoder takes the encoder's outputs.
+    /// An autoencoder's: the decoder takes the encoder's outputs and gives back the encoder's input size.
     Autoencoder,
+    /// An encoder-decoder's: the decoder takes the encoder's outputs and gives any size.
+    EncoderDecoder,
     /// A VAE's: the encoder gives a mean and a log-variance per latent dimension, the decoder takes a sample.
     Vae,
 }
 
 /// Checks that each layer takes what the previous one gives (at the junction, half of it for a VAE), and that the
-/// decoder gives back the encoder's input size, naming the layers that disagree.
+/// decoder gives back the encoder's input size (but for an encoder-decoder), naming the layers that disagree.
 fn check_chain(encoder: &[Layer], decoder: &[Layer], junction: Junction) -> Check<()> {
     let named = encoder
         .iter()
@@ -472,7 +478,7 @@ fn check_chain(encoder: &[Layer], decoder: &[Layer], junction: Junction) -> Chec
         previous = Some((name, layer.outputs()));
     }
     if let (Some(first), Some(last)) = (encoder.first(), decoder.last()) {
-        if last.outputs() != first.inputs() {
+        if junction != Junction::EncoderDecoder && last.outputs() != first.inputs() {
             return Err(format!(
                 "the decoder gives {} outputs (decoder.{}.weight), but the encoder takes {} inputs \
                  (encoder.0.weight): an autoencoder must reconstruct its input",

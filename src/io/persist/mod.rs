@@ -42,7 +42,7 @@
 //! | `encoder.{i}.kind`, `decoder.{i}.kind` | `dense`, `conv2d` or `conv_transpose2d` ([`Layer::kind`](crate::Layer::kind)) | required from version 2 |
 //! | `{part}.{i}.input_shape`, `.stride`, `.padding` | for the convolutions: `28,28,1` (h, w, c), `2`, `same` or `valid` | required for the convolutions |
 //! | `crate_version` | the version of `autoencoder` that wrote the file, e.g. `0.1.0` | informational |
-//! | `model` | absent for an [`Autoencoder`]; `vae` for a [`Vae`](crate::Vae) (whose encoder's last layer gives `2 · latent` outputs, the mean then the log-variance) | [`Autoencoder::load`] refuses a `vae` file and [`Vae::load`](crate::Vae::load) a file without it, each saying which to use |
+//! | `model` | absent for an [`Autoencoder`] (whose decoder gives back its input's size); `encoder_decoder` for an [`Autoencoder::encoder_decoder`] whose outputs differ in size from its inputs (grey in, colour out); `vae` for a [`Vae`](crate::Vae) (whose encoder's last layer gives `2 · latent` outputs, the mean then the log-variance) | [`Autoencoder::load`] reads the first two and refuses a `vae` file, [`Vae::load`](crate::Vae::load) only a `vae` file, each saying which to use |
 //! | `beta` | a VAE's β, e.g. `1` | required for a VAE |
 //!
 //! Other metadata keys are ignored on load. A [checkpoint](crate::training::checkpoint) is a model file with more in it
@@ -115,12 +115,16 @@ pub const FORMAT: &str = "autoencoder";
 /// ```
 pub const FORMAT_VERSION: u32 = 2;
 
-/// The metadata key that says which model a file holds: absent for an [`Autoencoder`], [`VAE`] for a
-/// [`Vae`](crate::Vae).
+/// The metadata key that says which model a file holds: absent for an [`Autoencoder`], [`ENCODER_DECODER`] for one
+/// whose outputs differ in size from its inputs, [`VAE`] for a [`Vae`](crate::Vae).
 const MODEL_KEY: &str = "model";
 
 /// The value of `model` in a [`Vae`](crate::Vae)'s file.
 const VAE: &str = "vae";
+
+/// The value of `model` in the file of an [`Autoencoder::encoder_decoder`] whose outputs differ in size from its
+/// inputs (without it, a decoder that does not give the input's size back is a corrupt file).
+const ENCODER_DECODER: &str = "encoder_decoder";
 
 /// The metadata key of a [`Vae`](crate::Vae)'s β.
 const BETA_KEY: &str = "beta";

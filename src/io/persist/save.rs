@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{BETA_KEY, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, MODEL_KEY, VAE};
+use super::{BETA_KEY, ENCODER_DECODER, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, MODEL_KEY, VAE};
 use crate::error::{Error, Result};
 use crate::layers::{Activation, Layer, Padding};
 use crate::models::{names, Autoencoder, Vae};
@@ -68,9 +68,14 @@ impl Contents<'_> {
     }
 }
 
-/// The tensors and metadata of a model file for `autoencoder`; errors when a weight is not finite.
+/// The tensors and metadata of a model file for `autoencoder` (with `model` = `encoder_decoder` when its outputs
+/// differ in size from its inputs); errors when a weight is not finite.
 pub(crate) fn model_contents(autoencoder: &Autoencoder) -> Result<Contents<'_>> {
-    layers_contents(autoencoder.encoder().layers(), autoencoder.decoder().layers())
+    let mut contents = layers_contents(autoencoder.encoder().layers(), autoencoder.decoder().layers())?;
+    if autoencoder.outputs() != autoencoder.inputs() {
+        contents.metadata.insert(MODEL_KEY.into(), ENCODER_DECODER.into());
+    }
+    Ok(contents)
 }
 
 /// The tensors and metadata of a model file for `vae`: an autoencoder's, plus `model` = `vae` and its `beta`;
