@@ -64,6 +64,16 @@ pub enum Error {
         message: String,
     },
 
+    /// A PNG file or buffer that cannot be decoded (not a PNG, cut short, corrupt, too large, an unsupported
+    /// kind): the message names the problem.
+    #[error("malformed PNG{}: {message}", path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    Png {
+        /// The file, when the data came from one.
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// A data set (MNIST, Fashion-MNIST) that is missing files or whose contents do not fit together.
     #[error("data set in {}: {message}", path.display())]
     Dataset {

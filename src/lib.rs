@@ -25,10 +25,13 @@
 //! - [`training`]: the fit loop ([`fit`]: [`FitConfig`], [`FitData`], callbacks, early stopping, [`History`]),
 //!   one loop for [`Autoencoder::fit`] and [`Vae::fit`], [`checkpoint`]s to resume a run ([`Checkpoint`],
 //!   [`VaeCheckpoint`]) and [`metrics`] to judge one. Uses the models, and [`io`] for checkpoint files.
-//! - [`data`]: data sets — the IDX format ([`idx`]) and [`mnist`]. Loaders give arrays and know nothing of the
-//!   network; they use only `io`'s atomic file writing.
+//! - [`data`]: data sets — the IDX format ([`idx`]) and [`mnist`]; PNG pictures read into arrays
+//!   ([`data::png`]), cut into patches and stitched back ([`data::patches`]), and converted between RGB, grey and
+//!   YCbCr ([`data::colour`]). Loaders give arrays and know nothing of the network; they use only `io`'s atomic
+//!   file writing.
 //! - [`io`]: files — model files ([`persist`], which know the models and layers they save) and pictures
-//!   ([`image`], which know only arrays), both written atomically.
+//!   ([`image`]: grey or colour grids, single pictures and scatter plots, which know only arrays), both written
+//!   atomically.
 //! - [`models`]: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] with its training step, the
 //!   variational autoencoder ([`Vae`]) with its own, the builders ([`builder`], [`conv_builder`]), the names of the
 //!   parameters ([`models::names`]: `encoder.0.weight`, ..., which model files, optimizer state and checkpoints

@@ -1,5 +1,7 @@
-//! Pictures as PNG files: grids of grayscale images (digits, their reconstructions) and scatter plots of 2-D
-//! points coloured by class (latent codes).
+//! Pictures as PNG files: grids of grey or colour images (digits, photo patches, their reconstructions), one
+//! picture from an `(h, w, c)` array ([`write_image`]) and scatter plots of 2-D points coloured by class (latent
+//! codes). Grids draw grey images by default and RGB images (rows of RGB triples, HWC) with
+//! [`GridLayout::channels`]`(3)`.
 //!
 //! ```
 //! use autoencoder::image::{write_grid, write_labelled_rows, GridLayout};
@@ -19,6 +21,8 @@
 //! # Ok::<(), autoencoder::Error>(())
 //! ```
 //!
+//! [`data::png`](crate::data::png) reads such pictures back into arrays.
+//!
 //! Files are written atomically (a temporary file beside the target, then a rename), so a reader never sees a
 //! half-written picture. Bad input (no images, a size of zero, a wrong column count, a NaN coordinate) is an
 //! [`Error::Image`] that names the file, never a panic.
@@ -27,7 +31,7 @@ mod font;
 
 use std::path::Path;
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::{ArrayView1, ArrayView2, ArrayView3};
 
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomically;
@@ -70,8 +74,8 @@ pub const PALETTE: [[u8; 3]; 10] = [
 /// The largest picture written, in pixels (a guard against a scale or size typed wrong).
 const MAX_PIXELS: usize = 1 << 26;
 
-/// How a grid of images is laid out: the size of one image, the number of cells per row, the gap between cells
-/// and a magnification.
+/// How a grid of images is laid out: the size of one image and its channels (1 grey, 3 RGB), the number of cells
+/// per row, the gap between cells and a magnification.
 ///
 /// A grid of `n` cells is `c = min(columns, n)` cells wide and `ceil(n / c)` cells tall. Each cell is the image
 /// magnified `scale` times (every pixel becomes a `scale × scale` square), and `gap` background pixels separate
@@ -84,19 +88,21 @@ const MAX_PIXELS: usize = 1 << 26;
 /// use autoencoder::image::GridLayout;
 /// let layout = GridLayout::new(28, 28).columns(8).gap(3).scale(2);
 /// assert_eq!(layout.image_len(), 784);
+/// assert_eq!(GridLayout::new(32, 32).channels(3).image_len(), 32 * 32 * 3); // RGB patches
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GridLayout {
     image_rows: usize,
     image_cols: usize,
+    channels: usize,
     columns: usize,
     gap: usize,
     scale: usize,
 }
 
 impl GridLayout {
-    /// Images of `image_rows × image_cols` pixels (each a row of `image_rows * image_cols` values, row-major);
-    /// 10 cells per row, a gap of 2 pixels, scale 1.
+    /// Grey images of `image_rows × image_cols` pixels (each a row of `image_rows * image_cols` values,
+    /// row-major); 10 cells per row, a gap of 2 pixels, scale 1.
     ///
     /// ```
     /// let layout = autoencoder::image::GridLayout::new(28, 28);
@@ -106,10 +112,23 @@ impl GridLayout {
         GridLayout {
             image_rows,
             image_cols,
+            channels: 1,
             columns: 10,
             gap: 2,
             scale: 1,
         }
+    }
+
+    /// The channels of each image: 1 for grey (the default), 3 for RGB, whose rows hold each pixel's R, G and B
+    /// together (HWC) and make the picture an RGB PNG. Drawing with any other count is an [`Error::Image`].
+    ///
+    /// ```
+    /// let layout = autoencoder::image::GridLayout::new(32, 32).channels(3);
+    /// assert_eq!(layout.image_len(), 3072);
+    /// ```
+    pub fn channels(mut self, channels: usize) -> GridLayout {
+        self.channels = channels;
+        self
     }
 
     /// The most cells in one row of the grid (default 10).
@@ -145,24 +164,27 @@ impl GridLayout {
         self
     }
 
-    /// The number of values in one image, `image_rows * image_cols` (`usize::MAX` when that overflows: no
-    /// array has that many columns, and drawing such a layout is an error).
+    /// The number of values in one image, `image_rows * image_cols * channels` (`usize::MAX` when that
+    /// overflows: no array has that many columns, and drawing such a layout is an error).
     ///
     /// ```
     /// assert_eq!(autoencoder::image::GridLayout::new(3, 4).image_len(), 12);
     /// ```
     pub fn image_len(&self) -> usize {
-        self.image_rows.saturating_mul(self.image_cols)
+        self.image_rows
+            .saturating_mul(self.image_cols)
+            .saturating_mul(self.channels)
     }
 }
 
-/// Writes `images` (one image per row, values in `[0, 1]`) as one grayscale PNG grid, row by row.
+/// Writes `images` (one image per row, values in `[0, 1]`) as one PNG grid, row by row: grey, or RGB when the
+/// layout has 3 [`channels`](GridLayout::channels).
 ///
-/// Values are clamped to `[0, 1]` and NaN is drawn as 0 (black); 0 is black and 1 white.
+/// Values are clamped to `[0, 1]` and NaN is drawn as 0 (black); 0 is black and 1 white (or full intensity).
 ///
 /// # Errors
-/// [`Error::Image`] when there are no images, a layout size is zero, the column count is not
-/// `image_rows * image_cols`, or the picture would be larger than 2²⁶ pixels (or its size overflows); [`Error::Io`] when the file
+/// [`Error::Image`] when there are no images, a layout size is zero, the channels are neither 1 nor 3, the column
+/// count is not [`GridLayout::image_len`], or the picture would be larger than 2²⁶ pixels (or its size overflows); [`Error::Io`] when the file
 /// cannot be written.
 ///
 /// ```
@@ -179,7 +201,7 @@ pub fn write_grid(path: impl AsRef<Path>, images: ArrayView2<f32>, layout: &Grid
     write_labelled_rows(path, &[("", images)], layout)
 }
 
-/// Writes several sets of images as bands of rows in one grayscale PNG, each band starting a new row and
+/// Writes several sets of images as bands of rows in one PNG (grey, or RGB with 3 channels), each band starting a new row and
 /// labelled at its left (for example originals above reconstructions). Empty labels draw no text; when every
 /// label is empty there is no label margin. Pixels as in [`write_grid`]; the layout is described at
 /// [`GridLayout`].
@@ -206,10 +228,14 @@ pub fn write_labelled_rows(
     let GridLayout {
         image_rows,
         image_cols,
+        channels,
         columns,
         gap,
         scale,
     } = *layout;
+    if channels != 1 && channels != 3 {
+        return fail(format!("images must have 1 channel (grey) or 3 (RGB), not {channels}"));
+    }
     if image_rows == 0 || image_cols == 0 || columns == 0 || scale == 0 {
         return fail(format!(
             "the image size ({image_rows}×{image_cols}), columns ({columns}) and scale ({scale}) must all be \
@@ -219,7 +245,11 @@ pub fn write_labelled_rows(
     if sets.is_empty() {
         return fail("no images to draw".into());
     }
-    if image_rows.checked_mul(image_cols).is_none() {
+    if image_rows
+        .checked_mul(image_cols)
+        .and_then(|pixels| pixels.checked_mul(channels))
+        .is_none()
+    {
         return fail(format!(
             "images of {image_rows}×{image_cols} pixels are too large to draw"
         ));
@@ -230,7 +260,8 @@ pub fn write_labelled_rows(
         }
         if images.ncols() != layout.image_len() {
             return fail(format!(
-                "the set {label:?} has {} values per image, but {image_rows}×{image_cols} images need {}",
+                "the set {label:?} has {} values per image, but {image_rows}×{image_cols} images of {channels} \
+                 channel(s) need {}",
                 images.ncols(),
                 layout.image_len()
             ));
@@ -256,23 +287,68 @@ pub fn write_labelled_rows(
         width,
         height,
     } = grid;
-    let mut canvas = Canvas::new(path, width, height, 1, [GRID_BACKGROUND; 3])?;
+    let mut canvas = Canvas::new(path, width, height, channels, [GRID_BACKGROUND; 3])?;
 
     let mut first_row = 0;
     for ((label, images), rows) in sets.iter().zip(&band_rows) {
         for (i, image) in images.rows().into_iter().enumerate() {
             let x0 = margin + gap + (i % columns) * (cell_width + gap);
             let y0 = gap + (first_row + i / columns) * (cell_height + gap);
-            for (p, &value) in image.iter().enumerate() {
+            for (p, pixel) in image.exact_chunks(channels).into_iter().enumerate() {
                 let (y, x) = (p / image_cols, p % image_cols);
-                let gray = pixel_value(value);
-                canvas.fill_rect(x0 + x * scale, y0 + y * scale, scale, scale, [gray; 3]);
+                canvas.fill_rect(x0 + x * scale, y0 + y * scale, scale, scale, pixel_colour(pixel));
             }
         }
         let text_height = font::GLYPH_HEIGHT * scale;
         let y = gap + first_row * (cell_height + gap) + cell_height.saturating_sub(text_height) / 2;
         canvas.text(gap, y, label, scale, [GRID_TEXT; 3]);
         first_row += rows;
+    }
+    canvas.write_png(path)
+}
+
+/// Writes one picture, an `(h, w, c)` array of values in `[0, 1]` with `c` = 1 (grey) or 3 (RGB), as an 8-bit
+/// grey or RGB PNG of `w × h` pixels. Values are clamped to `[0, 1]` and NaN is drawn as 0.
+///
+/// # Errors
+/// [`Error::Image`] when `c` is neither 1 nor 3, a side is zero or the picture is larger than 2²⁶ pixels;
+/// [`Error::Io`] when the file cannot be written.
+///
+/// ```
+/// use autoencoder::image::write_image;
+/// use autoencoder::ndarray::Array3;
+/// let path = std::env::temp_dir().join(format!("autoencoder-write-image-doc-{}.png", std::process::id()));
+/// // A red-to-green ramp, 4 tall and 8 wide.
+/// let ramp = Array3::from_shape_fn((4, 8, 3), |(_, x, k)| match k {
+///     0 => 1.0 - x as f32 / 7.0,
+///     1 => x as f32 / 7.0,
+///     _ => 0.0,
+/// });
+/// write_image(&path, ramp.view())?;
+/// assert!(write_image(&path, Array3::zeros((4, 8, 2)).view()).is_err()); // 2 channels
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), autoencoder::Error>(())
+/// ```
+pub fn write_image(path: impl AsRef<Path>, image: ArrayView3<f32>) -> Result<()> {
+    let path = path.as_ref();
+    let (height, width, channels) = image.dim();
+    if channels != 1 && channels != 3 {
+        return Err(image_error(
+            path,
+            format!("a picture must have 1 channel (grey) or 3 (RGB), not {channels}"),
+        ));
+    }
+    if width == 0 || height == 0 {
+        return Err(image_error(
+            path,
+            format!("a picture of {height}×{width} (h×w) has no pixels"),
+        ));
+    }
+    let mut canvas = Canvas::new(path, width, height, channels, [0; 3])?;
+    for y in 0..height {
+        for x in 0..width {
+            canvas.put(x, y, pixel_colour(image.slice(ndarray::s![y, x, ..])));
+        }
     }
     canvas.write_png(path)
 }
@@ -569,6 +645,14 @@ fn axis_number(value: f64) -> String {
         format!("{value:.1e}")
     } else {
         format!("{value:.2}")
+    }
+}
+
+/// The colour of a pixel of 1 (grey) or 3 (RGB) values.
+fn pixel_colour(pixel: ArrayView1<f32>) -> [u8; 3] {
+    match pixel.len() {
+        3 => [pixel_value(pixel[0]), pixel_value(pixel[1]), pixel_value(pixel[2])],
+        _ => [pixel_value(pixel[0]); 3],
     }
 }
 

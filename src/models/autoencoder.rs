@@ -151,9 +151,9 @@ impl Autoencoder {
         &self.decoder
     }
 
-    /// Every parameter tensor with its name ([`names`]), in the order a training step updates them: the
-    /// encoder's layers then the decoder's, each layer's weight then bias. The names are those of the model file's
-    /// tensors and of the optimizer's state; the values are flattened in row-major order.
+    /// Every parameter tensor with its name ([`names`](crate::models::names)), in the order a training step
+    /// updates them: the encoder's layers then the decoder's, each layer's weight then bias. The names are those of
+    /// the model file's tensors and of the optimizer's state; the values are flattened in row-major order.
     ///
     /// ```
     /// let ae = autoencoder::Autoencoder::builder(10).latent(2).build()?;

@@ -212,7 +212,7 @@ impl Vae {
         (self.encoder, self.decoder)
     }
 
-    /// Every parameter tensor with its name ([`names`]: `encoder.0.weight`, ..., as an
+    /// Every parameter tensor with its name ([`names`](crate::models::names): `encoder.0.weight`, ..., as an
     /// [`Autoencoder`](crate::Autoencoder)'s), in the order a training step updates them; the values flattened in
     /// row-major order. The names key the optimizer's state.
     ///
