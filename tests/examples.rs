@@ -315,3 +315,108 @@ fn vae_prints_its_test_loss_and_draws_its_means_plane_and_samples() {
     assert_gray_grid(&dir.join("vae_samples.png"), 0, 10);
     fs::remove_dir_all(dir).unwrap();
 }
+
+/// The last line of an example's output, parsed as its JSON report.
+fn json_report(stdout: &str) -> serde_json::Value {
+    let last = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("the last line is not JSON ({e}):\n{stdout}"))
+}
+
+#[test]
+fn colorize_reports_both_models_and_draws_colour_pictures() {
+    let dir = scratch("colorize");
+    let args = [
+        "--epochs",
+        "1",
+        "--limit",
+        "300",
+        "--threads",
+        "1",
+        "--filters",
+        "4,8",
+        "--latent",
+        "16",
+        "--chroma",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    let stdout = run("colorize", &args);
+    let report = json_report(&stdout);
+    // the bundled photos, coffee held out: 864 test patches of 32×32 at stride 16 (36 × 24)
+    assert_eq!(report["test_patches"], 864, "{stdout}");
+    assert_eq!(
+        (report["train_patches"].as_u64(), report["epochs"].as_u64()),
+        (Some(300), Some(1))
+    );
+    // the grey copied to R, G and B against the true colours of coffee's patches (the guide: 14.2 dB)
+    let grey = report["grey_psnr"].as_f64().unwrap();
+    assert!((grey - 14.17).abs() < 0.01, "{stdout}");
+    for key in [
+        "colour_psnr",
+        "colour_psnr_last3",
+        "chroma_psnr",
+        "chroma_psnr_last3",
+        "seconds",
+    ] {
+        let value = report[key].as_f64().unwrap_or(f64::NAN);
+        assert!(value.is_finite() && value > 0.0, "{key}: {stdout}");
+    }
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("epoch ")).count(),
+        2,
+        "{stdout}"
+    );
+    // patches: grey / colour / chroma / true bands of 10, RGB; the photo: 4 panels of 600×400, 8 pixels apart
+    let (_, _, colour) = png_info(&dir.join("colorize_patches.png"));
+    assert_eq!(colour, png::ColorType::Rgb);
+    assert_eq!(
+        png_info(&dir.join("colorize_photo.png")),
+        (4 * 600 + 3 * 8, 400, png::ColorType::Rgb)
+    );
+
+    // a test photo that does not exist is a clear error
+    let output = run_raw("colorize", &["--test", "nosuch", "--out", dir.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nosuch") && stderr.contains("coffee"), "{stderr}");
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn segment_reports_the_iou_beside_the_threshold_baseline_and_draws_the_masks() {
+    let dir = scratch("segment");
+    let args = [
+        "--epochs",
+        "1",
+        "--images",
+        "200",
+        "--threads",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    let stdout = run("segment", &args);
+    let report = json_report(&stdout);
+    assert_eq!(
+        (report["train_images"].as_u64(), report["test_images"].as_u64()),
+        (Some(200), Some(50))
+    );
+    for key in ["iou", "baseline_iou"] {
+        let value = report[key].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&value), "{key}: {stdout}");
+    }
+    let threshold = report["baseline_threshold"].as_f64().unwrap();
+    assert!(
+        report["baseline_iou"].as_f64().unwrap() > 0.0 && (0.0..1.0).contains(&threshold),
+        "{stdout}"
+    );
+    // picture / found / true, 10 pictures of 64×64 magnified twice, gap 2, labels of up to 7 characters
+    let cell = 64 * 2 + 2;
+    let margin = 2 + (6 * "picture".len() - 1) * 2;
+    let size = ((margin + 2 + 10 * cell) as u32, (2 + 3 * cell) as u32);
+    assert_eq!(
+        png_info(&dir.join("segment.png")),
+        (size.0, size.1, png::ColorType::Grayscale)
+    );
+    fs::remove_dir_all(dir).unwrap();
+}

@@ -2,7 +2,7 @@
 //! epoch. Each example includes it with `mod common;`.
 #![allow(dead_code)] // each example uses its own part of this module
 
-// pub mod photos;
+pub mod photos;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use autoencoder::rand::Rng;
 use autoencoder::{Autoencoder, Callback, Checkpoint, Control, EpochReport, FitConfig};
 
 /// A flag of one example, besides the common ones: `--name VALUE`, with its help text.
+#[derive(Clone, Copy)]
 pub struct Flag {
     pub name: &'static str,
     pub value: &'static str,
