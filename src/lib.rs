@@ -1,8 +1,8 @@
 //! # autoencoder
 //!
 //! Autoencoders from scratch on [`ndarray`]: dense and convolution layers, activations, losses, hand-written
-//! backpropagation and optimizers, a parser for the IDX files that MNIST ships in, and a small Encoder / Decoder /
-//! Autoencoder API.
+//! backpropagation and optimizers, a parser for the IDX files that MNIST ships in, PNG pictures read into arrays
+//! and cut into patches, and a small Encoder / Decoder / Autoencoder API.
 //!
 //! ## Conventions
 //! - Numbers are `f32`; a batch is an `Array2<f32>` of shape `(batch, features)`, one sample per row.

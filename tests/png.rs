@@ -364,8 +364,8 @@ fn an_interlaced_png_reads_as_the_same_pixels() {
     assert_image(&decode(&bytes, Alpha::Keep), (2, 3, 1), &by255(&small));
 }
 
-#[test]
-fn an_animated_png_reads_its_first_frame() {
+/// A 2 × 1 grey animation of two frames, 10 20 then 30 40.
+fn animated_png() -> Vec<u8> {
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, 2, 1);
     encoder.set_color(ColorType::Grayscale);
@@ -375,6 +375,13 @@ fn an_animated_png_reads_its_first_frame() {
     writer.write_image_data(&[10, 20]).unwrap();
     writer.write_image_data(&[30, 40]).unwrap();
     writer.finish().unwrap();
+    bytes
+}
+
+#[test]
+fn an_animated_png_reads_its_first_frame() {
+    let bytes = animated_png();
+    assert!(bytes.windows(4).any(|w| w == b"fdAT"), "not animated");
     assert_image(&decode(&bytes, Alpha::Drop), (1, 2, 1), &by255(&[10, 20]));
 }
 
@@ -988,7 +995,7 @@ fn a_3_channel_grid_draws_rgb_cells() {
 fn write_fuzz_seeds() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/png_read");
     fs::create_dir_all(&dir).unwrap();
-    let seeds: Vec<(&str, Vec<u8>)> = vec![
+    let mut seeds: Vec<(&str, Vec<u8>)> = vec![
         (
             "grey8",
             encode8((3, 2), ColorType::Grayscale, &[0, 1, 2, 127, 128, 255]),
@@ -1060,6 +1067,7 @@ fn write_fuzz_seeds() {
             hand_made_png(9, 10, 8, 2, true, &adam7_rows(&[7; 270], 9, 10, 3)),
         ),
     ];
+    seeds.push(("animated", animated_png()));
     for (name, bytes) in seeds {
         assert!(decode_png(&bytes, Alpha::Keep).is_ok(), "{name}");
         fs::write(dir.join(format!("{name}.png")), bytes).unwrap();

@@ -195,7 +195,8 @@ pub fn read_png_folder(dir: impl AsRef<Path>, alpha: Alpha) -> Result<ImageFolde
                 return Err(Error::Dataset {
                     path: path.clone(),
                     message: format!(
-                        "the picture is {} (h×w×c), but {} is {}: every picture in the folder must have the same shape",
+                        "the picture is {} (h×w×c), but {} is {}: every picture in the folder must have the \
+                         same shape",
                         shape_text(image.dim()),
                         names[0],
                         shape_text(first)

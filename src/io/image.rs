@@ -184,8 +184,8 @@ impl GridLayout {
 ///
 /// # Errors
 /// [`Error::Image`] when there are no images, a layout size is zero, the channels are neither 1 nor 3, the column
-/// count is not [`GridLayout::image_len`], or the picture would be larger than 2²⁶ pixels (or its size overflows); [`Error::Io`] when the file
-/// cannot be written.
+/// count is not [`GridLayout::image_len`], or the picture would be larger than 2²⁶ pixels (or its size
+/// overflows); [`Error::Io`] when the file cannot be written.
 ///
 /// ```
 /// use autoencoder::image::{write_grid, GridLayout};
@@ -201,9 +201,9 @@ pub fn write_grid(path: impl AsRef<Path>, images: ArrayView2<f32>, layout: &Grid
     write_labelled_rows(path, &[("", images)], layout)
 }
 
-/// Writes several sets of images as bands of rows in one PNG (grey, or RGB with 3 channels), each band starting a new row and
-/// labelled at its left (for example originals above reconstructions). Empty labels draw no text; when every
-/// label is empty there is no label margin. Pixels as in [`write_grid`]; the layout is described at
+/// Writes several sets of images as bands of rows in one PNG (grey, or RGB with 3 channels), each band starting a
+/// new row and labelled at its left (for example originals above reconstructions). Empty labels draw no text;
+/// when every label is empty there is no label margin. Pixels as in [`write_grid`]; the layout is described at
 /// [`GridLayout`].
 ///
 /// # Errors
