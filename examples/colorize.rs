@@ -20,7 +20,8 @@
 //!   are no seams), between its grey and its true colours.
 //!
 //! Its last line is one JSON object: `grey_psnr`, `colour_psnr` (after the last epoch) and `colour_psnr_last3`
-//! (the mean of the last three epochs', steadier from run to run), the same for `chroma_` with `--chroma`,
+//! (the mean of the last three epochs', steadier from run to run), `colour_epoch_psnr` (every epoch's),
+//! `colour_seconds` and `colour_median_epoch_s` (epochs 2..N), the same for `chroma_` with `--chroma`,
 //! `train_patches`, `test_patches`, `epochs`, `seconds` (training, every model).
 //!
 //! ```text
@@ -144,6 +145,7 @@ fn main() -> Result<(), Failure> {
             grey: test_grey.view(),
             rgb: test_rgb.view(),
             psnr: Vec::new(),
+            seconds: Vec::new(),
         };
         let started = Instant::now();
         let mut adam = Adam::new(args.get_or("lr", 1e-3));
@@ -154,7 +156,7 @@ fn main() -> Result<(), Failure> {
             &mut scores,
         )?;
         let seconds = started.elapsed().as_secs_f64();
-        results.push((kind, model, scores.psnr, seconds));
+        results.push((kind, model, scores, seconds));
     }
 
     // test patches spread over the test photos: grey, then each model's colours, then the true ones
@@ -198,11 +200,14 @@ fn main() -> Result<(), Failure> {
         "seconds": results.iter().map(|r| r.3).sum::<f64>(),
     });
     for (kind, _, scores, seconds) in &results {
-        let last3 = &scores[scores.len().saturating_sub(3)..];
+        let psnr = &scores.psnr;
+        let last3 = &psnr[psnr.len().saturating_sub(3)..];
         let prefix = kind.label();
-        report[format!("{prefix}_psnr")] = serde_json::json!(scores.last().copied().unwrap_or(f32::NAN));
+        report[format!("{prefix}_psnr")] = serde_json::json!(psnr.last().copied().unwrap_or(f32::NAN));
         report[format!("{prefix}_psnr_last3")] = serde_json::json!(last3.iter().sum::<f32>() / last3.len() as f32);
+        report[format!("{prefix}_epoch_psnr")] = serde_json::json!(psnr);
         report[format!("{prefix}_seconds")] = serde_json::json!(seconds);
+        report[format!("{prefix}_median_epoch_s")] = serde_json::json!(median_after_first(&scores.seconds));
     }
     println!("{report}");
     Ok(())
@@ -273,6 +278,7 @@ struct TestPsnr<'a> {
     grey: ArrayView2<'a, f32>,
     rgb: ArrayView2<'a, f32>,
     psnr: Vec<f32>,
+    seconds: Vec<f64>,
 }
 
 impl Callback for TestPsnr<'_> {
@@ -280,6 +286,7 @@ impl Callback for TestPsnr<'_> {
         let colours = self.kind.colours(report.autoencoder, self.grey)?;
         let psnr = psnr(self.rgb, colours.view(), 1.0)?;
         self.psnr.push(psnr);
+        self.seconds.push(report.seconds);
         println!(
             "epoch {:>3}/{}  train loss {:.6}  test PSNR {psnr:.2} dB  {:.2} s",
             report.epoch, report.epochs, report.train_loss, report.seconds
@@ -339,6 +346,17 @@ fn side_by_side(images: &[Array3<f32>]) -> Result<Array3<f32>, Failure> {
         parts.push(image.slice(s![.., .., ..]));
     }
     Ok(concatenate(Axis(1), &parts)?)
+}
+
+/// The median of the epochs' seconds after the first (as the benchmarks report them), or of the one epoch.
+fn median_after_first(seconds: &[f64]) -> f64 {
+    let mut steady = seconds.get(1..).filter(|s| !s.is_empty()).unwrap_or(seconds).to_vec();
+    steady.sort_by(f64::total_cmp);
+    match steady.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => steady[n / 2],
+        n => (steady[n / 2 - 1] + steady[n / 2]) / 2.0,
+    }
 }
 
 /// `32,64,128` as numbers.
