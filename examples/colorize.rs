@@ -83,6 +83,11 @@ fn main() -> Result<(), Failure> {
                 value: "N",
                 help: "the step between patches (default 16)",
             },
+            Flag {
+                name: "limit",
+                value: "N",
+                help: "train on only N of the training patches, evenly spread over them (all test patches stay)",
+            },
         ],
     ]
     .concat();
@@ -111,6 +116,9 @@ fn main() -> Result<(), Failure> {
     let mut train_rgb = patches_of(&train_photos, size, stride)?;
     let test_rgb = patches_of(&test_photos, size, stride)?;
     if let Some(limit) = args.get::<usize>("limit") {
+        if limit == 0 {
+            return Err("--limit must be at least 1".into());
+        }
         train_rgb = evenly_spread(&train_rgb, limit);
     }
     let (train_grey, test_grey) = (rgb_to_grey(train_rgb.view())?, rgb_to_grey(test_rgb.view())?);
@@ -121,7 +129,7 @@ fn main() -> Result<(), Failure> {
         test_rgb.nrows(),
         autoencoder::num_threads()
     );
-    let grey_psnr = psnr(test_rgb.view(), grey_to_rgb(test_grey.view()).view(), 1.0)?;
+    let grey_psnr = psnr(test_rgb.view(), grey_to_rgb(test_grey.view())?.view(), 1.0)?;
     println!("grey baseline: test PSNR {grey_psnr:.2} dB");
 
     let kinds: &[Kind] = if args.has("chroma") {
@@ -162,7 +170,7 @@ fn main() -> Result<(), Failure> {
     // test patches spread over the test photos: grey, then each model's colours, then the true ones
     let shown = evenly_spread(&test_rgb, 10);
     let shown_grey = rgb_to_grey(shown.view())?;
-    let mut bands = vec![("grey".to_string(), grey_to_rgb(shown_grey.view()))];
+    let mut bands = vec![("grey".to_string(), grey_to_rgb(shown_grey.view())?)];
     for (kind, model, _, _) in &results {
         bands.push((kind.label().to_string(), kind.colours(model, shown_grey.view())?));
     }
@@ -230,7 +238,7 @@ impl Kind {
 
     fn describe(self) -> &'static str {
         match self {
-            Kind::Colour => "the book's model, grey to RGB",
+            Kind::Colour => "the colour model (the book's), grey to RGB",
             Kind::Chroma => "the chroma model, grey to Cb and Cr (the brightness is the input's)",
         }
     }
@@ -318,7 +326,7 @@ fn evenly_spread(rows: &Array2<f32>, n: usize) -> Array2<f32> {
 fn grey_photo(photo: &Photo) -> Result<Array3<f32>, Failure> {
     let (h, w, _) = photo.rgb.dim();
     let flat = photo.rgb.view().into_shape_with_order((1, h * w * 3))?;
-    Ok(grey_to_rgb(rgb_to_grey(flat)?.view()).into_shape_with_order((h, w, 3))?)
+    Ok(grey_to_rgb(rgb_to_grey(flat)?.view())?.into_shape_with_order((h, w, 3))?)
 }
 
 /// The photo coloured by `colours` patch by patch, every pixel covered, overlaps averaged.

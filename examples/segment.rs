@@ -48,6 +48,11 @@ fn main() -> Result<(), Failure> {
                 help: "training pictures (default 3000; a quarter as many test pictures)",
             },
             Flag {
+                name: "limit",
+                value: "N",
+                help: "the same as --images",
+            },
+            Flag {
                 name: "lr",
                 value: "RATE",
                 help: "Adam's learning rate (default 0.003)",
@@ -70,6 +75,9 @@ fn main() -> Result<(), Failure> {
     let digits = Mnist::load_bundled()?;
     let seed: u64 = args.get_or("seed", 0);
     let train_count: usize = args.get_or("images", args.get_or("limit", 3000));
+    if train_count == 0 {
+        return Err("--images must be at least 1".into());
+    }
     let test_count = (train_count / 4).max(1);
     let train = Pictures::new(
         &train_photos,

@@ -420,3 +420,52 @@ fn segment_reports_the_iou_beside_the_threshold_baseline_and_draws_the_masks() {
     );
     fs::remove_dir_all(dir).unwrap();
 }
+
+/// The colour examples take a folder of grey PNGs too (the grey copied to R, G and B), and say what is wrong with
+/// flags that cannot work.
+#[test]
+fn the_colour_examples_read_a_folder_of_grey_pngs_and_refuse_empty_sets() {
+    let dir = scratch("grey-photos");
+    let photos = dir.join("photos");
+    fs::create_dir_all(&photos).unwrap();
+    for (name, seed) in [("first", 1), ("second", 2)] {
+        let pixels = autoencoder::ndarray::Array3::from_shape_fn((70, 70, 1), |(y, x, _)| {
+            ((y * 3 + x * 5 + seed * 11) % 17) as f32 / 16.0
+        });
+        autoencoder::image::write_image(photos.join(format!("{name}.png")), pixels.view()).unwrap();
+    }
+    let (data, out) = (photos.to_str().unwrap(), dir.to_str().unwrap());
+    let common = [
+        "--data",
+        data,
+        "--test",
+        "second",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        out,
+    ];
+    let stdout = run(
+        "colorize",
+        &[
+            &common[..],
+            &["--patch", "16", "--stride", "16", "--filters", "4", "--latent", "4"],
+        ]
+        .concat(),
+    );
+    assert_eq!(json_report(&stdout)["test_patches"], 16, "{stdout}"); // 4 × 4 patches of 16 in 70 × 70
+    let stdout = run("segment", &[&common[..], &["--images", "8"]].concat());
+    assert_eq!(json_report(&stdout)["test_images"], 2, "{stdout}");
+
+    for (example, flag) in [("colorize", "--limit"), ("segment", "--images")] {
+        let output = run_raw(example, &[&common[..], &[flag, "0"]].concat());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(&format!("{flag} must be at least 1")),
+            "{stderr}"
+        );
+    }
+    fs::remove_dir_all(dir).unwrap();
+}

@@ -682,6 +682,13 @@ fn bad_patch_grids_are_errors() {
         ));
     }
     assert!(patch_origins(5, 4, 4, 1).is_ok());
+    // more patches than autoencoder::data::patches::MAX_PATCHES: an error, before any is made
+    for (side, size) in [(100_000, 1), (usize::MAX, 1), (usize::MAX, usize::MAX / 2)] {
+        let error = patch_origins(side, side, size, 1).unwrap_err();
+        assert!(error.to_string().contains("MAX_PATCHES"), "{error}");
+        assert!(covering_patch_origins(side, side, size, 1).is_err());
+    }
+    assert_eq!(patch_origins(4000, 4000, 1, 1).unwrap().len(), 4000 * 4000); // just under the limit
 }
 
 #[test]
@@ -790,9 +797,12 @@ fn stitching_errors() {
     assert!(error.to_string().contains("(y 0, x 2) is in no patch"), "{error}");
     let error = stitch_patches(rows.view(), &origins, 2, (2, 4, 1)).unwrap_err();
     assert!(error.to_string().contains("in no patch"), "{error}");
-    // A huge picture is refused without allocating it.
+    // A huge picture is refused without allocating it, with channels or without.
     let error = stitch_patches(rows.view(), &origins, 2, (1 << 40, 1 << 40, 1)).unwrap_err();
     assert!(matches!(error, Error::InvalidArgument(_)), "{error:?}");
+    let no_channels = Array2::<f32>::zeros((1, 0));
+    let error = stitch_patches(no_channels.view(), &[(0, 0)], 100_000, (100_000, 100_000, 0)).unwrap_err();
+    assert!(error.to_string().contains("0 channels"), "{error}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -823,7 +833,7 @@ fn rgb_to_grey_weighs_the_channels_like_rgb2gray() {
 #[test]
 fn grey_to_rgb_copies_each_value_to_all_three_channels() {
     let grey = array![[0.1_f32, 0.9], [0.5, 0.0]];
-    let rgb = grey_to_rgb(grey.view());
+    let rgb = grey_to_rgb(grey.view()).unwrap();
     assert_eq!(
         rgb,
         array![[0.1, 0.1, 0.1, 0.9, 0.9, 0.9], [0.5, 0.5, 0.5, 0.0, 0.0, 0.0]]
@@ -1072,4 +1082,21 @@ fn write_fuzz_seeds() {
         assert!(decode_png(&bytes, Alpha::Keep).is_ok(), "{name}");
         fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
     }
+}
+
+/// A file name that is not UTF-8 cannot be told apart from another in `ImageFolder::names`: an error naming it.
+#[cfg(unix)]
+#[test]
+fn a_file_name_that_is_not_utf8_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("not-utf8");
+    let png = encode8((1, 1), ColorType::Grayscale, &[7]);
+    fs::write(dir.join(std::ffi::OsStr::from_bytes(b"a\xfe.png")), &png).unwrap();
+    fs::write(dir.join(std::ffi::OsStr::from_bytes(b"a\xff.png")), &png).unwrap();
+    let error = read_png_folder(&dir, Alpha::Drop).unwrap_err();
+    assert!(
+        matches!(error, Error::Dataset { .. }) && error.to_string().contains("UTF-8"),
+        "{error}"
+    );
+    fs::remove_dir_all(dir).unwrap();
 }

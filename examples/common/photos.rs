@@ -47,7 +47,8 @@ pub fn load(args: &Args) -> Result<(Vec<Photo>, Vec<Photo>), Failure> {
         let pixels = read_png(&path, Alpha::Drop)?;
         let rgb = match pixels.dim().2 {
             3 => pixels,
-            _ => concatenate(Axis(2), &[pixels.view(), pixels.view(), pixels.view()])?,
+            // grey: the same value in R, G and B
+            _ => Array3::from_shape_fn((pixels.dim().0, pixels.dim().1, 3), |(y, x, _)| pixels[[y, x, 0]]),
         };
         photos.push(Photo { name, rgb });
     }

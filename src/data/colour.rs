@@ -12,7 +12,7 @@
 //! let rgb = array![[1.0_f32, 0.0, 0.0, 0.5, 0.5, 0.5]]; // one picture: a red pixel and a grey one
 //! let grey = rgb_to_grey(rgb.view())?;
 //! assert!((grey[[0, 0]] - 0.299).abs() < 1e-6 && (grey[[0, 1]] - 0.5).abs() < 1e-6);
-//! assert_eq!(grey_to_rgb(grey.view()).dim(), (1, 6));
+//! assert_eq!(grey_to_rgb(grey.view())?.dim(), (1, 6));
 //!
 //! let back = ycbcr_to_rgb(rgb_to_ycbcr(rgb.view())?.view())?;
 //! assert!(back.iter().zip(&rgb).all(|(a, b)| (a - b).abs() < 1e-5));
@@ -22,6 +22,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use crate::alloc::try_zeros_2d;
 use crate::error::{Error, Result};
 
 /// The weights of R, G and B in a grey value (ITU-R BT.601 luma, as the book's `rgb2gray` and JPEG use):
@@ -36,7 +37,8 @@ pub const GREY_WEIGHTS: [f32; 3] = [0.299, 0.587, 0.114];
 /// Converts rows of RGB pixels `(n, p * 3)` to grey `(n, p)` with [`GREY_WEIGHTS`].
 ///
 /// # Errors
-/// [`Error::Shape`] when the number of columns is not a multiple of 3.
+/// [`Error::Shape`] when the number of columns is not a multiple of 3; [`Error::InvalidArgument`] when the
+/// output would not fit in memory.
 ///
 /// ```
 /// use autoencoder::data::colour::rgb_to_grey;
@@ -49,9 +51,13 @@ pub const GREY_WEIGHTS: [f32; 3] = [0.299, 0.587, 0.114];
 pub fn rgb_to_grey(rgb: ArrayView2<f32>) -> Result<Array2<f32>> {
     check_triples("rgb_to_grey", rgb)?;
     let [r, g, b] = GREY_WEIGHTS;
-    Ok(Array2::from_shape_fn((rgb.nrows(), rgb.ncols() / 3), |(i, p)| {
-        r * rgb[[i, 3 * p]] + g * rgb[[i, 3 * p + 1]] + b * rgb[[i, 3 * p + 2]]
-    }))
+    let mut grey = try_zeros_2d((rgb.nrows(), rgb.ncols() / 3), "rgb_to_grey's output")?;
+    for (mut out, row) in grey.rows_mut().into_iter().zip(rgb.rows()) {
+        for (p, value) in out.iter_mut().enumerate() {
+            *value = r * row[3 * p] + g * row[3 * p + 1] + b * row[3 * p + 2];
+        }
+    }
+    Ok(grey)
 }
 
 /// Converts rows of grey pixels `(n, p)` to RGB `(n, p * 3)`, each grey value copied to R, G and B.
@@ -59,10 +65,21 @@ pub fn rgb_to_grey(rgb: ArrayView2<f32>) -> Result<Array2<f32>> {
 /// ```
 /// use autoencoder::data::colour::grey_to_rgb;
 /// use autoencoder::ndarray::array;
-/// assert_eq!(grey_to_rgb(array![[0.25_f32, 1.0]].view()), array![[0.25, 0.25, 0.25, 1.0, 1.0, 1.0]]);
+/// assert_eq!(grey_to_rgb(array![[0.25_f32, 1.0]].view())?, array![[0.25, 0.25, 0.25, 1.0, 1.0, 1.0]]);
+/// # Ok::<(), autoencoder::Error>(())
 /// ```
-pub fn grey_to_rgb(grey: ArrayView2<f32>) -> Array2<f32> {
-    Array2::from_shape_fn((grey.nrows(), grey.ncols() * 3), |(i, j)| grey[[i, j / 3]])
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when the output would not fit in memory.
+pub fn grey_to_rgb(grey: ArrayView2<f32>) -> Result<Array2<f32>> {
+    let columns = grey.ncols().saturating_mul(3); // an overflow asks for too much memory: an error below
+    let mut rgb = try_zeros_2d((grey.nrows(), columns), "grey_to_rgb's output")?;
+    for (mut out, row) in rgb.rows_mut().into_iter().zip(grey.rows()) {
+        for (j, value) in out.iter_mut().enumerate() {
+            *value = row[j / 3];
+        }
+    }
+    Ok(rgb)
 }
 
 /// Converts rows of RGB pixels `(n, p * 3)` to YCbCr triples `(Y, Cb, Cr)`, JPEG's full-range ITU-R BT.601 on
@@ -75,7 +92,8 @@ pub fn grey_to_rgb(grey: ArrayView2<f32>) -> Array2<f32> {
 /// RGB in `[0, 1]` gives Y, Cb and Cr in `[0, 1]`; grey pixels have Cb = Cr = 0.5.
 ///
 /// # Errors
-/// [`Error::Shape`] when the number of columns is not a multiple of 3.
+/// [`Error::Shape`] when the number of columns is not a multiple of 3; [`Error::InvalidArgument`] when the
+/// output would not fit in memory.
 ///
 /// ```
 /// use autoencoder::data::colour::rgb_to_ycbcr;
@@ -87,13 +105,13 @@ pub fn grey_to_rgb(grey: ArrayView2<f32>) -> Array2<f32> {
 /// ```
 pub fn rgb_to_ycbcr(rgb: ArrayView2<f32>) -> Result<Array2<f32>> {
     check_triples("rgb_to_ycbcr", rgb)?;
-    Ok(map_triples(rgb, |[r, g, b]| {
+    map_triples(rgb, |[r, g, b]| {
         [
             GREY_WEIGHTS[0] * r + GREY_WEIGHTS[1] * g + GREY_WEIGHTS[2] * b,
             0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b,
             0.5 + 0.5 * r - 0.418688 * g - 0.081312 * b,
         ]
-    }))
+    })
 }
 
 /// Converts rows of YCbCr triples `(n, p * 3)` back to RGB, the inverse of [`rgb_to_ycbcr`], clamped to
@@ -104,7 +122,8 @@ pub fn rgb_to_ycbcr(rgb: ArrayView2<f32>) -> Result<Array2<f32>> {
 /// - `B = Y + 1.772 (Cb − 0.5)`.
 ///
 /// # Errors
-/// [`Error::Shape`] when the number of columns is not a multiple of 3.
+/// [`Error::Shape`] when the number of columns is not a multiple of 3; [`Error::InvalidArgument`] when the
+/// output would not fit in memory.
 ///
 /// ```
 /// use autoencoder::data::colour::ycbcr_to_rgb;
@@ -116,10 +135,10 @@ pub fn rgb_to_ycbcr(rgb: ArrayView2<f32>) -> Result<Array2<f32>> {
 /// ```
 pub fn ycbcr_to_rgb(ycbcr: ArrayView2<f32>) -> Result<Array2<f32>> {
     check_triples("ycbcr_to_rgb", ycbcr)?;
-    Ok(map_triples(ycbcr, |[y, cb, cr]| {
+    map_triples(ycbcr, |[y, cb, cr]| {
         let (cb, cr) = (cb - 0.5, cr - 0.5);
         [y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb].map(|v| v.clamp(0.0, 1.0))
-    }))
+    })
 }
 
 fn check_triples(context: &str, rows: ArrayView2<f32>) -> Result<()> {
@@ -134,8 +153,8 @@ fn check_triples(context: &str, rows: ArrayView2<f32>) -> Result<()> {
 }
 
 /// Applies `convert` to every pixel's triple of `rows` (whose column count is a multiple of 3).
-fn map_triples(rows: ArrayView2<f32>, convert: impl Fn([f32; 3]) -> [f32; 3]) -> Array2<f32> {
-    let mut out = Array2::zeros(rows.dim());
+fn map_triples(rows: ArrayView2<f32>, convert: impl Fn([f32; 3]) -> [f32; 3]) -> Result<Array2<f32>> {
+    let mut out = try_zeros_2d(rows.dim(), "the converted pixels")?;
     let pixels = rows.ncols() / 3;
     for (mut out_row, row) in out.rows_mut().into_iter().zip(rows.rows()) {
         for p in 0..pixels {
@@ -145,5 +164,5 @@ fn map_triples(rows: ArrayView2<f32>, convert: impl Fn([f32; 3]) -> [f32; 3]) ->
             }
         }
     }
-    out
+    Ok(out)
 }

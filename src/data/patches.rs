@@ -22,6 +22,7 @@
 
 use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3};
 
+use crate::alloc::try_zeros_2d;
 use crate::error::{Error, Result};
 
 /// The top-left corners `(y, x)` of the `size × size` patches of a `height × width` picture, `stride` pixels
@@ -31,7 +32,8 @@ use crate::error::{Error, Result};
 /// patch: [`covering_patch_origins`] adds patches for them.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when `size` or `stride` is 0, or `size` is larger than the picture.
+/// [`Error::InvalidArgument`] when `size` or `stride` is 0, `size` is larger than the picture, or the patches
+/// would be more than [`MAX_PATCHES`].
 ///
 /// ```
 /// use autoencoder::data::patches::patch_origins;
@@ -80,6 +82,17 @@ fn covering_starts(length: usize, size: usize, stride: usize) -> Vec<usize> {
     starts
 }
 
+/// The most patches one grid of origins may hold: 2²⁴ (16,777,216), far more than a picture of
+/// [`MAX_PNG_VALUES`](crate::data::png::MAX_PNG_VALUES) gives at any sensible stride, so that a size or stride
+/// typed wrong is an error rather than gigabytes of origins.
+///
+/// ```
+/// use autoencoder::data::patches::{patch_origins, MAX_PATCHES};
+/// assert!(patch_origins(100_000, 100_000, 1, 1).is_err()); // 10¹⁰ patches
+/// assert_eq!(MAX_PATCHES, 1 << 24);
+/// ```
+pub const MAX_PATCHES: usize = 1 << 24;
+
 fn check_grid(height: usize, width: usize, size: usize, stride: usize) -> Result<()> {
     if size == 0 || stride == 0 {
         return Err(Error::InvalidArgument(format!(
@@ -91,6 +104,17 @@ fn check_grid(height: usize, width: usize, size: usize, stride: usize) -> Result
             "patches of {size}×{size} pixels do not fit in a picture of {height}×{width} (h×w)"
         )));
     }
+    // the covering grid has at most one more row and column than the plain one
+    let along = |length: usize| ((length - size) / stride).saturating_add(2);
+    if along(height)
+        .checked_mul(along(width))
+        .is_none_or(|count| count > MAX_PATCHES)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "patches of {size}×{size} pixels {stride} apart in a picture of {height}×{width} (h×w) would be more \
+             than {MAX_PATCHES} (autoencoder::data::patches::MAX_PATCHES): use a larger stride"
+        )));
+    }
     Ok(())
 }
 
@@ -98,7 +122,8 @@ fn check_grid(height: usize, width: usize, size: usize, stride: usize) -> Result
 /// `size * size * c` values (HWC) per origin, in the order of `origins`.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when `size` is 0 or a patch reaches outside the picture.
+/// [`Error::InvalidArgument`] when `size` is 0, a patch reaches outside the picture, or the patches need more
+/// memory than there is.
 ///
 /// ```
 /// use autoencoder::data::patches::cut_patches;
@@ -118,7 +143,7 @@ pub fn cut_patches(image: ArrayView3<f32>, size: usize, origins: &[(usize, usize
     }
     check_origins(origins, size, (height, width))?;
     let patch_len = size * size * channels;
-    let mut rows = Array2::zeros((origins.len(), patch_len));
+    let mut rows = try_zeros_2d((origins.len(), patch_len), "the patches")?;
     for (mut row, &(y, x)) in rows.rows_mut().into_iter().zip(origins) {
         let patch = image.slice(s![y..y + size, x..x + size, ..]);
         row.iter_mut().zip(patch.iter()).for_each(|(out, &value)| *out = value);
@@ -183,10 +208,10 @@ pub fn stitch_patches(
     shape: (usize, usize, usize),
 ) -> Result<Array3<f32>> {
     let (height, width, channels) = shape;
-    if size == 0 {
-        return Err(Error::InvalidArgument(
-            "patches need a size of at least 1, got 0".into(),
-        ));
+    if size == 0 || channels == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "stitch_patches needs a patch size and channels of at least 1, got size {size} and {channels} channels"
+        )));
     }
     if patches.nrows() != origins.len() {
         return Err(Error::shape(

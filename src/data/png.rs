@@ -4,7 +4,8 @@
 //! Every kind of PNG is read: grey, grey with alpha, RGB and RGBA in 8 or 16 bits, grey in 1, 2 or 4 bits
 //! (expanded to 8), palettes (expanded to RGB, or RGBA when a `tRNS` chunk makes colours transparent),
 //! interlaced or not. 8-bit samples are divided by 255, 16-bit ones by 65535. Of an animated PNG only the first
-//! frame is read (the image a viewer that knows nothing of animation shows).
+//! frame is read (the image a viewer that knows nothing of animation shows). A palette index past the end of the
+//! palette reads as black, as the `png` crate expands it (most viewers do the same).
 //!
 //! Malformed input is an [`Error::Png`] whose message names the problem — not a PNG (and
 //! what it looks like instead), cut short, a corrupt chunk, no pixels, too large — never a panic. A picture of
@@ -172,7 +173,8 @@ pub struct ImageFolder {
 ///
 /// # Errors
 /// As [`png_files`] and [`read_png`]; [`Error::Dataset`] naming the first file whose shape `(h, w, c)` differs
-/// from the first file's, with both shapes.
+/// from the first file's, with both shapes, a file whose name is not valid UTF-8, or pictures too many for
+/// memory.
 ///
 /// ```
 /// use autoencoder::data::png::{read_png_folder, Alpha};
@@ -205,8 +207,24 @@ pub fn read_png_folder(dir: impl AsRef<Path>, alpha: Alpha) -> Result<ImageFolde
             }
             Some(_) => {}
         }
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or_else(|| Error::Dataset {
+                path: path.clone(),
+                message: "the file name is not valid UTF-8, so the folder's names could not tell it apart from \
+                      another: rename the file"
+                    .into(),
+            })?;
+        values.try_reserve(image.len()).map_err(|_| Error::Dataset {
+            path: path.clone(),
+            message: format!(
+                "the pictures of the folder, up to this one, need more memory than there is ({} values)",
+                values.len().saturating_add(image.len())
+            ),
+        })?;
         values.extend(image.iter());
-        names.push(file_name(path));
+        names.push(name.to_string());
     }
     let shape = shape.unwrap_or_default();
     let images = Array2::from_shape_vec((names.len(), shape.0 * shape.1 * shape.2), values)
@@ -216,12 +234,6 @@ pub fn read_png_folder(dir: impl AsRef<Path>, alpha: Alpha) -> Result<ImageFolde
 
 fn shape_text((h, w, c): (usize, usize, usize)) -> String {
     format!("{h}×{w}×{c}")
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Why decoding failed: the input is not a good PNG, or reading it failed.

@@ -24,7 +24,8 @@
 //! [`data::png`](crate::data::png) reads such pictures back into arrays.
 //!
 //! Files are written atomically (a temporary file beside the target, then a rename), so a reader never sees a
-//! half-written picture. Bad input (no images, a size of zero, a wrong column count, a NaN coordinate) is an
+//! half-written picture. The rename replaces what was at the path: a symbolic link is replaced (not written
+//! through), and a read-only file in a writable folder is replaced too. Bad input (no images, a size of zero, a wrong column count, a NaN coordinate) is an
 //! [`Error::Image`] that names the file, never a panic.
 
 mod font;

@@ -144,6 +144,11 @@ impl ConvAutoencoderBuilder {
         let latent = self.latent.filter(|&l| l > 0).ok_or_else(|| {
             Error::InvalidArgument("Autoencoder::conv_builder: set a latent size of at least 1 with .latent(n)".into())
         })?;
+        if self.output_channels == Some(0) {
+            return Err(Error::InvalidArgument(
+                "Autoencoder::conv_builder: output_channels must be at least 1".into(),
+            ));
+        }
         if self.filters.is_empty() {
             return Err(Error::InvalidArgument(
                 "Autoencoder::conv_builder: give at least one filter count with .filters(&[...])".into(),
