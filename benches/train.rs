@@ -1,6 +1,6 @@
 //! Training and inference speed on the AE-16 workload (`../shared/bench/WORKLOAD.md`): one `train_step` at batch
-//! 32 and 256, and `encode` / `reconstruct` at batch 1000, on the crate's default thread count (set
-//! `AUTOENCODER_NUM_THREADS` to change it).
+//! 32 and 256, `encode` / `reconstruct` at batch 1000, and `encode` / `encode_into` of one sample, on the crate's
+//! default thread count (set `AUTOENCODER_NUM_THREADS` to change it).
 //!
 //! ```text
 //! cargo bench --bench train
@@ -58,6 +58,14 @@ fn inference(c: &mut Criterion) {
     });
     group.bench_function("reconstruct_batch1000", |b| {
         b.iter(|| black_box(ae.reconstruct(x.view()).unwrap()))
+    });
+    // one sample at a time: the thin product on the calling thread, into a new array or the caller's buffer
+    group.throughput(Throughput::Elements(1));
+    let one = x.slice(autoencoder::ndarray::s![..1, ..]);
+    group.bench_function("encode_batch1", |b| b.iter(|| black_box(ae.encode(one).unwrap())));
+    let mut code = Array2::zeros((1, 16));
+    group.bench_function("encode_into_batch1", |b| {
+        b.iter(|| ae.encode_into(one, code.view_mut()).unwrap())
     });
     group.finish();
 }

@@ -14,6 +14,7 @@
 
 mod gate;
 mod kernel;
+mod thin;
 mod threads;
 #[cfg(test)]
 mod watchdog;
@@ -22,7 +23,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::alloc::{describe_bytes, try_zeros};
 
-pub(crate) use threads::{join, on_pool, parts_for};
+pub(crate) use threads::{join, on_pool, parts_for, threads_for};
 pub use threads::{num_threads, set_num_threads, MAX_THREADS};
 
 /// `out = a · b`, overwriting `out`. The shapes must agree: `a` is `(m, k)`, `b` is `(k, n)`, `out` is `(m, n)`.
@@ -53,6 +54,9 @@ fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: ArrayVie
     if !has_vector_kernels() {
         let beta = if adding { 1.0 } else { 0.0 };
         ndarray::linalg::general_mat_mul(1.0, &a, &b, beta, &mut out);
+        return;
+    }
+    if thin::product_adding_into(a, b, out.view_mut(), adding) {
         return;
     }
     match threads::threads_for(m.saturating_mul(k).saturating_mul(n)) {

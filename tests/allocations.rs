@@ -226,4 +226,30 @@ fn count_the_allocations_of_steps() {
         short, long,
         "an epoch of 10 steps allocated {short} times, one of 30 steps {long} times"
     );
+
+    // Inference into the caller's buffers: one sample at a time (on the calling thread) and batches of 1000 (on
+    // the pool), encode and reconstruct, once the thread's scratch has grown to the model.
+    for threads in [1, 2] {
+        autoencoder::set_num_threads(threads).unwrap();
+        let ae = ae16();
+        let x = images(1000);
+        let (mut code, mut codes) = (Array2::zeros((1, 16)), Array2::zeros((1000, 16)));
+        let (mut image, mut images_out) = (Array2::zeros((1, 784)), Array2::zeros((1000, 784)));
+        let mut infer = || {
+            for i in 0..20 {
+                let one = x.slice(s![i..i + 1, ..]);
+                ae.encode_into(one, code.view_mut()).unwrap();
+                ae.reconstruct_into(one, image.view_mut()).unwrap();
+                ae.decode_into(code.view(), image.view_mut()).unwrap();
+            }
+            ae.encode_into(x.view(), codes.view_mut()).unwrap();
+            ae.reconstruct_into(x.view(), images_out.view_mut()).unwrap();
+        };
+        infer();
+        let counted = allocations(&mut infer);
+        assert_eq!(
+            counted, 0,
+            "inference into buffers on {threads} threads allocated {counted} times"
+        );
+    }
 }

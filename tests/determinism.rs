@@ -62,4 +62,38 @@ fn compare_thread_counts() {
     let two = cae(2);
     assert!(two == cae(1), "CAE: 1 thread and 2 threads differ");
     assert!(two == cae(3), "CAE: 3 threads and 2 threads differ");
+
+    // Inference: one sample at a time (the thin product on the calling thread), a few (the thin product, up to
+    // a group of 6 rows), and batches of any size on any thread count give each sample the same bits.
+    let ae = trained(2);
+    let x = images(1000);
+    let reference = {
+        autoencoder::set_num_threads(2).unwrap();
+        (ae.encode(x.view()).unwrap(), ae.reconstruct(x.view()).unwrap())
+    };
+    for threads in [1, 2, 3] {
+        autoencoder::set_num_threads(threads).unwrap();
+        for rows in [1, 2, 3, 5, 6, 7, 13, 256] {
+            for start in [0, 500, 1000 - rows] {
+                let part = x.slice(autoencoder::ndarray::s![start..start + rows, ..]);
+                let (codes, images) = (ae.encode(part).unwrap(), ae.reconstruct(part).unwrap());
+                let context = format!("{threads} threads, rows {start}..{}", start + rows);
+                assert_eq!(
+                    codes,
+                    reference.0.slice(autoencoder::ndarray::s![start..start + rows, ..]),
+                    "{context}"
+                );
+                assert_eq!(
+                    images,
+                    reference.1.slice(autoencoder::ndarray::s![start..start + rows, ..]),
+                    "{context}"
+                );
+            }
+        }
+        assert_eq!(
+            ae.encode(x.view()).unwrap(),
+            reference.0,
+            "{threads} threads, the whole batch"
+        );
+    }
 }

@@ -34,7 +34,7 @@ use ndarray_rand::rand::Rng;
 use super::{Activation, Init};
 use crate::alloc::{describe_bytes, try_zeros};
 use crate::error::{Error, Result};
-use crate::matmul::{on_pool, product_into};
+use crate::matmul::{on_pool, product_into, threads_for};
 
 mod sigmoid;
 pub(crate) mod sweeps;
@@ -325,8 +325,11 @@ impl Dense {
     pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check_input(x, "Dense::forward")?;
         let mut output = Array2::zeros((x.nrows(), self.outputs()));
-        // on the crate's threads, product and element-wise sweep alike
-        on_pool(|| self.forward_into(x, None, output.view_mut()));
+        // on the crate's threads, product and element-wise sweep alike, when the batch is worth a hand-over
+        match threads_for(x.nrows().saturating_mul(self.weights.len())) {
+            1 => self.forward_into(x, None, output.view_mut()),
+            _ => on_pool(|| self.forward_into(x, None, output.view_mut())),
+        }
         Ok(output)
     }
 

@@ -7,6 +7,7 @@
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2};
 
 use super::{Activation, Conv2d, ConvTranspose2d, Dense};
+use crate::alloc::try_zeros_2d;
 use crate::error::Result;
 use crate::matmul::{join, try_line_aligned_zeros};
 
@@ -209,6 +210,38 @@ impl Layer {
             Layer::Dense(layer) => Some(layer),
             _ => None,
         }
+    }
+
+    /// The multiply-adds of one sample through this layer: what decides whether a batch is worth the thread pool.
+    pub(crate) fn multiply_adds_per_sample(&self) -> usize {
+        let weights = self.weights().len();
+        match self {
+            Layer::Dense(_) => weights,
+            // each output value sums a window of kh · kw · in_channels
+            Layer::Conv2d(layer) => self.outputs() / layer.filters().max(1) * weights,
+            // each input value spreads over a window of kh · kw · out_channels
+            Layer::ConvTranspose2d(layer) => self.inputs() / layer.input_shape().2.max(1) * weights,
+        }
+    }
+
+    /// The forward pass for inference into `output` (`(x.nrows(), outputs)`), on the calling thread (or split
+    /// among the pool's threads when called on one). A dense layer allocates nothing; a convolution its patch
+    /// scratch (and a copy of `x` when `x` is not in standard layout).
+    pub(crate) fn infer_into(&self, x: ArrayView2<f32>, output: ArrayViewMut2<f32>) -> Result<()> {
+        match self {
+            Layer::Dense(layer) => layer.forward_into(x, None, output),
+            Layer::Conv2d(layer) => {
+                let x = x.as_standard_layout();
+                let mut patches = try_zeros_2d(layer.patch_scratch(x.nrows()), "Conv2d's patch matrix")?;
+                layer.forward_into(x.view(), patches.view_mut(), None, output);
+            }
+            Layer::ConvTranspose2d(layer) => {
+                let x = x.as_standard_layout();
+                let mut patches = try_zeros_2d(layer.patch_scratch(x.nrows()), "ConvTranspose2d's patch matrix")?;
+                layer.forward_into(x.view(), patches.view_mut(), None, output);
+            }
+        }
+        Ok(())
     }
 
     /// The weights and the bias as flat slices in standard order, for the optimizers and model files.

@@ -33,7 +33,7 @@ use pulp::{Simd, WithSimd};
 pub(super) const ROWS: usize = 6;
 /// The most terms of the sum per block: a group of rows of `a` (`MAX_DEPTH · ROWS` floats, 12 KiB) stays in L1
 /// while the strips of `b` (`MAX_DEPTH · NR` floats each) stream from L2.
-const MAX_DEPTH: usize = 512;
+pub(super) const MAX_DEPTH: usize = 512;
 /// The most columns of `b` packed per block: `MAX_DEPTH · MAX_WIDTH` floats (1 MiB) in L2 (and L3).
 const MAX_WIDTH: usize = 512;
 /// The widest strip: 4 AVX-512 vectors.
@@ -149,7 +149,7 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
         return;
     }
     let strip = VECTORS * S::F32_LANES;
-    let depth_max = k.div_ceil(k.div_ceil(MAX_DEPTH)); // blocks of equal length ±1: 784 = 2 · 392
+    let depth_max = depth_per_block(k);
     let width_max = MAX_WIDTH.div_ceil(strip) * strip;
     // Both buffers at their largest, whatever the product: a thread allocates them once, on its first product.
     let packed_b = aligned(packed_b, MAX_DEPTH * MAX_WIDTH);
@@ -211,6 +211,12 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
             }
         }
     }
+}
+
+/// The terms of the sum per block for a sum of `k` terms (`k > 0`): blocks of equal length ±1, at most
+/// [`MAX_DEPTH`] (784 = 2 · 392).
+pub(super) fn depth_per_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(MAX_DEPTH))
 }
 
 /// Packs the next (at most) [`GROUPS`] groups of rows of a transposed `a`, from row `i0` on, out of `columns`
@@ -330,14 +336,14 @@ fn tile<S: Simd, const R: usize, const VECTORS: usize>(
 
 /// The rows of `out` a row of tiles is stored to: as slices when each is a run in memory (the usual case), else
 /// as the view itself.
-enum OutputRows<'t, 'a> {
+pub(super) enum OutputRows<'t, 'a> {
     /// The rows (at most `ROWS`; empty slices past the last).
     Runs([&'t mut [f32]; ROWS], usize),
     Strided(&'t mut ArrayViewMut2<'a, f32>),
 }
 
 impl<'t, 'a> OutputRows<'t, 'a> {
-    fn new(target: &'t mut ArrayViewMut2<'a, f32>) -> Self {
+    pub(super) fn new(target: &'t mut ArrayViewMut2<'a, f32>) -> Self {
         let rows = target.nrows();
         if rows <= ROWS && (target.strides()[1] == 1 || target.ncols() <= 1) {
             // every row is a run, so `into_slice` gives each
@@ -352,7 +358,7 @@ impl<'t, 'a> OutputRows<'t, 'a> {
     /// Writes (or, with `accumulate`, adds) the tile's values to `columns` of the rows (from the first column of
     /// the tile on).
     #[inline(always)]
-    fn store<S: Simd, const R: usize, const VECTORS: usize>(
+    pub(super) fn store<S: Simd, const R: usize, const VECTORS: usize>(
         &mut self,
         simd: S,
         tile: &[[S::f32s; VECTORS]; R],

@@ -23,10 +23,11 @@
 //! # Ok::<(), autoencoder::Error>(())
 //! ```
 
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use super::workspace::{Chain, Workspace};
-use super::{parts, Decoder, Encoder};
+use super::{inference, parts, Decoder, Encoder};
+use crate::alloc::try_zeros_2d;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::{mean_squared_error_per_row, Loss};
@@ -257,7 +258,63 @@ impl Autoencoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn reconstruct(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.decode(self.encode(x)?.view())
+        let mut output = try_zeros_2d((x.nrows(), self.outputs()), "reconstruct's output")?;
+        self.reconstruct_into(x, output.view_mut())?;
+        Ok(output)
+    }
+
+    /// [`encode`](Self::encode) into `codes` `(batch, latent)`, a buffer of the caller's: for one sample at a time
+    /// (a stream scored as it comes, a server answering a request) with nothing allocated once the calling thread
+    /// has run a batch of this size (for dense layers; a convolution allocates its patch scratch). Batches too
+    /// small for the thread pool to pay run on the calling thread. Errors on a wrong column count or a buffer of
+    /// the wrong shape.
+    ///
+    /// ```
+    /// use autoencoder::ndarray::{s, Array2};
+    /// let ae = autoencoder::Autoencoder::builder(784).hidden(&[64]).latent(16).seed(1).build()?;
+    /// let images = Array2::from_elem((3, 784), 0.5_f32);
+    /// let mut code = Array2::zeros((1, 16));
+    /// for i in 0..images.nrows() {
+    ///     ae.encode_into(images.slice(s![i..i + 1, ..]), code.view_mut())?;
+    ///     assert_eq!(code.row(0), ae.encode(images.view())?.row(i)); // the same bits as in a batch
+    /// }
+    /// assert!(ae.encode_into(images.view(), code.view_mut()).is_err()); // 3 rows into a buffer of 1
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn encode_into(&self, x: ArrayView2<f32>, codes: ArrayViewMut2<f32>) -> Result<()> {
+        self.encoder.encode_into(x, codes)
+    }
+
+    /// [`decode`](Self::decode) into `outputs` `(batch, outputs)`, a buffer of the caller's, as
+    /// [`encode_into`](Self::encode_into) does.
+    ///
+    /// ```
+    /// use autoencoder::ndarray::Array2;
+    /// let ae = autoencoder::Autoencoder::builder(20).latent(4).build()?;
+    /// let mut images = Array2::zeros((2, 20));
+    /// ae.decode_into(Array2::zeros((2, 4)).view(), images.view_mut())?;
+    /// assert_eq!(images, ae.decode(Array2::zeros((2, 4)).view())?);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn decode_into(&self, z: ArrayView2<f32>, outputs: ArrayViewMut2<f32>) -> Result<()> {
+        self.decoder.decode_into(z, outputs)
+    }
+
+    /// [`reconstruct`](Self::reconstruct) into `outputs` `(batch, outputs)`, a buffer of the caller's, as
+    /// [`encode_into`](Self::encode_into) does (the codes in between are kept in the thread's scratch).
+    ///
+    /// ```
+    /// use autoencoder::ndarray::Array2;
+    /// let ae = autoencoder::Autoencoder::builder(20).latent(4).build()?;
+    /// let x = Array2::from_elem((2, 20), 0.25_f32);
+    /// let mut outputs = Array2::zeros((2, 20));
+    /// ae.reconstruct_into(x.view(), outputs.view_mut())?;
+    /// assert_eq!(outputs, ae.decode(ae.encode(x.view())?.view())?);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn reconstruct_into(&self, x: ArrayView2<f32>, outputs: ArrayViewMut2<f32>) -> Result<()> {
+        let layers = (self.encoder.layers(), self.decoder.layers());
+        inference::infer_into(layers, x, outputs, "reconstruct (input columns)")
     }
 
     /// The mean squared error between each sample and its reconstruction, `(batch)`: the anomaly score. Errors

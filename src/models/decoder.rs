@@ -1,6 +1,6 @@
 //! The decoder: layers from a latent code back up to a reconstruction of the input.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::stack::Stack;
 use crate::error::Result;
@@ -98,6 +98,24 @@ impl Decoder {
     /// ```
     pub fn decode(&self, z: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.stack.forward(z, "decode (latent columns)")
+    }
+
+    /// [`decode`](Self::decode) into `outputs` `(batch, outputs)`, a buffer of the caller's: for dense layers
+    /// nothing is allocated once the calling thread has run a batch of this size. Errors on a wrong column count
+    /// or a buffer of the wrong shape.
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Decoder, Dense};
+    /// # use autoencoder::ndarray::{array, Array1, Array2};
+    /// let layer = Dense::from_parts(array![[1.0_f32, -1.0]], Array1::zeros(2), Activation::Relu)?;
+    /// let decoder = Decoder::new(vec![layer])?;
+    /// let mut outputs = Array2::zeros((1, 2));
+    /// decoder.decode_into(array![[2.0_f32]].view(), outputs.view_mut())?;
+    /// assert_eq!(outputs, array![[2.0, 0.0]]);
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn decode_into(&self, z: ArrayView2<f32>, outputs: ArrayViewMut2<f32>) -> Result<()> {
+        self.stack.forward_into(z, outputs, "decode_into (latent columns)")
     }
 
     /// Takes the layers back.

@@ -1,6 +1,6 @@
 //! The encoder: layers from an input (a 784-pixel digit) down to its latent code.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::stack::Stack;
 use crate::error::Result;
@@ -101,6 +101,25 @@ impl Encoder {
     /// ```
     pub fn encode(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.stack.forward(x, "encode (input columns)")
+    }
+
+    /// [`encode`](Self::encode) into `codes` `(batch, latent)`, a buffer of the caller's: for dense layers nothing
+    /// is allocated once the calling thread has run a batch of this size (a convolution allocates its patch
+    /// scratch). Errors on a wrong column count or a buffer of the wrong shape.
+    ///
+    /// ```
+    /// # use autoencoder::{Activation, Dense, Encoder};
+    /// # use autoencoder::ndarray::{array, Array1, Array2};
+    /// let layer = Dense::from_parts(array![[1.0_f32], [1.0]], Array1::zeros(1), Activation::Identity)?;
+    /// let encoder = Encoder::new(vec![layer])?;
+    /// let mut codes = Array2::zeros((1, 1));
+    /// encoder.encode_into(array![[1.0_f32, 2.0]].view(), codes.view_mut())?;
+    /// assert_eq!(codes, array![[3.0]]);
+    /// assert!(encoder.encode_into(array![[1.0_f32, 2.0]].view(), Array2::zeros((2, 1)).view_mut()).is_err());
+    /// # Ok::<(), autoencoder::Error>(())
+    /// ```
+    pub fn encode_into(&self, x: ArrayView2<f32>, codes: ArrayViewMut2<f32>) -> Result<()> {
+        self.stack.forward_into(x, codes, "encode_into (input columns)")
     }
 
     /// Takes the layers back.

@@ -1,6 +1,6 @@
 //! Models: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] that joins them with its training
 //! step, the variational autoencoder ([`Vae`], its loss [`VaeLoss`]), the builders ([`AutoencoderBuilder`],
-//! [`ConvAutoencoderBuilder`]), the parameters' [`names`] and the buffers a training step reuses.
+//! [`ConvAutoencoderBuilder`]), the parameters' [`names`], the buffers a training step reuses, and inference into a caller's buffer.
 //! Models use [`crate::layers`], [`crate::optim`] and [`crate::loss`]; they know nothing of training loops
 //! ([`crate::training`]) or files ([`crate::io`]).
 
@@ -13,6 +13,7 @@ pub mod names;
 // Private, and re-exported as `Autoencoder` below: a public module named like the crate would make every path
 // `autoencoder::...` ambiguous in code that writes `use autoencoder::*;` (E0659).
 mod autoencoder;
+mod inference;
 mod parts;
 mod snapshot;
 mod stack;

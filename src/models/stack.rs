@@ -1,11 +1,12 @@
 //! A chain of layers whose sizes agree: what an [`Encoder`](crate::Encoder) and a [`Decoder`](crate::Decoder)
 //! are made of.
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::alloc::try_zeros_2d;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::models::inference;
 
 /// Layers where each one's outputs equal the next one's inputs; never empty.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,49 +52,19 @@ impl Stack {
         self.layers[self.layers.len() - 1].outputs()
     }
 
-    /// The output for a batch `x`, for inference; `context` names the call in errors.
-    ///
-    /// A large batch goes through the whole stack a slice of rows at a time ([`rows_per_pass`]), so that no
-    /// layer's output is ever more than a few MB: reconstructing 10,000 images of a convolutional model needs
-    /// the output, not gigabytes of activations. Rows are independent, so the result is the same bits.
+    /// The output for a batch `x`, for inference; `context` names the call in errors. Through
+    /// [`inference::infer_into`]: a large batch in slices of rows, a small one on the calling thread.
     pub(crate) fn forward(&self, x: ArrayView2<f32>, context: &str) -> Result<Array2<f32>> {
-        if x.ncols() != self.inputs() {
-            return Err(Error::shape(
-                context,
-                format!("{} columns", self.inputs()),
-                format!("{} columns", x.ncols()),
-            ));
-        }
-        let widest = self.layers.iter().map(Layer::outputs).max().unwrap_or(1);
-        let rows = rows_per_pass(widest);
-        if x.nrows() <= rows {
-            return self.forward_rows(x);
-        }
         let mut output = try_zeros_2d((x.nrows(), self.outputs()), context)?;
-        let slices = x
-            .axis_chunks_iter(Axis(0), rows)
-            .zip(output.axis_chunks_iter_mut(Axis(0), rows));
-        for (x, mut output) in slices {
-            output.assign(&self.forward_rows(x)?);
-        }
+        self.forward_into(x, output.view_mut(), context)?;
         Ok(output)
     }
 
-    /// Every row of `x` through every layer, one layer after the other.
-    fn forward_rows(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let mut output = self.layers[0].forward(x)?;
-        for layer in &self.layers[1..] {
-            output = layer.forward(output.view())?;
-        }
-        Ok(output)
+    /// [`forward`](Self::forward) into `output` (`(x.nrows(), outputs)`); allocates nothing for a dense stack
+    /// once the calling thread's scratch has grown to it.
+    pub(crate) fn forward_into(&self, x: ArrayView2<f32>, output: ArrayViewMut2<f32>, context: &str) -> Result<()> {
+        inference::infer_into((&self.layers, &[]), x, output, context)
     }
-}
-
-/// How many rows inference passes through a stack at a time, when its widest layer has `widest` outputs: as many
-/// as keep each layer's output within about 8 MB (2^21 values), at least one.
-fn rows_per_pass(widest: usize) -> usize {
-    const VALUES_PER_PASS: usize = 1 << 21;
-    (VALUES_PER_PASS / widest.max(1)).max(1)
 }
 
 #[cfg(test)]
@@ -132,10 +103,14 @@ mod tests {
         )
         .unwrap();
         // 64 * 64 * 8 outputs: 64 rows per pass, so 150 rows take three passes, the last one short
-        assert_eq!(rows_per_pass(64 * 64 * 8), 64);
+        assert_eq!(inference::rows_per_pass(64 * 64 * 8), 64);
         let x = Array2::from_shape_fn((150, 4096), |(i, j)| ((i * 7 + j * 3) % 13) as f32 / 13.0);
         let sliced = stack.forward(x.view(), "test").unwrap();
-        assert_eq!(sliced, stack.forward_rows(x.view()).unwrap());
+        let mut one_pass = x.clone();
+        for layer in stack.layers() {
+            one_pass = layer.forward(one_pass.view()).unwrap();
+        }
+        assert_eq!(sliced, one_pass);
         assert_eq!(sliced.dim(), (150, 16));
     }
 }

@@ -1,0 +1,123 @@
+//! Inference through a chain of layers (an encoder, a decoder, or both one after the other) into a caller's
+//! buffer.
+//!
+//! - The layers between the first and the last write into two scratch buffers of the calling thread, used in
+//!   turn and kept for the next call, so that once they have grown to a model's widest layer a call allocates
+//!   nothing (a convolution still makes its patch scratch).
+//! - A large batch passes through the chain a slice of rows at a time ([`rows_per_pass`]), so that no layer's
+//!   output is ever more than a few MB: reconstructing 10,000 images of a convolutional model needs the output,
+//!   not gigabytes of activations. Rows are independent, so the result is the same bits.
+//! - A batch too small to be worth a hand-over to the thread pool (one sample encoded at a time) runs on the
+//!   calling thread; a larger one enters the pool once for the whole chain, not once per layer.
+
+use std::cell::RefCell;
+
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+
+use crate::error::{Error, Result};
+use crate::layers::Layer;
+use crate::matmul::{on_pool, threads_for};
+
+thread_local! {
+    /// This thread's two buffers for the outputs of the layers inside a chain.
+    static SCRATCH: RefCell<[Vec<f32>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
+}
+
+/// Passes `x` through the layers of `first` and then of `second` (either may be empty, not both) into `output`,
+/// which must be `(x.nrows(), outputs of the last layer)`; `context` names the call in errors.
+pub(crate) fn infer_into(
+    (first, second): (&[Layer], &[Layer]),
+    x: ArrayView2<f32>,
+    mut output: ArrayViewMut2<f32>,
+    context: &str,
+) -> Result<()> {
+    let layers = || first.iter().chain(second);
+    let (Some(head), Some(last)) = (layers().next(), layers().last()) else {
+        return Err(Error::InvalidArgument(format!("{context}: no layers")));
+    };
+    if x.ncols() != head.inputs() {
+        return Err(Error::shape(
+            context,
+            format!("{} columns", head.inputs()),
+            format!("{} columns", x.ncols()),
+        ));
+    }
+    if output.dim() != (x.nrows(), last.outputs()) {
+        return Err(Error::shape(
+            format!("{context} (output buffer)"),
+            format!("{:?}", (x.nrows(), last.outputs())),
+            format!("{:?}", output.dim()),
+        ));
+    }
+    let widest = layers().map(Layer::outputs).max().unwrap_or(1);
+    let rows = rows_per_pass(widest);
+    let work = layers().map(Layer::multiply_adds_per_sample).sum::<usize>();
+    let mut run = move || -> Result<()> {
+        let slices = x
+            .axis_chunks_iter(Axis(0), rows)
+            .zip(output.axis_chunks_iter_mut(Axis(0), rows));
+        for (x, output) in slices {
+            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut scratch) => chain_into(layers(), x, output, &mut scratch),
+                // only if inference ever ran inside inference on one thread: correct, with buffers of its own
+                Err(_) => chain_into(layers(), x, output, &mut [Vec::new(), Vec::new()]),
+            })?;
+        }
+        Ok(())
+    };
+    match threads_for(x.nrows().saturating_mul(work)) {
+        1 => run(),
+        _ => on_pool(run),
+    }
+}
+
+/// Every row of `x` through every layer of `layers`, the last one writing `output`, the others into `scratch`.
+fn chain_into<'l>(
+    mut layers: impl Iterator<Item = &'l Layer>,
+    x: ArrayView2<f32>,
+    output: ArrayViewMut2<f32>,
+    scratch: &mut [Vec<f32>; 2],
+) -> Result<()> {
+    let n = x.nrows();
+    let [write, read] = scratch;
+    let (mut write, mut read) = (write, read);
+    // the width of the values in `read`: `None` while the input is still `x`
+    let mut read_width = None;
+    let mut layer = layers.next().expect("a chain has a layer");
+    for next in layers {
+        let width = layer.outputs();
+        grow(write, n * width)?;
+        let input = match read_width {
+            None => x.view(),
+            Some(w) => ArrayView2::from_shape((n, w), &read[..n * w]).expect("a buffer of n · w values"),
+        };
+        let out = ArrayViewMut2::from_shape((n, width), &mut write[..n * width]).expect("a buffer of n · width values");
+        layer.infer_into(input, out)?;
+        std::mem::swap(&mut write, &mut read);
+        read_width = Some(width);
+        layer = next;
+    }
+    let input = match read_width {
+        None => x.view(),
+        Some(w) => ArrayView2::from_shape((n, w), &read[..n * w]).expect("a buffer of n · w values"),
+    };
+    layer.infer_into(input, output)
+}
+
+/// Grows `buffer` to at least `len` values (never shrinks it, so that it is made once per thread and model).
+fn grow(buffer: &mut Vec<f32>, len: usize) -> Result<()> {
+    if buffer.len() < len {
+        buffer.try_reserve(len - buffer.len()).map_err(|_| {
+            Error::InvalidArgument(format!("inference needs {len} values of scratch, more than memory"))
+        })?;
+        buffer.resize(len, 0.0);
+    }
+    Ok(())
+}
+
+/// How many rows inference passes through a chain at a time, when its widest layer has `widest` outputs: as many
+/// as keep each layer's output within about 8 MB (2^21 values), at least one.
+pub(crate) fn rows_per_pass(widest: usize) -> usize {
+    const VALUES_PER_PASS: usize = 1 << 21;
+    (VALUES_PER_PASS / widest.max(1)).max(1)
+}
