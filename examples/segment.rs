@@ -69,9 +69,6 @@ fn main() -> Result<(), Failure> {
     common::set_threads(&args)?;
     let out = common::out_dir(&args)?;
     let (train_photos, test_photos) = photos::load(&args)?;
-    if test_photos.is_empty() {
-        return Err("no test photo: name one with --test".into());
-    }
     let digits = Mnist::load_bundled()?;
     let seed: u64 = args.get_or("seed", 0);
     let train_count: usize = args.get_or("images", args.get_or("limit", 3000));

@@ -32,7 +32,8 @@ pub struct Photo {
 }
 
 /// The training and the test photos: every PNG in `--data`, alpha dropped and grey ones copied to R, G and B,
-/// the `--test` ones apart. Errors when a test name matches no photo or when no photo is left to train on.
+/// the `--test` ones apart. Errors when a test name matches no photo, when there is no test photo, or when no
+/// photo is left to train on.
 pub fn load(args: &Args) -> Result<(Vec<Photo>, Vec<Photo>), Failure> {
     let dir = args.get::<PathBuf>("data").unwrap_or_else(|| PathBuf::from(BUNDLED));
     let test_names: Vec<String> = args
@@ -64,6 +65,9 @@ pub fn load(args: &Args) -> Result<(Vec<Photo>, Vec<Photo>), Failure> {
         }
     }
     let (test, train): (Vec<Photo>, Vec<Photo>) = photos.into_iter().partition(|p| test_names.contains(&p.name));
+    if test.is_empty() {
+        return Err("no test photo: name one with --test".into());
+    }
     if train.is_empty() {
         return Err(format!(
             "every photo in {} is a test photo: none is left to train on",
