@@ -26,7 +26,7 @@
 //! - `u = (K + ½)·2⁻⁴⁰` with `K` a 40-bit uniform integer (the 32 bits of `w0` and the top 8 of `w1`): `u` is in
 //!   `[2⁻⁴¹, 1]`, with f32's relative precision all the way down, so the tails are exact to f32 precision out to
 //!   the **tail limit** `r ≤ √(82 ln 2) ≈ 7.54σ` (a standard normal exceeds 7.54 in absolute value with
-//!   probability 4.7·10⁻¹⁴: once in about 10⁵ Fashion-MNIST epochs). Near `u = 1`, `ln u` is resolved to
+//!   probability 4.7·10⁻¹⁴: once in about 4.5·10⁵ Fashion-MNIST epochs). Near `u = 1`, `ln u` is resolved to
 //!   f32's spacing 2⁻²⁴, a CDF error below 10⁻⁷;
 //! - `θ = 2π (j + ½)·2⁻²⁴` with `j` the low 24 bits of `w1`, reduced to a quadrant and `|x| ≤ π/4` exactly in
 //!   integers, so `sin` and `cos` need no range reduction.
