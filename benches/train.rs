@@ -1,15 +1,17 @@
 //! Training and inference speed on the AE-16 workload (`../shared/bench/WORKLOAD.md`): one `train_step` at batch
-//! 32 and 256, `encode` / `reconstruct` at batch 1000, and `encode` / `encode_into` of one sample, on the crate's
-//! default thread count (set `AUTOENCODER_NUM_THREADS` to change it).
+//! 32 and 256, `encode` / `reconstruct` at batch 1000, `encode` / `encode_into` of one sample, and the input noise
+//! of a denoising fit (a 256 × 784 and a 32 × 784 batch, and a one-batch `fit` epoch with and without it), on the
+//! crate's default thread count (set `AUTOENCODER_NUM_THREADS` to change it).
 //!
 //! ```text
 //! cargo bench --bench train
+//! cargo bench --bench train -- noise
 //! ```
 
 use std::hint::black_box;
 
 use autoencoder::ndarray::Array2;
-use autoencoder::{Adam, Autoencoder, Loss};
+use autoencoder::{Adam, Autoencoder, FitConfig, Loss};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// The AE-16 model: 784-256-64-16-64-256-784, ReLU, identity latent, sigmoid output, Glorot uniform.
@@ -70,5 +72,34 @@ fn inference(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, train_step, inference);
+/// The Gaussian input noise of a denoising fit (`FitConfig::input_noise`): the fill of one batch, and one-batch
+/// epochs of `fit` with and without it (a training step plus the gathering of the batch, and the noise).
+fn noise(c: &mut Criterion) {
+    let mut group = c.benchmark_group("noise");
+    for batch in [32, 256] {
+        let mut x = images(batch);
+        let values = x.as_slice_mut().expect("a new array is contiguous");
+        group.throughput(Throughput::Elements(values.len() as u64));
+        let mut epoch = 0;
+        group.bench_function(format!("fill_{batch}x784"), |b| {
+            b.iter(|| {
+                epoch += 1;
+                autoencoder::__internals::add_input_noise(black_box(&mut *values), 0.5, 0, epoch, 0);
+            })
+        });
+    }
+    let x = images(256);
+    group.throughput(Throughput::Elements(256));
+    for (name, sigma) in [("fit_epoch_batch256_plain", 0.0), ("fit_epoch_batch256_noise0.5", 0.5)] {
+        let mut ae = ae16();
+        let mut adam = Adam::new(1e-3);
+        let config = FitConfig::new(1).batch_size(256).input_noise(sigma);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(ae.fit(x.view(), None, &mut adam, &config).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train_step, inference, noise);
 criterion_main!(benches);

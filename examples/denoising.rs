@@ -2,7 +2,8 @@
 //! clean digits.
 //!
 //! `FitConfig::input_noise` adds fresh noise to every training batch (the targets stay clean), so the model
-//! never sees the same noisy digit twice. The noisy inputs are not clamped to [0, 1]; only the pictures are.
+//! never sees the same noisy digit twice; that noise is a function of the seed, the epoch, the batch and the
+//! pixel (counter-based, see `FitConfig::input_noise`), so a rerun or a resumed run sees the same noise. The noisy inputs are not clamped to [0, 1]; only the pictures are.
 //! Validation scores denoising itself: fixed noisy test digits against their clean originals. At the end it
 //! prints the PSNR (dB, over the whole test set) of the noisy and the denoised digits against the clean ones.
 //!

@@ -155,6 +155,12 @@ pub mod internals {
     pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
         super::on_pool(work)
     }
+
+    /// `values += σ·z`, the input noise `fit` adds to batch `batch` (0-based) of epoch `epoch` with seed `seed`
+    /// (`FitConfig::input_noise`), element by element in order.
+    pub fn add_input_noise(values: &mut [f32], std_dev: f32, seed: u64, epoch: u64, batch: u64) {
+        crate::training::noise::NoiseStream::new(seed, epoch, batch).add_to(values, std_dev)
+    }
 }
 
 /// Whether this CPU has the vector instructions the crate's kernel is written for (checked at run time): AVX2

@@ -226,6 +226,22 @@ fn count_the_allocations_of_steps() {
         short, long,
         "an epoch of 10 steps allocated {short} times, one of 30 steps {long} times"
     );
+    // ... nor with input noise (a denoising fit): the noise is added in place, batch by batch, on both threads
+    let noisy_epoch = |ae: &mut Autoencoder, adam: &mut Adam, rows: usize| {
+        let config = FitConfig::new(1).batch_size(256).seed(1).input_noise(0.5);
+        allocations(|| {
+            ae.fit(x.slice(s![..rows, ..]), None, adam, &config).unwrap();
+        })
+    };
+    noisy_epoch(&mut ae, &mut adam, 960); // warm-up
+    let (short, long) = (
+        noisy_epoch(&mut ae, &mut adam, 256),
+        noisy_epoch(&mut ae, &mut adam, 768),
+    );
+    assert_eq!(
+        short, long,
+        "a denoising epoch of 1 step allocated {short} times, one of 3 steps {long} times"
+    );
 
     // Inference into the caller's buffers: one sample at a time (on the calling thread) and batches of 1000 (on
     // the pool), encode and reconstruct, once the thread's scratch has grown to the model.

@@ -13,6 +13,11 @@ fn images(rows: usize) -> Array2<f32> {
 
 /// An AE-16-like model trained for 2 epochs of 3 batches (the last one partial) on `threads` threads.
 fn trained(threads: usize) -> Autoencoder {
+    trained_with_noise(threads, 0.0)
+}
+
+/// [`trained`], with Gaussian input noise of this standard deviation (a denoising fit).
+fn trained_with_noise(threads: usize, noise: f32) -> Autoencoder {
     autoencoder::set_num_threads(threads).unwrap();
     let x = images(600);
     let mut ae = Autoencoder::builder(784)
@@ -21,7 +26,7 @@ fn trained(threads: usize) -> Autoencoder {
         .seed(3)
         .build()
         .unwrap();
-    let config = FitConfig::new(2).batch_size(256).seed(5);
+    let config = FitConfig::new(2).batch_size(256).seed(5).input_noise(noise);
     ae.fit(x.view(), None, &mut Adam::new(1e-3), &config).unwrap();
     ae
 }
@@ -44,6 +49,18 @@ fn compare_thread_counts() {
         .build()
         .unwrap();
     assert!(two != untrained, "training changed nothing");
+
+    // the input noise of a denoising fit (split across threads on a 256 × 784 batch) is the same bits too
+    let noisy = trained_with_noise(2, 0.5);
+    assert!(
+        noisy == trained_with_noise(1, 0.5),
+        "denoising: 1 thread and 2 threads differ"
+    );
+    assert!(
+        noisy == trained_with_noise(3, 0.5),
+        "denoising: 3 threads and 2 threads differ"
+    );
+    assert!(noisy != two, "the input noise changed nothing");
 
     // the same for the book's convolutional autoencoder (products split by columns or rows, patches per image)
     let cae = |threads: usize| {

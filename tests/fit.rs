@@ -88,6 +88,44 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     assert_eq!(resumed, straight);
 }
 
+#[test]
+fn a_resumed_denoising_run_sees_the_same_noise_and_ends_with_the_same_weights() {
+    // The input noise of an element is a function of (seed, epoch, batch, element): resuming at epoch 3 draws
+    // what the uninterrupted run drew there.
+    let x = data();
+    let config = FitConfig::new(5).batch_size(20).seed(9).input_noise(0.3);
+
+    let mut straight = model(2);
+    let mut straight_opt = Adam::new(5e-3);
+    straight.fit(x.view(), None, &mut straight_opt, &config).unwrap();
+
+    let mut first = model(2);
+    let mut first_opt = Adam::new(5e-3);
+    let two_epochs = FitConfig::new(2).batch_size(20).seed(9).input_noise(0.3);
+    first.fit(x.view(), None, &mut first_opt, &two_epochs).unwrap();
+
+    let mut resumed = first.clone();
+    let mut resumed_opt = Adam::new(5e-3);
+    resumed_opt.load_state(first_opt.state()).unwrap();
+    let history = resumed
+        .fit(x.view(), None, &mut resumed_opt, &config.clone().start_epoch(2))
+        .unwrap();
+    assert_eq!(history.first_epoch, 3);
+    assert_eq!(resumed, straight);
+
+    // ... and the noise did something, differently for another seed
+    let mut clean = model(2);
+    clean
+        .fit(x.view(), None, &mut Adam::new(5e-3), &config.clone().input_noise(0.0))
+        .unwrap();
+    assert_ne!(straight, clean);
+    let mut reseeded = model(2);
+    reseeded
+        .fit(x.view(), None, &mut Adam::new(5e-3), &config.clone().seed(10))
+        .unwrap();
+    assert_ne!(straight, reseeded);
+}
+
 /// Keeps a copy of the model after every epoch.
 #[derive(Default)]
 struct Snapshots(Vec<Autoencoder>);

@@ -19,7 +19,7 @@ use autoencoder::{Adam, Autoencoder, Callback, Control, EpochReport, FitConfig, 
 
 /// The flags, after the example's name.
 const FLAGS: &str =
-    "[--data DIR] [--epochs N] [--batch B] [--threads T] [--seed S] [--limit N] [--infer-reps R] [--steps]";
+    "[--data DIR] [--epochs N] [--batch B] [--threads T] [--seed S] [--limit N] [--infer-reps R] [--noise SIGMA] [--steps]";
 
 /// Command-line options, with the anchors' defaults.
 pub struct Options {
@@ -31,6 +31,8 @@ pub struct Options {
     threads: usize,
     pub seed: u64,
     infer_reps: usize,
+    /// The standard deviation of `FitConfig::input_noise` (0: none), for the cost of denoising training.
+    noise: f32,
     /// Train with a `train_step` loop of the example's own rather than `fit`.
     steps: bool,
 }
@@ -45,6 +47,7 @@ fn parse_options(name: &str, default_batch: usize) -> Result<Options, Box<dyn Er
         threads: autoencoder::num_threads(),
         seed: 0,
         infer_reps: 5,
+        noise: 0.0,
         steps: false,
     };
     let mut args = std::env::args().skip(1);
@@ -71,11 +74,19 @@ fn parse_options(name: &str, default_batch: usize) -> Result<Options, Box<dyn Er
             "--seed" => options.seed = number()? as u64,
             "--infer-reps" => options.infer_reps = number()?,
             "--limit" => options.limit = Some(number()?),
+            "--noise" => {
+                options.noise = value
+                    .parse::<f32>()
+                    .map_err(|e| format!("{flag} {value}: {e}\n{usage}"))?
+            }
             _ => return Err(format!("unknown option {flag}\n{usage}").into()),
         }
     }
     if options.epochs == 0 || options.batch == 0 {
         return Err(format!("--epochs and --batch must be at least 1\n{usage}").into());
+    }
+    if options.noise != 0.0 && options.steps {
+        return Err(format!("--noise needs the fit driver, not --steps\n{usage}").into());
     }
     Ok(options)
 }
@@ -105,7 +116,8 @@ pub fn run(
     } else {
         let config = FitConfig::new(options.epochs)
             .batch_size(options.batch)
-            .seed(options.seed);
+            .seed(options.seed)
+            .input_noise(options.noise);
         ae.fit_with(FitData::autoencoding(train), &mut adam, &config, &mut epochs)?;
     }
     let EpochMeter {
@@ -143,6 +155,7 @@ pub fn run(
         "batch": options.batch,
         "threads": autoencoder::num_threads(),
         "epochs": options.epochs,
+        "input_noise": options.noise,
         "epoch_seconds": epoch_seconds.iter().map(|s| round(*s, 4)).collect::<Vec<_>>(),
         "median_epoch_s": round(median(steady), 4),
         "min_epoch_s": round(steady.iter().copied().fold(f64::INFINITY, f64::min), 4),
@@ -188,6 +201,7 @@ pub fn run_vae(name: &str, build: impl Fn(&Options, usize) -> autoencoder::Resul
     let config = FitConfig::new(options.epochs)
         .batch_size(options.batch)
         .seed(options.seed)
+        .input_noise(options.noise)
         .loss(Loss::BinaryCrossEntropy);
     vae.fit_with(FitData::autoencoding(train), &mut adam, &config, &mut epochs)?;
     let (peak_after_training, rss_after_training) = (peak_rss_mb(), rss_mb());
@@ -210,6 +224,7 @@ pub fn run_vae(name: &str, build: impl Fn(&Options, usize) -> autoencoder::Resul
         "batch": options.batch,
         "threads": autoencoder::num_threads(),
         "epochs": options.epochs,
+        "input_noise": options.noise,
         "epoch_seconds": epochs.seconds.iter().map(|s| round(*s, 4)).collect::<Vec<_>>(),
         "median_epoch_s": round(median(steady), 4),
         "median_over": if epochs.seconds.len() > 1 { "epochs 2..N" } else { "epoch 1 only (N=1)" },

@@ -19,18 +19,24 @@
 //!
 //! Every epoch is shuffled by a generator seeded from `(seed, epoch)`, so the same seed and thread count give
 //! bit-identical weights, and a run resumed from a checkpoint at epoch `k` ([`FitConfig::start_epoch`]) sees
-//! the same batches as one that never stopped. The same generator gives the input noise and, for a
-//! [`Vae`](crate::Vae) ([`Vae::fit`](crate::Vae::fit), the same loop), the noise of the sampling, so both resume
-//! exactly too.
+//! the same batches as one that never stopped. The same generator gives, for a [`Vae`](crate::Vae)
+//! ([`Vae::fit`](crate::Vae::fit), the same loop), the noise of the sampling, so it resumes exactly too.
+//!
+//! The input noise of a denoising fit ([`FitConfig::input_noise`]) is counter-based instead: the noise of element
+//! `i` (row by row) of batch `b` of epoch `e` is a pure function of `(seed, e, b, i)` — Philox4x32-10 uniforms
+//! turned into normals by Box–Muller with f32 `ln`, `sin` and `cos` of the crate's own (exact to f32 precision
+//! out to 7.54σ), vectorised, and split across the crate's threads on large batches with the same bits whatever
+//! the thread count. It draws nothing from the epoch's generator, resumes exactly, and costs a few percent of an
+//! epoch (the file `training/noise.rs` documents the generator and the method).
 
 use std::time::Instant;
 
 use ndarray::{s, Array2, ArrayView2, Axis, Zip};
 use ndarray_rand::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
-use ndarray_rand::rand_distr::{Distribution, Normal};
 
 use super::callbacks::EarlyStoppingState;
 use super::history::Losses;
+use super::noise::NoiseStream;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::Loss;
@@ -125,6 +131,13 @@ impl FitConfig {
 
     /// Adds fresh Gaussian noise of this standard deviation to every training input batch (never to the targets
     /// or the validation data): a denoising autoencoder. Default 0 (none).
+    ///
+    /// The noise of element `i` (numbered row by row) of batch `b` (0-based) of epoch `e` is `σ·z`, `z` a
+    /// standard normal that is a pure function of `(seed, e, b, i)`: counter-based (Philox4x32-10, keyed by the
+    /// [`seed`](Self::seed)), so a run resumed with [`start_epoch`](Self::start_epoch) adds exactly the noise
+    /// an uninterrupted run adds, on any number of threads. `z` comes from Box–Muller on 40-bit and 24-bit
+    /// uniforms: a normal to f32 precision, its tails included, out to `|z| ≈ 7.54` (exceeded by a true normal with
+    /// probability 5·10⁻¹⁴). The noise changes nothing else: the shuffles stay those of a fit without noise.
     ///
     /// ```
     /// let config = autoencoder::FitConfig::new(1).input_noise(0.3);
@@ -435,8 +448,6 @@ pub(super) fn run<M: Trainable, O: Optimizer>(
     // A separate target batch only when the targets differ from the (possibly noisy) input batch.
     let separate_targets = data.target.is_some() || config.input_noise > 0.0;
     let mut target_batch = Array2::zeros((if separate_targets { batch_size } else { 0 }, target.ncols()));
-    let noise =
-        Normal::new(0.0, config.input_noise).map_err(|e| Error::InvalidArgument(format!("fit: input noise: {e}")))?;
     let mut early = config.early_stopping.clone().map(EarlyStoppingState::new);
     let mut history = History {
         first_epoch: config.start_epoch + 1,
@@ -458,9 +469,14 @@ pub(super) fn run<M: Trainable, O: Optimizer>(
             let n = rows.len();
             gather_rows(data.input, rows, &mut input_batch);
             if config.input_noise > 0.0 {
-                input_batch
-                    .slice_mut(s![..n, ..])
-                    .mapv_inplace(|v| v + noise.sample(&mut rng));
+                // Element i of the batch (row by row) gets the noise of (seed, epoch, batch, i): nothing drawn
+                // from the epoch's generator, which shuffles (and samples a VAE's noise) alone.
+                let values = n * input_batch.ncols();
+                let stream = NoiseStream::new(config.seed, epoch as u64, batch as u64);
+                match input_batch.as_slice_mut() {
+                    Some(batch_values) => stream.add_to(&mut batch_values[..values], config.input_noise),
+                    None => unreachable!("a batch buffer of fit's own is contiguous"),
+                }
             }
             let input = input_batch.slice(s![..n, ..]);
             let target = if separate_targets {

@@ -10,6 +10,7 @@ pub mod metrics;
 
 mod callbacks;
 mod history;
+pub(crate) mod noise;
 mod vae_fit;
 
 pub use callbacks::{Callback, Control, EarlyStopping, PrintProgress};

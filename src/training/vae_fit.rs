@@ -3,8 +3,9 @@
 //! [`FitData`].
 //!
 //! The noise `eps` of the sampling `z = mean + exp(log_var / 2) ⊙ eps` comes from each epoch's generator, the one
-//! seeded from `(seed, epoch)` that shuffles the epoch (drawn after the shuffle, batch by batch, after the batch's
-//! input noise if any): the same seed gives the same weights, and a run resumed at epoch `k`
+//! seeded from `(seed, epoch)` that shuffles the epoch (drawn after the shuffle, batch by batch; the input noise,
+//! if any, is counter-based and draws nothing from it): the same seed gives the same weights, and a run resumed at
+//! epoch `k`
 //! ([`FitConfig::start_epoch`]) draws the very `eps` that an uninterrupted run draws in epochs `k + 1, ...`.
 
 use ndarray::ArrayView2;
