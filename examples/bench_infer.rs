@@ -2,10 +2,11 @@
 //! depend on training), the workload of `../shared/bench/anchors/infer_ae16.py` (PyTorch and ONNX Runtime):
 //! - `encode` of one image at a time over every test image (a stream scored one sample at a time), as
 //!   `ae.encode` on a one-row view and as `ae.encode_into` a caller's buffer;
-//! - `reconstruct` of the test images in batches of 1000.
+//! - `reconstruct` of the test images in batches of 1000, and `reconstruct_into` a buffer kept from batch to batch.
 //!
 //! Each is timed `--reps` times after one warm-up pass, and the best time is reported. The last line is one JSON
 //! object: `encode_b1_us` (per image), `encode_into_b1_us`, `reconstruct_b1000_s` (all the test images),
+//! `reconstruct_into_b1000_s`,
 //! `threads`, `images`.
 //!
 //! ```text
@@ -64,13 +65,23 @@ fn main() -> Result<(), Failure> {
         }
         Ok(())
     })?;
+    let mut images = Array2::zeros((1000, ae.outputs()));
+    let reconstruct_into_b1000 = best_of(reps, || {
+        for chunk in test.axis_chunks_iter(Axis(0), 1000) {
+            let rows = chunk.nrows();
+            ae.reconstruct_into(chunk, images.slice_mut(s![..rows, ..]))?;
+        }
+        Ok(())
+    })?;
     let per_image_us = |seconds: f64| seconds / test.nrows() as f64 * 1e6;
     println!(
-        "encode, batch 1: {:.1} µs per image ({:.1} µs into a buffer); reconstruct, batches of 1000: {:.4} s for {} images",
+        "encode, batch 1: {:.1} µs per image ({:.1} µs into a buffer); reconstruct, batches of 1000: {:.4} s for {} \
+         images ({:.4} s into a buffer)",
         per_image_us(encode_b1),
         per_image_us(encode_into_b1),
         reconstruct_b1000,
-        test.nrows()
+        test.nrows(),
+        reconstruct_into_b1000
     );
     let report = serde_json::json!({
         "framework": "autoencoder",
@@ -78,6 +89,7 @@ fn main() -> Result<(), Failure> {
         "encode_b1_us": per_image_us(encode_b1),
         "encode_into_b1_us": per_image_us(encode_into_b1),
         "reconstruct_b1000_s": reconstruct_b1000,
+        "reconstruct_into_b1000_s": reconstruct_into_b1000,
         "images": test.nrows(),
         "threads": autoencoder::num_threads(),
         "reps": reps,
