@@ -35,12 +35,13 @@
 //! - [`models`]: a stack of layers ([`Encoder`], [`Decoder`]), the [`Autoencoder`] with its training step, the
 //!   variational autoencoder ([`Vae`]) with its own, the builders ([`builder`], [`conv_builder`]), the names of the
 //!   parameters ([`models::names`]: `encoder.0.weight`, ..., which model files, optimizer state and checkpoints
-//!   share) and the buffers a training step reuses. Models know nothing of training loops or files.
+//!   share), the buffers a training step reuses, and inference into a caller's buffer (`encode_into`, ...).
+//!   Models know nothing of training loops or files.
 //! - [`optim`] and [`loss`], beside [`layers`]: the optimizers and losses a model's training step applies; and
 //!   the layers — [`Dense`] ([`dense`]), [`Conv2d`], [`ConvTranspose2d`], the [`Layer`] enum over them, the
 //!   activations ([`activation`]) and initialisers ([`init`]). None of the three knows the others or the models.
-//! - at the bottom, private: `matmul` (the matrix-product kernels and their thread pool) and `alloc` (fallible
-//!   allocation).
+//! - at the bottom, private: `matmul` (the matrix-product kernels — blocked for batches, thin for a few rows —
+//!   and their thread pool) and `alloc` (fallible allocation).
 //!
 //! [`prelude`] and [`error`] sit at the root. The modules' paths from before the folders (`autoencoder::dense`,
 //! `autoencoder::fit`, `autoencoder::idx`, `autoencoder::persist`, ...) are kept as re-exports for
