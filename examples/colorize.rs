@@ -39,7 +39,7 @@ use autoencoder::data::colour::{grey_to_rgb, rgb_to_grey, rgb_to_ycbcr, ycbcr_to
 use autoencoder::data::patches::{covering_patch_origins, cut_patches, patch_origins, stitch_patches};
 use autoencoder::image::{write_image, write_labelled_rows, GridLayout};
 use autoencoder::metrics::psnr;
-use autoencoder::ndarray::{concatenate, s, Array2, Array3, ArrayView2, Axis};
+use autoencoder::ndarray::{concatenate, Array2, Array3, ArrayView2, Axis};
 use autoencoder::{Adam, Autoencoder, Callback, Control, EpochReport, FitConfig, FitData};
 use common::photos::{self, stack_rows, Photo};
 use common::{Args, Failure, Flag};
@@ -321,9 +321,10 @@ fn evenly_spread(rows: &Array2<f32>, n: usize) -> Array2<f32> {
 
 /// The photo's grey, as RGB.
 fn grey_photo(photo: &Photo) -> Result<Array3<f32>, Failure> {
-    let (h, w, _) = photo.rgb.dim();
-    let flat = photo.rgb.view().into_shape_with_order((1, h * w * 3))?;
-    Ok(grey_to_rgb(rgb_to_grey(flat)?.view())?.into_shape_with_order((h, w, 3))?)
+    let grey = photo.grey()?;
+    Ok(Array3::from_shape_fn((grey.nrows(), grey.ncols(), 3), |(y, x, _)| {
+        grey[[y, x]]
+    }))
 }
 
 /// The photo coloured by `colours` patch by patch, every pixel covered, overlaps averaged.
@@ -348,7 +349,7 @@ fn side_by_side(images: &[Array3<f32>]) -> Result<Array3<f32>, Failure> {
         if i > 0 {
             parts.push(gap.view());
         }
-        parts.push(image.slice(s![.., .., ..]));
+        parts.push(image.view());
     }
     Ok(concatenate(Axis(1), &parts)?)
 }

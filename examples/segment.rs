@@ -23,7 +23,6 @@ mod common;
 
 use std::time::Instant;
 
-use autoencoder::data::colour::rgb_to_grey;
 use autoencoder::image::{write_labelled_rows, GridLayout};
 use autoencoder::mnist::Mnist;
 use autoencoder::ndarray::{s, Array2, ArrayView2};
@@ -178,8 +177,7 @@ impl Pictures {
                 )
                 .into());
             }
-            let flat = photo.rgb.view().into_shape_with_order((1, h * w * 3))?;
-            greys.push(rgb_to_grey(flat)?.into_shape_with_order((h, w))?);
+            greys.push(photo.grey()?);
         }
         let mut rng = StdRng::seed_from_u64(seed);
         let mut composites = Array2::zeros((count, SIDE * SIDE));

@@ -84,8 +84,18 @@ pub use layers::{
     Padding,
 };
 pub use loss::Loss;
+/// Entry points for the crate's own benchmarks (`benches/`) and allocation test (`tests/allocations.rs`); not part
+/// of the public API, and not covered by semantic versioning.
 #[doc(hidden)]
-pub use matmul::internals as __internals;
+pub mod __internals {
+    pub use crate::matmul::internals::{on_pool, product_into};
+
+    /// `values += σ·z`, the input noise `fit` adds to batch `batch` (0-based) of epoch `epoch` with seed `seed`
+    /// (`FitConfig::input_noise`), element by element in order.
+    pub fn add_input_noise(values: &mut [f32], std_dev: f32, seed: u64, epoch: u64, batch: u64) {
+        crate::training::noise::NoiseStream::new(seed, epoch, batch).add_to(values, std_dev)
+    }
+}
 pub use matmul::{num_threads, set_num_threads, MAX_THREADS};
 pub use models::{Autoencoder, AutoencoderBuilder, ConvAutoencoderBuilder, Decoder, Encoder, Vae, VaeLoss};
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};

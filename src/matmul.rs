@@ -137,8 +137,8 @@ pub(crate) fn try_line_aligned_zeros(rows: usize, columns: usize, what: &str) ->
         .map_err(|e| crate::Error::InvalidArgument(format!("{what}: {e}")))
 }
 
-/// Entry points for the crate's own benchmarks (`benches/`) and allocation test (`tests/allocations.rs`); not part
-/// of the public API, and not covered by semantic versioning.
+/// The products' entry points for the crate's own benchmarks (`benches/`) and allocation test
+/// (`tests/allocations.rs`), gathered with the others in `autoencoder::__internals`; not part of the public API.
 #[doc(hidden)]
 pub mod internals {
     use ndarray::{ArrayView2, ArrayViewMut2};
@@ -154,12 +154,6 @@ pub mod internals {
     /// its products: from inside the pool, products split across its threads without a hand-over each.
     pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
         super::on_pool(work)
-    }
-
-    /// `values += σ·z`, the input noise `fit` adds to batch `batch` (0-based) of epoch `epoch` with seed `seed`
-    /// (`FitConfig::input_noise`), element by element in order.
-    pub fn add_input_noise(values: &mut [f32], std_dev: f32, seed: u64, epoch: u64, batch: u64) {
-        crate::training::noise::NoiseStream::new(seed, epoch, batch).add_to(values, std_dev)
     }
 }
 

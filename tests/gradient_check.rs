@@ -20,6 +20,7 @@ use autoencoder::ndarray::{Array1, Array2};
 use autoencoder::rand::{rngs::StdRng, Rng, SeedableRng};
 use autoencoder::{Activation, Autoencoder, Decoder, Dense, DenseGradients, Encoder, Loss, Sgd};
 use common::activations::{activate, erf, has_kink, sigmoid, ACTIVATIONS};
+use common::gradients::Comparison;
 
 const LOSSES: [Loss; 2] = [Loss::Mse, Loss::BinaryCrossEntropy];
 
@@ -171,62 +172,13 @@ fn numeric_gradients(layers: &[Reference], x: &[Vec<f64>], target: &[Vec<f64>], 
 // Comparison.
 // ---------------------------------------------------------------------------------------------------------
 
-/// The worst `|a - n| / (ABS_TOLERANCE + REL_TOLERANCE · max(|a|, |n|))` seen so far (1 is the limit), and the
-/// worst relative error among gradients larger than 1e-3, for the report.
-#[derive(Default, Debug)]
-struct Comparison {
-    worst_ratio: f64,
-    worst_where: String,
-    worst_relative: f64,
-    compared: usize,
-}
-
-impl Comparison {
-    fn add(&mut self, analytic: f64, numeric: f64, what: impl FnOnce() -> String) {
-        let error = (analytic - numeric).abs();
-        let scale = analytic.abs().max(numeric.abs());
-        let ratio = error / (ABS_TOLERANCE + REL_TOLERANCE * scale);
-        if ratio.is_nan() || ratio > self.worst_ratio {
-            self.worst_ratio = ratio;
-            self.worst_where = format!("{}: analytic {analytic:e}, numeric {numeric:e}", what());
-        }
-        if scale > 1e-3 {
-            self.worst_relative = self.worst_relative.max(error / scale);
-        }
-        self.compared += 1;
-    }
-
-    fn merge(&mut self, other: Comparison) {
-        if other.worst_ratio.is_nan() || other.worst_ratio > self.worst_ratio {
-            self.worst_ratio = other.worst_ratio;
-            self.worst_where = other.worst_where;
-        }
-        self.worst_relative = self.worst_relative.max(other.worst_relative);
-        self.compared += other.compared;
-    }
-
-    fn passes(&self) -> bool {
-        self.worst_ratio <= 1.0 // false for NaN
-    }
-
-    fn assert_passes(&self, context: &str) {
-        assert!(self.compared > 0, "{context}: nothing compared");
-        assert!(
-            self.passes(),
-            "{context}: gradient off by {:.2}× the tolerance at {}",
-            self.worst_ratio,
-            self.worst_where
-        );
-    }
-}
-
 /// Per layer, first to last: `(dL/dW, dL/db)`.
 type LayerGradients = Vec<(Array2<f32>, Array1<f32>)>;
 
 /// Compares the per-layer analytic gradients (layer order, first to last) with the numeric ones.
 fn compare_layers(analytic: &[(Array2<f32>, Array1<f32>)], numeric: &NumericGradients, context: &str) -> Comparison {
     assert_eq!(analytic.len(), numeric.layers.len());
-    let mut comparison = Comparison::default();
+    let mut comparison = Comparison::new(ABS_TOLERANCE, REL_TOLERANCE);
     for (k, ((dw, db), (nw, nb))) in analytic.iter().zip(&numeric.layers).enumerate() {
         assert_eq!(
             dw.dim(),
@@ -359,7 +311,7 @@ fn check_stack(seed: u64, depth: usize, activation: Activation, loss: Loss) -> C
 
 #[test]
 fn per_layer_backward_matches_finite_differences_for_every_activation_and_loss() {
-    let mut overall = Comparison::default();
+    let mut overall = Comparison::new(ABS_TOLERANCE, REL_TOLERANCE);
     for (a, &activation) in ACTIVATIONS.iter().enumerate() {
         for (l, &loss) in LOSSES.iter().enumerate() {
             for depth in [2, 3] {
@@ -459,7 +411,7 @@ fn check_train_steps(seed: u64, activation: Activation, loss: Loss) -> Option<Co
     let decoder = Decoder::new(layers.collect()).unwrap();
     let mut ae = Autoencoder::new(encoder, decoder).unwrap();
     let mut sgd = Sgd::new(LEARNING_RATE);
-    let mut comparison = Comparison::default();
+    let mut comparison = Comparison::new(ABS_TOLERANCE, REL_TOLERANCE);
     for (step, rows) in [6, 3, 6, 1].into_iter().enumerate() {
         let x = random_matrix(&mut rng, rows, 5, -1.0, 1.0);
         let target = random_target(&mut rng, rows, 5, loss);
@@ -502,7 +454,7 @@ fn check_train_steps(seed: u64, activation: Activation, loss: Loss) -> Option<Co
 
 #[test]
 fn train_step_applies_finite_difference_gradients_for_every_activation_and_loss() {
-    let mut overall = Comparison::default();
+    let mut overall = Comparison::new(ABS_TOLERANCE, REL_TOLERANCE);
     for (a, &activation) in ACTIVATIONS.iter().enumerate() {
         for (l, &loss) in LOSSES.iter().enumerate() {
             let first_seed = 50_000 + 1000 * a as u64 + 100 * l as u64;

@@ -11,54 +11,18 @@
 //! compared. The two sum in different orders, so they agree to f32 rounding (observed: the largest absolute
 //! difference 5.7e-6 with Adam, 1.9e-6 with SGD, each on a loss of about 10, within the relative tolerance).
 
+mod common;
+
 use autoencoder::ndarray::{Array1, Array2};
 use autoencoder::{Activation, Adam, Decoder, Dense, Encoder, Loss, Sgd, Vae, VaeLoss};
+use common::trajectory::{assert_close, numbers, sizes, ADAM_ABSOLUTE_FLOOR, SGD_ABSOLUTE_FLOOR};
 use serde_json::Value;
-
-/// Every loss and final weight must be within this, relative to the larger magnitude, of JAX's...
-const RELATIVE_TOLERANCE: f64 = 1e-5;
-/// ...or within this absolute difference: with SGD, where the weights move by the gradients themselves...
-const SGD_ABSOLUTE_FLOOR: f64 = 1e-6;
-/// ...and with Adam, which divides each step by the gradient's running size, so that a gradient near zero, whose
-/// rounding differs between the two implementations, moves its weight by a visibly different amount. One part in
-/// a thousand of the learning rate: a wrong gradient would move a weight by up to the learning rate per step.
-const ADAM_ABSOLUTE_FLOOR: f64 = 1e-5;
-
-fn numbers(value: &Value) -> Vec<f32> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn sizes(value: &Value) -> Vec<usize> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect()
-}
 
 fn layer(json: &Value) -> Dense {
     let shape = sizes(&json["shape"]);
     let activation: Activation = json["activation"].as_str().unwrap().parse().unwrap();
     let weights = Array2::from_shape_vec((shape[0], shape[1]), numbers(&json["weight"])).unwrap();
     Dense::from_parts(weights, Array1::from(numbers(&json["bias"])), activation).unwrap()
-}
-
-/// Asserts that `ours` is within the tolerances of `theirs`; returns the absolute difference.
-#[track_caller]
-fn assert_close(ours: f32, theirs: f32, floor: f64, what: &str) -> f64 {
-    let (a, b) = (f64::from(ours), f64::from(theirs));
-    let difference = (a - b).abs();
-    assert!(
-        difference <= floor.max(RELATIVE_TOLERANCE * a.abs().max(b.abs())),
-        "{what}: ours {ours}, JAX {theirs}"
-    );
-    difference
 }
 
 fn check(file: &str, loss: Loss) {

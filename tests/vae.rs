@@ -18,6 +18,7 @@ use autoencoder::{
     Vae, VaeLoss,
 };
 use common::activations::activate;
+use common::gradients::Comparison;
 
 /// The central-difference step, in f64.
 const STEP: f64 = 1e-5;
@@ -187,30 +188,6 @@ fn numeric_gradients(model: &Model, p: &Problem) -> Vec<Vec<f64>> {
 // Comparisons.
 // ---------------------------------------------------------------------------------------------------------
 
-#[derive(Default)]
-struct Comparison {
-    worst_ratio: f64,
-    worst_where: String,
-    compared: usize,
-}
-
-impl Comparison {
-    fn add(&mut self, analytic: f64, numeric: f64, what: impl FnOnce() -> String) {
-        let error = (analytic - numeric).abs();
-        let scale = analytic.abs().max(numeric.abs());
-        let ratio = error / (ABS_TOLERANCE + REL_TOLERANCE * scale);
-        if ratio.is_nan() || ratio > self.worst_ratio {
-            self.worst_ratio = ratio;
-            self.worst_where = format!("{}: analytic {analytic:e}, numeric {numeric:e}", what());
-        }
-        self.compared += 1;
-    }
-
-    fn passes(&self) -> bool {
-        self.worst_ratio <= 1.0 // false for NaN
-    }
-}
-
 /// Every parameter, flattened, per tensor.
 fn parameters(vae: &Vae) -> Vec<(String, Vec<f32>)> {
     vae.named_parameters()
@@ -253,7 +230,7 @@ fn check_steps(seed: u64, loss: Loss, beta: f32, reference: impl Fn(&Model, &Pro
     let mut rng = StdRng::seed_from_u64(seed);
     let mut vae = small_vae(&mut rng, loss, beta);
     let mut sgd = Sgd::new(LEARNING_RATE);
-    let mut comparison = Comparison::default();
+    let mut comparison = Comparison::new(ABS_TOLERANCE, REL_TOLERANCE);
     for (step, rows) in [4, 2, 1].into_iter().enumerate() {
         let x = random_matrix(&mut rng, rows, 5, -1.0, 1.0);
         let target = random_target(&mut rng, rows, loss);

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use autoencoder::data::colour::rgb_to_grey;
 use autoencoder::data::png::{png_files, read_png, Alpha};
 use autoencoder::ndarray::{concatenate, Array2, Array3, Axis};
 
@@ -29,6 +30,15 @@ pub const FLAGS: [Flag; 2] = [
 pub struct Photo {
     pub name: String,
     pub rgb: Array3<f32>,
+}
+
+impl Photo {
+    /// The photo's grey, `(h, w)`, with the book's weights.
+    pub fn grey(&self) -> Result<Array2<f32>, Failure> {
+        let (h, w, _) = self.rgb.dim();
+        let flat = self.rgb.view().into_shape_with_order((1, h * w * 3))?;
+        Ok(rgb_to_grey(flat)?.into_shape_with_order((h, w))?)
+    }
 }
 
 /// The training and the test photos: every PNG in `--data`, alpha dropped and grey ones copied to R, G and B,

@@ -87,21 +87,23 @@ fn chain_into<'l>(
     for next in layers {
         let width = layer.outputs();
         grow(write, n * width)?;
-        let input = match read_width {
-            None => x.view(),
-            Some(w) => ArrayView2::from_shape((n, w), &read[..n * w]).expect("a buffer of n · w values"),
-        };
         let out = ArrayViewMut2::from_shape((n, width), &mut write[..n * width]).expect("a buffer of n · width values");
-        layer.infer_into(input, out)?;
+        layer.infer_into(input(x, read, read_width), out)?;
         std::mem::swap(&mut write, &mut read);
         read_width = Some(width);
         layer = next;
     }
-    let input = match read_width {
-        None => x.view(),
+    layer.infer_into(input(x, read, read_width), output)
+}
+
+/// The input of the next layer: `x` while no layer has run (`read_width` is `None`), else the previous layer's
+/// output, the first `x.nrows() · read_width` values of `read`.
+fn input<'a>(x: ArrayView2<'a, f32>, read: &'a [f32], read_width: Option<usize>) -> ArrayView2<'a, f32> {
+    let n = x.nrows();
+    match read_width {
+        None => x,
         Some(w) => ArrayView2::from_shape((n, w), &read[..n * w]).expect("a buffer of n · w values"),
-    };
-    layer.infer_into(input, output)
+    }
 }
 
 /// Grows `buffer` to at least `len` values (never shrinks it, so that it is made once per thread and model).

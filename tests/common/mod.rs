@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod activations;
+pub mod gradients;
+pub mod trajectory;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
