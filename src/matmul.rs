@@ -35,15 +35,27 @@ pub(crate) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayVie
     product_adding_into(a, b, out, false)
 }
 
-/// `out += a · b`: as [`product_into`], with the product added to what `out` holds (a sum over parts of a batch,
-/// such as a convolution's kernel gradient computed a few images at a time).
+/// `out = a · b`, or with `adding` `out += a · b`, on the calling thread, whatever the thread count: for work
+/// that is already split across the threads in larger pieces (a convolution's batch, by images). The same bits as
+/// [`product_into`] and of a product added to `out`.
 ///
 /// **Panics** if the shapes do not agree.
-pub(crate) fn product_add_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
-    product_adding_into(a, b, out, true)
+pub(crate) fn product_on_this_thread(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool) {
+    product_with(a, b, out, adding, Some(1))
 }
 
-fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: ArrayViewMut2<f32>, adding: bool) {
+fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool) {
+    product_with(a, b, out, adding, None)
+}
+
+/// The product on `threads` threads, or as many as [`threads_for`] picks for its size.
+fn product_with(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    mut out: ArrayViewMut2<f32>,
+    adding: bool,
+    threads: Option<usize>,
+) {
     let ((m, k), n) = (a.dim(), b.ncols());
     assert!(
         b.nrows() == k && out.dim() == (m, n),
@@ -59,7 +71,7 @@ fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut out: ArrayVie
     if thin::product_adding_into(a, b, out.view_mut(), adding) {
         return;
     }
-    match threads::threads_for(m.saturating_mul(k).saturating_mul(n)) {
+    match threads.unwrap_or_else(|| threads_for(m.saturating_mul(k).saturating_mul(n))) {
         1 => kernel::product_adding_into(a, b, out, adding),
         threads => on_pool(|| split(a, b, out, adding, threads)),
     }
@@ -284,8 +296,13 @@ mod tests {
             let b = matrix(k, n, 11, layouts & 2 != 0);
             let start = matrix(m, n, 12, false);
             let mut out = start.clone();
-            product_add_into(a.view(), b.view(), out.view_mut());
+            product_on_this_thread(a.view(), b.view(), out.view_mut(), true);
             assert_close(&out, &(&start + &reference(a.view(), b.view())));
+            let mut once = Array2::zeros((m, n));
+            product_on_this_thread(a.view(), b.view(), once.view_mut(), false);
+            let mut pooled = Array2::from_elem((m, n), f32::NAN);
+            product_into(a.view(), b.view(), pooled.view_mut());
+            assert_eq!(once, pooled, "on this thread, the same bits as on the pool");
         }
     }
 

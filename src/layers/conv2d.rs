@@ -15,9 +15,10 @@
 //! Backward, given `dL/dy`: `dL/dz = dL/dy ⊙ act'(z)`, `dL/dK = Pᵀ · dL/dz`, `dL/db = Σ_rows dL/dz`,
 //! `dL/dx = scatter_add(dL/dz · Kᵀ)` (each window's gradient added back where the window read).
 //!
-//! The patch matrices hold a few images at a time (about 8 MB, [`patch_room`](super::geometry::patch_room)): a
-//! batch goes through in passes of equal size, `dL/dK` summed over the passes in order, so that the windows stay
-//! in the caches between the product and the gather or scatter, and a batch of 256 does not need 100 MB of them.
+//! The patch matrices hold a few images at a time ([`groups`](super::groups)): each thread takes its images of
+//! the batch a few at a time, so that the windows stay in the core's cache between the step that writes them and
+//! the one that reads them back, and a batch of 256 does not need 100 MB of them. Backward sums `dL/dK` and
+//! `dL/db` by fixed groups of images, so that the results are the same bits on any thread count.
 //!
 //! ```
 //! use autoencoder::{Activation, Conv2d, Padding};
@@ -39,15 +40,15 @@ use ndarray_rand::rand::Rng;
 
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::dense::sweeps;
-use super::geometry::{
-    at_once, check_columns, check_kernel, checked_filters, passes, patch_room, pixel_rows, pixel_rows_mut, Geometry,
-    Padding,
+use super::geometry::{check_columns, check_kernel, checked_filters, pixel_rows, pixel_rows_mut, Geometry, Padding};
+use super::groups::{
+    backward_by_groups, forward_by_images, group_sums_shape, images_at_once, patch_room, BackwardViews,
 };
 use super::patches::{gather, scatter_add};
 use super::{Activation, Init};
 use crate::alloc::try_zeros_2d;
 use crate::error::{Error, Result};
-use crate::matmul::{on_pool, product_add_into, product_into};
+use crate::matmul::{on_pool, parts_for, product_on_this_thread};
 
 /// A 2-D convolution `y = act(conv(x, K) + b)` over images in HWC order, with Keras' kernel layout
 /// `(kh, kw, in_channels, filters)` and Keras' [`Padding`] rules.
@@ -395,18 +396,20 @@ impl Conv2d {
             self.patch_scratch(trace.input.nrows()),
             "Conv2d::backward's patch matrix",
         )?;
+        let mut group_sums = Array2::zeros(self.group_sums_shape());
         on_pool(|| {
             let (window, filters) = (self.geometry.window(), self.filters());
             let grad_kernel = grads.kernel.view_mut().into_shape_with_order((window, filters));
             self.backward_into(
                 trace.input.view(),
-                trace.pre_activation.as_ref().map(|z| z.view()),
-                trace.output.view(),
+                (trace.pre_activation.as_ref().map(|z| z.view()), trace.output.view()),
                 grad.view_mut(),
-                (patches.view_mut(), false),
-                grad_kernel.expect("a standard-layout kernel reshapes"),
-                grads.bias.view_mut(),
+                (
+                    grad_kernel.expect("a standard-layout kernel reshapes"),
+                    grads.bias.view_mut(),
+                ),
                 Some(grads.input.view_mut()),
+                (patches.view_mut(), group_sums.view_mut()),
             )
         });
         Ok(grads)
@@ -426,96 +429,118 @@ impl Conv2d {
 
     /// The forward pass into caller-owned buffers (no allocation): `output` gets `act(z)`, and `pre_activation`
     /// `z` when given (it must be, for activations that need it in backward). `patches` (of
-    /// [`patch_scratch`](Self::patch_scratch)) is scratch; when the batch fits in it at once, it keeps the
-    /// input's windows for backward. `x` in standard layout.
+    /// [`patch_scratch`](Self::patch_scratch)) is scratch. `x` in standard layout.
+    ///
+    /// The batch is split by whole images across the crate's threads ([`forward_by_images`]); a thread takes its
+    /// images a few at a time: their windows gathered, the product of the windows and the kernel while they are
+    /// still in the core's cache, then the bias and activation on the output just written.
     pub(crate) fn forward_into(
+        &self,
+        x: ArrayView2<f32>,
+        patches: ArrayViewMut2<f32>,
+        pre_activation: Option<ArrayViewMut2<f32>>,
+        output: ArrayViewMut2<f32>,
+    ) {
+        let (n, (rows, window)) = (x.nrows(), self.patches_shape(1));
+        let parts = parts_for(n.saturating_mul(rows * window)).min(n).max(1);
+        forward_by_images(
+            (x, patches),
+            (pre_activation, output),
+            (rows, parts),
+            &|x, patches, pre, output| self.forward_on_this_thread(x, patches, pre, output),
+        );
+    }
+
+    /// [`forward_into`](Self::forward_into) on the calling thread, a few images at a time through `patches`.
+    fn forward_on_this_thread(
         &self,
         x: ArrayView2<f32>,
         mut patches: ArrayViewMut2<f32>,
         mut pre_activation: Option<ArrayViewMut2<f32>>,
         mut output: ArrayViewMut2<f32>,
     ) {
-        let (n, filters) = (x.nrows(), self.filters());
-        for (_, images) in passes(&self.geometry, n, patches.nrows()) {
-            let (start, end) = (images.start, images.end);
-            let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
-            gather(&self.geometry, x.slice(s![start..end, ..]), patches.view_mut());
-            let mut z = pixel_rows_mut(output.slice_mut(s![start..end, ..]), filters);
-            product_into(patches.view(), self.kernel_matrix(), z.view_mut());
-            // the bias and activation while this pass's output is still in the caches
-            let pre = (pre_activation.as_mut()).map(|pre| pixel_rows_mut(pre.slice_mut(s![start..end, ..]), filters));
-            sweeps::bias_activation(z, pre, self.bias.view(), self.activation);
+        let (n, filters, rows) = (x.nrows(), self.filters(), self.patches_shape(1).0);
+        let images_at_once = images_at_once(&patches, rows);
+        for start in (0..n).step_by(images_at_once) {
+            let images = start..(start + images_at_once).min(n);
+            let mut windows = patches.slice_mut(s![..images.len() * rows, ..]);
+            gather(&self.geometry, x.slice(s![images.clone(), ..]), windows.view_mut());
+            let mut z = pixel_rows_mut(output.slice_mut(s![images.clone(), ..]), filters);
+            product_on_this_thread(windows.view(), self.kernel_matrix(), z.view_mut(), false);
+            let pre = (pre_activation.as_mut()).map(|pre| pixel_rows_mut(pre.slice_mut(s![images, ..]), filters));
+            sweeps::bias_activation_on_this_thread(z, pre, self.bias.view(), self.activation);
         }
     }
 
-    /// The backward pass into caller-owned buffers (no allocation): [`backward_sweep_into`]
-    /// (Self::backward_sweep_into), then [`gradients_into`](Self::gradients_into).
+    /// The backward pass into caller-owned buffers (no allocation), by [groups](super::groups) of images: for a
+    /// few images at a time, `dL/dz = dL/dy ⊙ act'(z)` in place in `grad` with its sum into `dL/db`, the windows
+    /// `P` of the input gathered into `patches` and `Pᵀ · dL/dz` added into `dL/dK`, then, when `grad_input` is
+    /// given (the first layer of a network has nobody to pass it to), `dL/dz · Kᵀ` into `patches` and each
+    /// window's part added back where the window read: `dL/dx`.
     ///
-    /// `grad` holds `dL/dy` on entry and `dL/dz` on return. `patches` is scratch of
-    /// [`patch_scratch`](Self::patch_scratch); with `true` it holds what [`forward_into`](Self::forward_into)
-    /// left there. `grad_input` may be `None` for the first layer of a network, whose input gradient nobody
-    /// needs.
-    #[allow(clippy::too_many_arguments)]
+    /// `grad` holds `dL/dy` on entry and `dL/dz` on return; `grad_kernel` (the kernel as the products' matrix)
+    /// and `grad_bias` get `dL/dK` and `dL/db`; the scratch is `patches` (of [`patch_scratch`]
+    /// (Self::patch_scratch)) and `group_sums` (of [`group_sums_shape`](Self::group_sums_shape)).
     pub(crate) fn backward_into(
         &self,
         x: ArrayView2<f32>,
-        pre_activation: Option<ArrayView2<f32>>,
-        output: ArrayView2<f32>,
-        mut grad: ArrayViewMut2<f32>,
-        patches: (ArrayViewMut2<f32>, bool),
-        grad_kernel: ArrayViewMut2<f32>,
-        grad_bias: ArrayViewMut1<f32>,
-        grad_input: Option<ArrayViewMut2<f32>>,
-    ) {
-        self.backward_sweep_into(pre_activation, output, grad.view_mut(), grad_bias);
-        self.gradients_into(x, grad.view(), patches, grad_kernel, grad_input);
-    }
-
-    /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place, and
-    /// `grad_bias = dL/db`, the sum of `dL/dz` over every pixel of every image.
-    pub(crate) fn backward_sweep_into(
-        &self,
-        pre_activation: Option<ArrayView2<f32>>,
-        output: ArrayView2<f32>,
+        (pre_activation, output): (Option<ArrayView2<f32>>, ArrayView2<f32>),
         grad: ArrayViewMut2<f32>,
-        grad_bias: ArrayViewMut1<f32>,
+        (grad_kernel, grad_bias): (ArrayViewMut2<f32>, ArrayViewMut1<f32>),
+        grad_input: Option<ArrayViewMut2<f32>>,
+        (patches, group_sums): (ArrayViewMut2<f32>, ArrayViewMut2<f32>),
     ) {
-        let filters = self.filters();
-        let pre_activation = pre_activation.map(|pre| pixel_rows(pre, filters));
-        let (output, grad_z) = (pixel_rows(output, filters), pixel_rows_mut(grad, filters));
-        sweeps::activation_grad_bias_sum(pre_activation, output, grad_z, grad_bias, self.activation);
+        let (n, (rows, window)) = (x.nrows(), self.patches_shape(1));
+        let batch = BackwardViews {
+            x,
+            pre_activation,
+            output,
+            grad,
+            grad_input,
+            kernel_sum: grad_kernel,
+            bias_sum: grad_bias,
+        };
+        let parts = parts_for(n.saturating_mul(rows * window)).min(n).max(1);
+        backward_by_groups(batch, group_sums, patches, (rows, parts), &|group, patches| {
+            self.backward_group(group, patches)
+        });
     }
 
-    /// The two products of backward, a few images at a time: `grad_kernel = dL/dK = Σ Pᵀ · dL/dz` (the windows
-    /// `P` of the input gathered into `patches`, or still there from forward when `patches_hold_x` and the batch
-    /// fits at once), and, when asked for, `grad_input = dL/dx`: `dL/dz · Kᵀ` into `patches`, each window's part
-    /// then added back where the window read.
-    pub(crate) fn gradients_into(
-        &self,
-        x: ArrayView2<f32>,
-        grad_z: ArrayView2<f32>,
-        (mut patches, patches_hold_x): (ArrayViewMut2<f32>, bool),
-        mut grad_kernel: ArrayViewMut2<f32>,
-        mut grad_input: Option<ArrayViewMut2<f32>>,
-    ) {
-        let n = x.nrows();
-        let at_once = at_once(&self.geometry, n, patches.nrows());
-        for (pass, images) in passes(&self.geometry, n, patches.nrows()) {
-            let (start, end) = (images.start, images.end);
-            let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
-            if !(patches_hold_x && at_once) {
-                gather(&self.geometry, x.slice(s![start..end, ..]), patches.view_mut());
-            }
-            let grad_z = pixel_rows(grad_z.slice(s![start..end, ..]), self.filters());
-            match pass {
-                0 => product_into(patches.t(), grad_z, grad_kernel.view_mut()),
-                _ => product_add_into(patches.t(), grad_z, grad_kernel.view_mut()),
-            }
-            if let Some(grad_input) = grad_input.as_mut() {
-                product_into(grad_z, self.kernel_matrix().t(), patches.view_mut());
-                scatter_add(&self.geometry, patches.view(), grad_input.slice_mut(s![start..end, ..]));
+    /// One group's part of [`backward_into`](Self::backward_into), on the calling thread, a few images at a time
+    /// through `patches`; its sums are written (not added to).
+    fn backward_group(&self, group: &mut BackwardViews<'_>, mut patches: ArrayViewMut2<f32>) {
+        let (n, filters, rows) = (group.x.nrows(), self.filters(), self.patches_shape(1).0);
+        group.bias_sum.fill(0.0);
+        if n == 0 {
+            return group.kernel_sum.fill(0.0);
+        }
+        let images_at_once = images_at_once(&patches, rows);
+        for (pass, start) in (0..n).step_by(images_at_once).enumerate() {
+            let images = start..(start + images_at_once).min(n);
+            let mut grad = pixel_rows_mut(group.grad.slice_mut(s![images.clone(), ..]), filters);
+            let pre = group
+                .pre_activation
+                .map(|pre| pixel_rows(pre.slice_move(s![images.clone(), ..]), filters));
+            let output = pixel_rows(group.output.slice(s![images.clone(), ..]), filters);
+            let bias_sum = group.bias_sum.view_mut();
+            sweeps::activation_grad_bias_add_on_this_thread(pre, output, grad.view_mut(), bias_sum, self.activation);
+            let mut windows = patches.slice_mut(s![..images.len() * rows, ..]);
+            gather(
+                &self.geometry,
+                group.x.slice(s![images.clone(), ..]),
+                windows.view_mut(),
+            );
+            product_on_this_thread(windows.t(), grad.view(), group.kernel_sum.view_mut(), pass > 0);
+            if let Some(grad_input) = group.grad_input.as_mut() {
+                product_on_this_thread(grad.view(), self.kernel_matrix().t(), windows.view_mut(), false);
+                scatter_add(&self.geometry, windows.view(), grad_input.slice_mut(s![images, ..]));
             }
         }
+    }
+
+    /// The shape of the scratch for the sums of the groups of images ([`backward_into`](Self::backward_into)).
+    pub(crate) fn group_sums_shape(&self) -> (usize, usize) {
+        group_sums_shape(self.kernel.len(), self.bias.len())
     }
 
     /// Mutable views of `(kernel, bias)`, for the optimizer.

@@ -17,9 +17,10 @@
 //! Backward, given `dL/dy`: `dL/dz = dL/dy ⊙ act'(z)`, `P = patches(dL/dz)` (the windows, as a `Conv2d` reads
 //! them), `dL/dK = Pᵀ · x`, `dL/db = Σ_pixels dL/dz`, `dL/dx = P · K`.
 //!
-//! The patch matrices hold a few images at a time (about 8 MB, [`patch_room`](super::geometry::patch_room)): a
-//! batch goes through in passes of equal size, `dL/dK` summed over the passes in order, so that the windows stay
-//! in the caches between the product and the gather or scatter, and a batch of 256 does not need 100 MB of them.
+//! The patch matrices hold a few images at a time ([`groups`](super::groups)): each thread takes its images of
+//! the batch a few at a time, so that the windows stay in the core's cache between the step that writes them and
+//! the one that reads them back, and a batch of 256 does not need 100 MB of them. Backward sums `dL/dK` and
+//! `dL/db` by fixed groups of images, so that the results are the same bits on any thread count.
 //!
 //! ```
 //! use autoencoder::{Activation, ConvTranspose2d, Padding};
@@ -40,15 +41,15 @@ use ndarray_rand::rand::Rng;
 
 use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::dense::sweeps;
-use super::geometry::{
-    at_once, check_columns, check_kernel, checked_filters, passes, patch_room, pixel_rows, pixel_rows_mut, Geometry,
-    Padding,
+use super::geometry::{check_columns, check_kernel, checked_filters, pixel_rows, pixel_rows_mut, Geometry, Padding};
+use super::groups::{
+    backward_by_groups, forward_by_images, group_sums_shape, images_at_once, patch_room, BackwardViews,
 };
 use super::patches::{gather, scatter_add};
 use super::{Activation, Init};
 use crate::alloc::try_zeros_2d;
 use crate::error::{Error, Result};
-use crate::matmul::{join, on_pool, product_add_into, product_into};
+use crate::matmul::{on_pool, parts_for, product_on_this_thread};
 
 /// A transposed 2-D convolution `y = act(conv_transpose(x, K) + b)` over images in HWC order, with Keras' kernel
 /// layout `(kh, kw, out_channels, in_channels)` and Keras' [`Padding`] and output-size rules: what a decoder
@@ -405,18 +406,20 @@ impl ConvTranspose2d {
             self.patch_scratch(trace.input.nrows()),
             "ConvTranspose2d::backward's patch matrix",
         )?;
+        let mut group_sums = Array2::zeros(self.group_sums_shape());
         on_pool(|| {
             let shape = (self.geometry.window(), self.input_shape.2);
             let grad_kernel = grads.kernel.view_mut().into_shape_with_order(shape);
             self.backward_into(
                 trace.input.view(),
-                trace.pre_activation.as_ref().map(|z| z.view()),
-                trace.output.view(),
+                (trace.pre_activation.as_ref().map(|z| z.view()), trace.output.view()),
                 grad.view_mut(),
-                patches.view_mut(),
-                grad_kernel.expect("a standard-layout kernel reshapes"),
-                grads.bias.view_mut(),
+                (
+                    grad_kernel.expect("a standard-layout kernel reshapes"),
+                    grads.bias.view_mut(),
+                ),
                 Some(grads.input.view_mut()),
+                (patches.view_mut(), group_sums.view_mut()),
             )
         });
         Ok(grads)
@@ -437,122 +440,121 @@ impl ConvTranspose2d {
     /// The forward pass into caller-owned buffers (no allocation): `output` gets `act(z)`, and `pre_activation`
     /// `z` when given (it must be, for activations that need it in backward); `patches` (of
     /// [`patch_scratch`](Self::patch_scratch)) is scratch. `x` in standard layout.
+    ///
+    /// The batch is split by whole images across the crate's threads, each with its own rows of `patches`. A
+    /// thread takes its images a few at a time ([`FUSED_PATCH_VALUES`] values of windows): the product writes
+    /// their windows, the scatter adds them up while they are still in the core's cache, and the bias and
+    /// activation follow on the output just written. Each row of a product does not depend on the rows beside
+    /// it, so the bits are those of one product over the whole batch, on any thread count.
     pub(crate) fn forward_into(
+        &self,
+        x: ArrayView2<f32>,
+        patches: ArrayViewMut2<f32>,
+        pre_activation: Option<ArrayViewMut2<f32>>,
+        output: ArrayViewMut2<f32>,
+    ) {
+        let (n, (rows, window)) = (x.nrows(), self.patches_shape(1));
+        let parts = parts_for(n.saturating_mul(rows * window)).min(n).max(1);
+        forward_by_images(
+            (x, patches),
+            (pre_activation, output),
+            (rows, parts),
+            &|x, patches, pre, output| self.forward_on_this_thread(x, patches, pre, output),
+        );
+    }
+
+    /// [`forward_into`](Self::forward_into) on the calling thread, a few images at a time through `patches`.
+    fn forward_on_this_thread(
         &self,
         x: ArrayView2<f32>,
         mut patches: ArrayViewMut2<f32>,
         mut pre_activation: Option<ArrayViewMut2<f32>>,
         mut output: ArrayViewMut2<f32>,
     ) {
-        let (n, channels) = (x.nrows(), self.filters());
-        for (_, images) in passes(&self.geometry, n, patches.nrows()) {
-            let (start, end) = (images.start, images.end);
-            let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
+        let (n, channels, rows) = (x.nrows(), self.filters(), self.patches_shape(1).0);
+        let images_at_once = images_at_once(&patches, rows);
+        for start in (0..n).step_by(images_at_once) {
+            let end = (start + images_at_once).min(n);
+            let mut patches = patches.slice_mut(s![..(end - start) * rows, ..]);
             let x = pixel_rows(x.slice(s![start..end, ..]), self.input_shape.2);
-            product_into(x, self.kernel_matrix().t(), patches.view_mut());
+            product_on_this_thread(x, self.kernel_matrix().t(), patches.view_mut(), false);
             let mut z = output.slice_mut(s![start..end, ..]);
             scatter_add(&self.geometry, patches.view(), z.view_mut());
-            // the bias and activation while this pass's output is still in the caches
             let pre = (pre_activation.as_mut()).map(|pre| pixel_rows_mut(pre.slice_mut(s![start..end, ..]), channels));
-            sweeps::bias_activation(pixel_rows_mut(z, channels), pre, self.bias.view(), self.activation);
+            sweeps::bias_activation_on_this_thread(pixel_rows_mut(z, channels), pre, self.bias.view(), self.activation);
         }
     }
 
-    /// The backward pass into caller-owned buffers (no allocation): [`backward_sweep_into`]
-    /// (Self::backward_sweep_into), then [`gradients_into`](Self::gradients_into).
+    /// The backward pass into caller-owned buffers (no allocation), by [groups](super::groups) of images: for a
+    /// few images at a time, `dL/dz = dL/dy ⊙ act'(z)` in place in `grad` with its sum into `dL/db`, the windows
+    /// `P` of `dL/dz` gathered into `patches`, `dL/dx = P · K` into `grad_input` (when given: the first layer of
+    /// a network has nobody to pass it to) and `P · x` added into `dL/dK`.
     ///
-    /// `grad` holds `dL/dy` on entry and `dL/dz` on return; `patches` (of [`patch_scratch`](Self::patch_scratch))
-    /// is scratch. `grad_input` may be `None` for the first layer of a network, whose input gradient nobody
-    /// needs.
-    #[allow(clippy::too_many_arguments)]
+    /// `grad` holds `dL/dy` on entry and `dL/dz` on return; `grad_kernel` (the kernel as the products' matrix)
+    /// and `grad_bias` get `dL/dK` and `dL/db`; the scratch is `patches` (of [`patch_scratch`]
+    /// (Self::patch_scratch)) and `group_sums` (of [`group_sums_shape`](Self::group_sums_shape)).
     pub(crate) fn backward_into(
         &self,
         x: ArrayView2<f32>,
-        pre_activation: Option<ArrayView2<f32>>,
-        output: ArrayView2<f32>,
-        mut grad: ArrayViewMut2<f32>,
-        mut patches: ArrayViewMut2<f32>,
-        grad_kernel: ArrayViewMut2<f32>,
-        grad_bias: ArrayViewMut1<f32>,
+        (pre_activation, output): (Option<ArrayView2<f32>>, ArrayView2<f32>),
+        grad: ArrayViewMut2<f32>,
+        (grad_kernel, grad_bias): (ArrayViewMut2<f32>, ArrayViewMut1<f32>),
         grad_input: Option<ArrayViewMut2<f32>>,
+        (patches, group_sums): (ArrayViewMut2<f32>, ArrayViewMut2<f32>),
     ) {
-        self.backward_sweep_into(pre_activation, output, grad.view_mut(), grad_bias, patches.view_mut());
-        self.gradients_into(x, grad.view(), (patches, true), grad_kernel, grad_input);
+        let (n, (rows, window)) = (x.nrows(), self.patches_shape(1));
+        let batch = BackwardViews {
+            x,
+            pre_activation,
+            output,
+            grad,
+            grad_input,
+            kernel_sum: grad_kernel,
+            bias_sum: grad_bias,
+        };
+        let parts = parts_for(n.saturating_mul(rows * window)).min(n).max(1);
+        backward_by_groups(batch, group_sums, patches, (rows, parts), &|group, patches| {
+            self.backward_group(group, patches)
+        });
     }
 
-    /// Whether a batch of `n` goes through a patch scratch of `patch_rows` rows at once, in one pass.
-    pub(crate) fn at_once(&self, n: usize, patch_rows: usize) -> bool {
-        at_once(&self.geometry, n, patch_rows)
-    }
-
-    /// The element-wise part of backward: `grad` from `dL/dy` to `dL/dz = dL/dy ⊙ act'(z)` in place, and
-    /// `grad_bias = dL/db` (the sum over every pixel). When the batch fits in `patches` [at once](Self::at_once),
-    /// the windows of `dL/dz` are gathered there too, so that both products can start together.
-    pub(crate) fn backward_sweep_into(
-        &self,
-        pre_activation: Option<ArrayView2<f32>>,
-        output: ArrayView2<f32>,
-        mut grad: ArrayViewMut2<f32>,
-        grad_bias: ArrayViewMut1<f32>,
-        patches: ArrayViewMut2<f32>,
-    ) {
-        let (n, channels) = (grad.nrows(), self.filters());
-        let pre_activation = pre_activation.map(|pre| pixel_rows(pre, channels));
-        let (output, grad_z) = (pixel_rows(output, channels), pixel_rows_mut(grad.view_mut(), channels));
-        sweeps::activation_grad_bias_sum(pre_activation, output, grad_z, grad_bias, self.activation);
-        if self.at_once(n, patches.nrows()) {
-            let rows = self.patches_shape(n).0;
-            gather(&self.geometry, grad.view(), patches.slice_move(s![..rows, ..]));
+    /// One group's part of [`backward_into`](Self::backward_into), on the calling thread, a few images at a time
+    /// through `patches`; its sums are written (not added to).
+    fn backward_group(&self, group: &mut BackwardViews<'_>, mut patches: ArrayViewMut2<f32>) {
+        let (n, channels, rows) = (group.x.nrows(), self.filters(), self.patches_shape(1).0);
+        group.bias_sum.fill(0.0);
+        if n == 0 {
+            return group.kernel_sum.fill(0.0);
         }
-    }
-
-    /// `grad_kernel = dL/dK = Pᵀ · x`, with `windows` holding the windows `P` of all of `dL/dz`.
-    pub(crate) fn weight_gradient_into(
-        &self,
-        x: ArrayView2<f32>,
-        windows: ArrayView2<f32>,
-        grad_kernel: ArrayViewMut2<f32>,
-    ) {
-        product_into(windows.t(), pixel_rows(x, self.input_shape.2), grad_kernel);
-    }
-
-    /// `grad_input = dL/dx = P · K`, with `windows` holding the windows `P` of all of `dL/dz`.
-    pub(crate) fn input_gradient_into(&self, windows: ArrayView2<f32>, grad_input: ArrayViewMut2<f32>) {
-        let grad_input = pixel_rows_mut(grad_input, self.input_shape.2);
-        product_into(windows, self.kernel_matrix(), grad_input);
-    }
-
-    /// The two products of backward, a few images at a time, both reading the windows `P` of `dL/dz` gathered
-    /// into `patches` (already there when `windows_gathered` and the batch goes [at once](Self::at_once)):
-    /// `grad_kernel = dL/dK = Σ Pᵀ · x`, and, when asked for, `grad_input = dL/dx = P · K`.
-    pub(crate) fn gradients_into(
-        &self,
-        x: ArrayView2<f32>,
-        grad_z: ArrayView2<f32>,
-        (mut patches, windows_gathered): (ArrayViewMut2<f32>, bool),
-        mut grad_kernel: ArrayViewMut2<f32>,
-        mut grad_input: Option<ArrayViewMut2<f32>>,
-    ) {
-        let n = x.nrows();
-        let at_once = at_once(&self.geometry, n, patches.nrows());
-        for (pass, images) in passes(&self.geometry, n, patches.nrows()) {
-            let (start, end) = (images.start, images.end);
-            let mut patches = patches.slice_mut(s![..self.patches_shape(end - start).0, ..]);
-            if !(windows_gathered && at_once) {
-                gather(&self.geometry, grad_z.slice(s![start..end, ..]), patches.view_mut());
-            }
-            let (windows, x) = (patches.view(), x.slice(s![start..end, ..]));
-            let grad_input = grad_input.as_mut().map(|grad| grad.slice_mut(s![start..end, ..]));
-            let grad_kernel = grad_kernel.view_mut();
-            // side by side on the pool: both read the same windows, and write apart
-            join(
-                || grad_input.map(|grad_input| self.input_gradient_into(windows, grad_input)),
-                || match pass {
-                    0 => self.weight_gradient_into(x, windows, grad_kernel),
-                    _ => product_add_into(windows.t(), pixel_rows(x, self.input_shape.2), grad_kernel),
-                },
+        let images_at_once = images_at_once(&patches, rows);
+        for (pass, start) in (0..n).step_by(images_at_once).enumerate() {
+            let images = start..(start + images_at_once).min(n);
+            let mut grad = group.grad.slice_mut(s![images.clone(), ..]);
+            let pre = group
+                .pre_activation
+                .map(|pre| pixel_rows(pre.slice_move(s![images.clone(), ..]), channels));
+            let output = pixel_rows(group.output.slice(s![images.clone(), ..]), channels);
+            sweeps::activation_grad_bias_add_on_this_thread(
+                pre,
+                output,
+                pixel_rows_mut(grad.view_mut(), channels),
+                group.bias_sum.view_mut(),
+                self.activation,
             );
+            let mut windows = patches.slice_mut(s![..images.len() * rows, ..]);
+            gather(&self.geometry, grad.view(), windows.view_mut());
+            if let Some(grad_input) = group.grad_input.as_mut() {
+                let grad_input = pixel_rows_mut(grad_input.slice_mut(s![images.clone(), ..]), self.input_shape.2);
+                product_on_this_thread(windows.view(), self.kernel_matrix(), grad_input, false);
+            }
+            let x = pixel_rows(group.x.slice(s![images, ..]), self.input_shape.2);
+            product_on_this_thread(windows.t(), x, group.kernel_sum.view_mut(), pass > 0);
         }
+    }
+
+    /// The shape of the scratch for the sums of the groups of images ([`backward_into`](Self::backward_into)).
+    pub(crate) fn group_sums_shape(&self) -> (usize, usize) {
+        group_sums_shape(self.kernel.len(), self.bias.len())
     }
 
     /// Mutable views of `(kernel, bias)`, for the optimizer.

@@ -11,8 +11,6 @@
 //! where `pad_total = max((out - 1) * s + k - n, 0)`: TensorFlow's rule, which pads one more zero after than
 //! before when the total is odd (PyTorch pads both sides alike).
 
-use std::ops::Range;
-
 use std::fmt;
 use std::str::FromStr;
 
@@ -189,42 +187,6 @@ impl Geometry {
     pub(crate) fn image_len(&self) -> usize {
         self.image.0 * self.image.1 * self.image.2
     }
-}
-
-/// How many images a convolution's patch matrix has room for, for batches of up to `capacity` images and patches
-/// of `(rows, columns)` per image: as many as fit in about 8 MB (at least one; a batch of 32 of the book's model at once), or the whole batch if fewer.
-///
-/// A convolution runs a larger batch through it a few images at a time ([`images_per_pass`]): the patch matrix
-/// stays in the caches between the product that writes it and the gather or scatter that reads it, instead of
-/// hundreds of MB going through memory (a batch of 256 of the book's model has 110 MB of patches).
-pub(crate) fn patch_room((rows, columns): (usize, usize), capacity: usize) -> usize {
-    const PATCH_VALUES: usize = 1 << 21;
-    (PATCH_VALUES / rows.saturating_mul(columns).max(1))
-        .min(capacity)
-        .max(1)
-}
-
-/// How many images of a batch of `n` go through a patch matrix with `room` for that many at a time: the batch
-/// cut into as few passes as the room allows, of equal sizes (the last one may be smaller). It depends on `n` and
-/// the room only, so the passes (and the order of the sums over them) are the same on every thread count.
-pub(crate) fn images_per_pass(n: usize, room: usize) -> usize {
-    let passes = n.div_ceil(room.max(1)).max(1);
-    n.div_ceil(passes).max(1)
-}
-
-/// The passes of a batch of `n` images through a patch scratch of `patch_rows` rows, for a geometry of `g`: each
-/// pass's number and its images ([`images_per_pass`] of them, the last pass maybe fewer).
-pub(crate) fn passes(g: &Geometry, n: usize, patch_rows: usize) -> impl Iterator<Item = (usize, Range<usize>)> {
-    let images = images_per_pass(n, patch_rows / g.positions());
-    (0..n)
-        .step_by(images)
-        .map(move |start| start..(start + images).min(n))
-        .enumerate()
-}
-
-/// Whether a batch of `n` images goes through a patch scratch of `patch_rows` rows in one pass.
-pub(crate) fn at_once(g: &Geometry, n: usize, patch_rows: usize) -> bool {
-    images_per_pass(n, patch_rows / g.positions()) >= n
 }
 
 /// Checks that every size of `shape` (named `what` in the error) and the stride are at least 1.

@@ -281,6 +281,16 @@ impl Layer {
         }
     }
 
+    /// Rows and columns of the scratch for the sums of the groups of images in backward; `(0, 0)` for a layer
+    /// that does not sum by groups.
+    fn group_sums_shape(&self) -> (usize, usize) {
+        match self {
+            Layer::Dense(_) => (0, 0),
+            Layer::Conv2d(layer) => layer.group_sums_shape(),
+            Layer::ConvTranspose2d(layer) => layer.group_sums_shape(),
+        }
+    }
+
     /// Rows and columns of the patch scratch for batches of up to `capacity`; `(0, 0)` for a dense layer.
     fn patch_scratch(&self, capacity: usize) -> (usize, usize) {
         match self {
@@ -311,6 +321,7 @@ pub(crate) struct LayerBuffers {
     pub(crate) weight_grad: Array2<f32>,
     pub(crate) bias_grad: Array1<f32>,
     patches: Array2<f32>,
+    group_sums: Array2<f32>,
 }
 
 impl LayerBuffers {
@@ -325,6 +336,7 @@ impl LayerBuffers {
             0
         };
         let (patch_rows, patch_columns) = layer.patch_scratch(capacity);
+        let (group_rows, group_columns) = layer.group_sums_shape();
         let what = format!(
             "the training buffers of a {} layer for batches of {capacity}",
             layer.kind()
@@ -337,6 +349,7 @@ impl LayerBuffers {
             weight_grad: try_line_aligned_zeros(rows, columns, &what)?,
             bias_grad: Array1::zeros(layer.bias().len()),
             patches: try_line_aligned_zeros(patch_rows, patch_columns, &what)?,
+            group_sums: try_line_aligned_zeros(group_rows, group_columns, &what)?,
         })
     }
 
@@ -346,6 +359,7 @@ impl LayerBuffers {
             && self.output.ncols() == layer.outputs()
             && self.weight_grad.dim() == layer.weight_matrix_shape()
             && self.patches.dim() == layer.patch_scratch(self.capacity)
+            && self.group_sums.dim() == layer.group_sums_shape()
             && (self.pre_activation.nrows() > 0) == layer.activation().needs_pre_activation()
     }
 
@@ -368,6 +382,7 @@ impl LayerBuffers {
             weight_grad: &mut self.weight_grad,
             bias_grad: &mut self.bias_grad,
             patches: &mut self.patches,
+            group_sums: &mut self.group_sums,
         }
     }
 
@@ -386,6 +401,7 @@ pub(crate) struct Parts<'a> {
     weight_grad: &'a mut Array2<f32>,
     bias_grad: &'a mut Array1<f32>,
     patches: &'a mut Array2<f32>,
+    group_sums: &'a mut Array2<f32>,
 }
 
 impl Layer {
@@ -407,71 +423,65 @@ impl Layer {
     }
 
     /// The element-wise start of this layer's backward, for a batch of `n`: `dL/dy` to `dL/dz` in place and
-    /// `dL/db`.
+    /// `dL/db`. A convolution does nothing here: its backward ([`backward_rest`](Self::backward_rest)) sweeps a
+    /// few images at a time, just before it gathers their windows.
     pub(crate) fn backward_sweep(&self, parts: &mut Parts<'_>, n: usize) {
+        let Layer::Dense(layer) = self else {
+            return;
+        };
         let Parts {
             output,
             pre_activation,
             grad,
             bias_grad,
-            patches,
             ..
         } = parts;
         let pre = self
             .activation()
             .needs_pre_activation()
             .then(|| pre_activation.slice(s![..n, ..]));
-        let (output, grad, bias_grad) = (
-            output.slice(s![..n, ..]),
-            grad.slice_mut(s![..n, ..]),
-            bias_grad.view_mut(),
-        );
-        match self {
-            Layer::Dense(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
-            Layer::Conv2d(layer) => layer.backward_sweep_into(pre, output, grad, bias_grad),
-            Layer::ConvTranspose2d(layer) => {
-                layer.backward_sweep_into(pre, output, grad, bias_grad, patches.view_mut())
-            }
-        }
+        let (output, grad) = (output.slice(s![..n, ..]), grad.slice_mut(s![..n, ..]));
+        layer.backward_sweep_into(pre, output, grad, bias_grad.view_mut())
     }
 
     /// The rest of this layer's backward once [`backward_sweep`](Self::backward_sweep) has run: `dL/dW` from its
     /// input `x` (`n` rows), and, when there is a layer `below`, `dL/dx` into that layer's `dL/dy` followed by
     /// that layer's own sweep. For a dense layer the two products run side by side on the pool (`dL/dW` is off
-    /// the critical path); a convolution computes both a few images at a time, through its patch scratch.
+    /// the critical path); a convolution goes through its batch by groups of images, its sweep included.
     pub(crate) fn backward_rest(&self, x: ArrayView2<f32>, here: Parts<'_>, below: Below<'_>) {
         let n = x.nrows();
         let Parts {
+            output,
+            pre_activation,
             grad,
             weight_grad,
+            bias_grad,
             patches,
-            ..
+            group_sums,
         } = here;
-        let (grad_z, weight_grad) = (grad.slice(s![..n, ..]), weight_grad.view_mut());
-        let patches = patches.view_mut();
+        let pre = self
+            .activation()
+            .needs_pre_activation()
+            .then(|| pre_activation.slice(s![..n, ..]));
+        let (output, grad) = (output.slice(s![..n, ..]), grad.slice_mut(s![..n, ..]));
+        let (patches, weight_grad, bias_grad) = (patches.view_mut(), weight_grad.view_mut(), bias_grad.view_mut());
+        let group_sums = group_sums.view_mut();
         match self {
             Layer::Dense(layer) => {
+                let grad_z = grad.view();
                 join(
                     || into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, grad_input)),
                     || layer.weight_gradient_into(x, grad_z, weight_grad),
                 );
             }
-            // the patches still hold the input's windows from forward when the batch went through them at once
+            // dL/dy to dL/dz, dL/db, dL/dK and dL/dx by groups of images, then the sweep of the layer below
             Layer::Conv2d(layer) => with_below(below, n, |grad_input| {
-                layer.gradients_into(x, grad_z, (patches, true), weight_grad, grad_input)
+                let scratch = (patches, group_sums);
+                layer.backward_into(x, (pre, output), grad, (weight_grad, bias_grad), grad_input, scratch)
             }),
-            // the sweep gathered the windows of dL/dz when the batch goes at once: both products read them, side
-            // by side, and the layer below's sweep runs beside dL/dK
-            Layer::ConvTranspose2d(layer) if layer.at_once(n, patches.nrows()) => {
-                let windows = patches.slice_move(s![..layer.patches_shape(n).0, ..]);
-                let windows = windows.view();
-                join(
-                    || into_below(below, n, |grad_input| layer.input_gradient_into(windows, grad_input)),
-                    || layer.weight_gradient_into(x, windows, weight_grad),
-                );
-            }
             Layer::ConvTranspose2d(layer) => with_below(below, n, |grad_input| {
-                layer.gradients_into(x, grad_z, (patches, false), weight_grad, grad_input)
+                let scratch = (patches, group_sums);
+                layer.backward_into(x, (pre, output), grad, (weight_grad, bias_grad), grad_input, scratch)
             }),
         }
     }
@@ -519,15 +529,14 @@ mod tests {
     use ndarray::{Array1, Array2};
     use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
 
-    use super::super::geometry::images_per_pass;
     use super::super::{Activation, Conv2d, ConvTranspose2d, Init, Padding};
     use crate::matmul::on_pool;
 
     /// What a convolution's forward and backward give for a batch: `(output, dL/dK, dL/db, dL/dx)`.
     type Results = (Array2<f32>, Array2<f32>, Array1<f32>, Array2<f32>);
 
-    /// A batch of 5 through a patch scratch with room for `room` images: in passes of 2, 2 and 1 when it has
-    /// room for 2, at once when it has room for 5.
+    /// A batch through a patch scratch with room for `room` images: a few images at a time when it has room for
+    /// fewer than the batch's groups hold, each group at once when it has room for all.
     fn through_conv(layer: &Conv2d, x: &Array2<f32>, dy: &Array2<f32>, room: usize) -> Results {
         let (n, outputs) = (x.nrows(), layer.outputs());
         let mut patches = Array2::zeros(layer.patches_shape(room));
@@ -543,13 +552,11 @@ mod tests {
             layer.forward_into(x.view(), patches.view_mut(), Some(pre.view_mut()), output.view_mut());
             layer.backward_into(
                 x.view(),
-                Some(pre.view()),
-                output.view(),
+                (Some(pre.view()), output.view()),
                 grad.view_mut(),
-                (patches.view_mut(), true),
-                dk.view_mut(),
-                db.view_mut(),
+                (dk.view_mut(), db.view_mut()),
                 Some(dx.view_mut()),
+                (patches.view_mut(), Array2::zeros(layer.group_sums_shape()).view_mut()),
             );
         });
         (output, dk, db, dx)
@@ -570,20 +577,19 @@ mod tests {
             layer.forward_into(x.view(), patches.view_mut(), Some(pre.view_mut()), output.view_mut());
             layer.backward_into(
                 x.view(),
-                Some(pre.view()),
-                output.view(),
+                (Some(pre.view()), output.view()),
                 grad.view_mut(),
-                patches.view_mut(),
-                dk.view_mut(),
-                db.view_mut(),
+                (dk.view_mut(), db.view_mut()),
                 Some(dx.view_mut()),
+                (patches.view_mut(), Array2::zeros(layer.group_sums_shape()).view_mut()),
             );
         });
         (output, dk, db, dx)
     }
 
-    /// The passes change nothing but the order of `dL/dK`'s sum: the outputs and the other gradients are the same
-    /// bits, `dL/dK` the same to rounding.
+    /// The room changes nothing but the order of `dL/dK`'s sum within a group: the outputs and the other
+    /// gradients are the same bits (`dL/db` is summed pixel by pixel in order within each group either way), `dL/dK`
+    /// the same to rounding.
     fn assert_same(in_passes: &Results, at_once: &Results) {
         assert_eq!(in_passes.0, at_once.0, "outputs");
         assert_eq!(in_passes.2, at_once.2, "dL/db");
@@ -595,11 +601,8 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_in_passes_gives_what_it_gives_at_once() {
-        assert_eq!(images_per_pass(5, 2), 2);
-        assert_eq!(images_per_pass(7, 3), 3); // 3, 3, 1
-        assert_eq!(images_per_pass(32, 18), 16); // two passes of 16, not 18 and 14
-        assert_eq!(images_per_pass(4, 10), 4);
+    fn a_small_patch_scratch_gives_what_a_large_one_gives() {
+        // 9 images: groups of 3, 2, 2 and 2, one image at a time through a room of 1, each group at once through 9
         let mut rng = StdRng::seed_from_u64(3);
         let value = |seed: usize| move |(i, j): (usize, usize)| ((i * 37 + j * 11 + seed) % 19) as f32 / 9.0 - 1.0;
         for padding in [Padding::Same, Padding::Valid] {
@@ -614,9 +617,9 @@ mod tests {
                 &mut rng,
             )
             .unwrap();
-            let x = Array2::from_shape_fn((5, conv.inputs()), value(1));
-            let dy = Array2::from_shape_fn((5, conv.outputs()), value(2));
-            assert_same(&through_conv(&conv, &x, &dy, 2), &through_conv(&conv, &x, &dy, 5));
+            let x = Array2::from_shape_fn((9, conv.inputs()), value(1));
+            let dy = Array2::from_shape_fn((9, conv.outputs()), value(2));
+            assert_same(&through_conv(&conv, &x, &dy, 1), &through_conv(&conv, &x, &dy, 9));
 
             let back = ConvTranspose2d::new(
                 (4, 3, 2),
@@ -629,11 +632,11 @@ mod tests {
                 &mut rng,
             )
             .unwrap();
-            let x = Array2::from_shape_fn((5, back.inputs()), value(3));
-            let dy = Array2::from_shape_fn((5, back.outputs()), value(4));
+            let x = Array2::from_shape_fn((9, back.inputs()), value(3));
+            let dy = Array2::from_shape_fn((9, back.outputs()), value(4));
             assert_same(
-                &through_transposed(&back, &x, &dy, 2),
-                &through_transposed(&back, &x, &dy, 5),
+                &through_transposed(&back, &x, &dy, 1),
+                &through_transposed(&back, &x, &dy, 9),
             );
         }
     }

@@ -11,6 +11,7 @@ mod conv2d;
 mod conv_trace;
 mod conv_transpose2d;
 mod geometry;
+mod groups;
 mod layer;
 mod patches;
 

@@ -10,10 +10,10 @@
 //!
 //! Images are rows of `h * w * c` values in HWC order; both functions need standard (row-major) layouts.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{ArrayView2, ArrayViewMut2};
+use pulp::{Simd, WithSimd};
 
 use super::geometry::Geometry;
-use crate::matmul::{join, parts_for};
 
 /// Where window row `di` of the window at grid position `(i, j)` meets the image: the image row, and the range
 /// `lo..hi` of kernel columns that fall on the image (the rest fall on the zeros around it); `None` when the
@@ -27,85 +27,52 @@ fn overlap(g: &Geometry, i: usize, j: usize, di: usize) -> Option<(usize, usize,
     (lo < hi).then(|| (y, lo, hi, x0 + lo - g.pad.1))
 }
 
-/// Writes the windows of `images` (`(B, h * w * c)`) into `patches` (`(B * out_h * out_w, kh * kw * c)`): on
-/// the crate's threads, each taking whole images, when there is enough to copy.
-pub(crate) fn gather(g: &Geometry, images: ArrayView2<f32>, patches: ArrayViewMut2<f32>) {
-    let parts = parts_for(patches.len()).min(images.nrows()).max(1);
-    by_images(g, images, patches, parts, &gather_serial);
+/// Writes the windows of `images` (`(B, h * w * c)`) into `patches` (`(B * out_h * out_w, kh * kw * c)`), on
+/// the calling thread (the convolutions split their batches by images across the threads themselves).
+pub(crate) fn gather(g: &Geometry, images: ArrayView2<f32>, mut patches: ArrayViewMut2<f32>) {
+    let images = images.as_slice().expect("gather: images in standard layout");
+    let patches = patches.as_slice_mut().expect("gather: patches in standard layout");
+    pulp::Arch::new().dispatch(Gather { g, images, patches });
 }
 
 /// Adds each row of `patches` (`(B * out_h * out_w, kh * kw * c)`) into its window of `images`
 /// (`(B, h * w * c)`), which it first sets to zero: the adjoint of [`gather`]. Values that fall on the zeros
-/// around the image are dropped. On the crate's threads, each taking whole images (whose sums are then the same as
-/// on one thread), when there is enough to add.
-pub(crate) fn scatter_add(g: &Geometry, patches: ArrayView2<f32>, images: ArrayViewMut2<f32>) {
-    let parts = parts_for(patches.len()).min(images.nrows()).max(1);
-    by_images(g, images, patches, parts, &|g, images, patches| {
-        scatter_add_serial(g, patches, images)
-    });
+/// around the image are dropped. On the calling thread.
+pub(crate) fn scatter_add(g: &Geometry, patches: ArrayView2<f32>, mut images: ArrayViewMut2<f32>) {
+    let patches = patches.as_slice().expect("scatter_add: patches in standard layout");
+    let images = images.as_slice_mut().expect("scatter_add: images in standard layout");
+    pulp::Arch::new().dispatch(ScatterAdd { g, patches, images });
 }
 
-/// Runs `work` on `parts` runs of whole images of `a` (`B` rows) and their rows of `b` (`B * out_h * out_w`),
-/// in parallel on the pool.
-fn by_images<A, B>(g: &Geometry, a: A, b: B, parts: usize, work: &(impl Fn(&Geometry, A, B) + Sync))
-where
-    A: SplitRows + Send,
-    B: SplitRows + Send,
-{
-    if parts < 2 {
-        return work(g, a, b);
-    }
-    let half = parts / 2;
-    let images = a.rows() * half / parts;
-    let (a_first, a_rest) = a.split_rows(images);
-    let (b_first, b_rest) = b.split_rows(images * g.positions());
-    join(
-        || by_images(g, a_first, b_first, half, work),
-        || by_images(g, a_rest, b_rest, parts - half, work),
-    );
+/// [`gather`] as a `pulp` operation: compiled for the CPU's widest vectors, so that the short runs of a window
+/// (a few pixels of a few channels) are copied with a vector or two, not a call to `memcpy` each.
+struct Gather<'a> {
+    g: &'a Geometry,
+    images: &'a [f32],
+    patches: &'a mut [f32],
 }
 
-/// A view split in two at a row.
-trait SplitRows: Sized {
-    fn rows(&self) -> usize;
-    fn split_rows(self, at: usize) -> (Self, Self);
-}
+impl WithSimd for Gather<'_> {
+    type Output = ();
 
-impl SplitRows for ArrayView2<'_, f32> {
-    fn rows(&self) -> usize {
-        self.nrows()
-    }
-    fn split_rows(self, at: usize) -> (Self, Self) {
-        self.split_at(Axis(0), at)
-    }
-}
-
-impl SplitRows for ArrayViewMut2<'_, f32> {
-    fn rows(&self) -> usize {
-        self.nrows()
-    }
-    fn split_rows(self, at: usize) -> (Self, Self) {
-        self.split_at(Axis(0), at)
-    }
-}
-
-fn gather_serial(g: &Geometry, images: ArrayView2<f32>, mut patches: ArrayViewMut2<f32>) {
-    let (_, w, c) = g.image;
-    let (window, positions, row_len) = (g.window(), g.positions(), g.kernel.1 * c);
-    let images = images.as_slice().expect("gather: images in standard layout");
-    let patches = patches.as_slice_mut().expect("gather: patches in standard layout");
-    for (b, image) in images.chunks_exact(g.image_len()).enumerate() {
-        let rows = &mut patches[b * positions * window..(b + 1) * positions * window];
-        for (position, patch) in rows.chunks_exact_mut(window).enumerate() {
-            let (i, j) = (position / g.grid.1, position % g.grid.1);
-            for (di, part) in patch.chunks_exact_mut(row_len).enumerate() {
-                match overlap(g, i, j, di) {
-                    None => part.fill(0.0),
-                    Some((y, lo, hi, x)) => {
-                        part[..lo * c].fill(0.0);
-                        let from = (y * w + x) * c;
-                        part[lo * c..hi * c].copy_from_slice(&image[from..from + (hi - lo) * c]);
-                        part[hi * c..].fill(0.0);
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Gather { g, images, patches } = self;
+        let (_, w, c) = g.image;
+        let (window, positions, row_len) = (g.window(), g.positions(), g.kernel.1 * c);
+        for (b, image) in images.chunks_exact(g.image_len()).enumerate() {
+            let rows = &mut patches[b * positions * window..(b + 1) * positions * window];
+            for (position, patch) in rows.chunks_exact_mut(window).enumerate() {
+                let (i, j) = (position / g.grid.1, position % g.grid.1);
+                for (di, part) in patch.chunks_exact_mut(row_len).enumerate() {
+                    match overlap(g, i, j, di) {
+                        None => zero_run(simd, part),
+                        Some((y, lo, hi, x)) => {
+                            zero_run(simd, &mut part[..lo * c]);
+                            let from = (y * w + x) * c;
+                            copy_run(simd, &mut part[lo * c..hi * c], &image[from..from + (hi - lo) * c]);
+                            zero_run(simd, &mut part[hi * c..]);
+                        }
                     }
                 }
             }
@@ -113,24 +80,70 @@ fn gather_serial(g: &Geometry, images: ArrayView2<f32>, mut patches: ArrayViewMu
     }
 }
 
-fn scatter_add_serial(g: &Geometry, patches: ArrayView2<f32>, mut images: ArrayViewMut2<f32>) {
-    let (_, w, c) = g.image;
-    let (window, positions, row_len) = (g.window(), g.positions(), g.kernel.1 * c);
-    let patches = patches.as_slice().expect("scatter_add: patches in standard layout");
-    let images = images.as_slice_mut().expect("scatter_add: images in standard layout");
-    images.fill(0.0);
-    for (b, image) in images.chunks_exact_mut(g.image_len()).enumerate() {
-        let rows = &patches[b * positions * window..(b + 1) * positions * window];
-        for (position, patch) in rows.chunks_exact(window).enumerate() {
-            let (i, j) = (position / g.grid.1, position % g.grid.1);
-            for (di, part) in patch.chunks_exact(row_len).enumerate() {
-                if let Some((y, lo, hi, x)) = overlap(g, i, j, di) {
-                    let to = (y * w + x) * c;
-                    let target = &mut image[to..to + (hi - lo) * c];
-                    target.iter_mut().zip(&part[lo * c..hi * c]).for_each(|(t, v)| *t += v);
+/// [`scatter_add`] as a `pulp` operation (see [`Gather`]).
+struct ScatterAdd<'a> {
+    g: &'a Geometry,
+    patches: &'a [f32],
+    images: &'a mut [f32],
+}
+
+impl WithSimd for ScatterAdd<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let ScatterAdd { g, patches, images } = self;
+        let (_, w, c) = g.image;
+        let (window, positions, row_len) = (g.window(), g.positions(), g.kernel.1 * c);
+        for (b, image) in images.chunks_exact_mut(g.image_len()).enumerate() {
+            zero_run(simd, image);
+            let rows = &patches[b * positions * window..(b + 1) * positions * window];
+            for (position, patch) in rows.chunks_exact(window).enumerate() {
+                let (i, j) = (position / g.grid.1, position % g.grid.1);
+                for (di, part) in patch.chunks_exact(row_len).enumerate() {
+                    if let Some((y, lo, hi, x)) = overlap(g, i, j, di) {
+                        let to = (y * w + x) * c;
+                        add_run(simd, &mut image[to..to + (hi - lo) * c], &part[lo * c..hi * c]);
+                    }
                 }
             }
         }
+    }
+}
+
+/// `to = from` (of the same length), whole vectors then one partial one.
+#[inline(always)]
+fn copy_run<S: Simd>(simd: S, to: &mut [f32], from: &[f32]) {
+    let (to_vectors, to_tail) = S::as_mut_simd_f32s(to);
+    let (from_vectors, from_tail) = S::as_simd_f32s(from);
+    to_vectors.iter_mut().zip(from_vectors).for_each(|(t, &f)| *t = f);
+    if !to_tail.is_empty() {
+        simd.partial_store_f32s(to_tail, simd.partial_load_f32s(from_tail));
+    }
+}
+
+/// `to += from` (of the same length), element by element.
+#[inline(always)]
+fn add_run<S: Simd>(simd: S, to: &mut [f32], from: &[f32]) {
+    let (to_vectors, to_tail) = S::as_mut_simd_f32s(to);
+    let (from_vectors, from_tail) = S::as_simd_f32s(from);
+    to_vectors
+        .iter_mut()
+        .zip(from_vectors)
+        .for_each(|(t, &f)| *t = simd.add_f32s(*t, f));
+    if !to_tail.is_empty() {
+        let sum = simd.add_f32s(simd.partial_load_f32s(to_tail), simd.partial_load_f32s(from_tail));
+        simd.partial_store_f32s(to_tail, sum);
+    }
+}
+
+/// `to = 0`.
+#[inline(always)]
+fn zero_run<S: Simd>(simd: S, to: &mut [f32]) {
+    let (vectors, tail) = S::as_mut_simd_f32s(to);
+    vectors.iter_mut().for_each(|v| *v = simd.splat_f32s(0.0));
+    if !tail.is_empty() {
+        simd.partial_store_f32s(tail, simd.splat_f32s(0.0));
     }
 }
 
@@ -196,22 +209,6 @@ mod tests {
                 let mut back = Array2::from_elem(images.dim(), f32::NAN);
                 scatter_add(&g, p.view(), back.view_mut());
                 assert_eq!((&patches * &p).sum(), (&images * &back).sum(), "{image:?} {kernel:?}");
-
-                // split by images (as on the pool), the same bits: 5 images in 3 runs
-                let images = Array2::from_shape_fn((5, g.image_len()), |(b, k)| (b * 7 + k * 3) as f32 % 5.0 - 2.0);
-                let (mut whole, mut split) = (
-                    Array2::zeros((5 * g.positions(), g.window())),
-                    Array2::zeros((5 * g.positions(), g.window())),
-                );
-                gather_serial(&g, images.view(), whole.view_mut());
-                by_images(&g, images.view(), split.view_mut(), 3, &gather_serial);
-                assert_eq!(whole, split);
-                let (mut whole_back, mut split_back) = (Array2::zeros(images.dim()), Array2::zeros(images.dim()));
-                scatter_add_serial(&g, whole.view(), whole_back.view_mut());
-                by_images(&g, split_back.view_mut(), whole.view(), 3, &|g, images, patches| {
-                    scatter_add_serial(g, patches, images)
-                });
-                assert_eq!(whole_back, split_back);
             }
         }
     }

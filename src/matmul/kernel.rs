@@ -61,7 +61,7 @@ pub(super) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayVie
 pub(super) fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool) {
     assert!(a.ncols() == b.nrows() && out.dim() == (a.nrows(), b.ncols()));
     let column_major = |v: &ArrayView2<f32>| v.strides()[0] == 1 && v.strides()[1] != 1;
-    if column_major(&b) && !column_major(&a) && a.nrows() < b.ncols() {
+    if column_major(&b) && !column_major(&a) && a.nrows() < b.ncols().min(a.ncols()) {
         // `b` would have to be transposed while packed (as `Wᵀ` in `dx = dz · Wᵀ`); with fewer rows in `a`,
         // `outᵀ = bᵀ · aᵀ` packs the smaller `aᵀ` instead and reads the rows of `bᵀ` in place.
         return product_adding_into(b.reversed_axes(), a.reversed_axes(), out.reversed_axes(), adding);

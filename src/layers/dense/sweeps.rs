@@ -27,6 +27,16 @@ pub(crate) fn bias_activation(
     }
 }
 
+/// [`bias_activation`] on the calling thread: for a part of a batch that is already one thread's share.
+pub(crate) fn bias_activation_on_this_thread(
+    output: ArrayViewMut2<f32>,
+    pre_activation: Option<ArrayViewMut2<f32>>,
+    bias: ArrayView1<f32>,
+    activation: Activation,
+) {
+    forward_serial(output, pre_activation, bias, activation)
+}
+
 /// `grad *= act'(z)` (`grad` holds `dL/dy` on entry, `dL/dz` on return) and `bias_grad = Σ_rows grad`.
 pub(crate) fn activation_grad_bias_sum(
     pre_activation: Option<ArrayView2<f32>>,
@@ -145,6 +155,10 @@ fn forward_serial(
     });
 }
 
+/// Rows of at most half this many values go through the sweeps a block of rows at a time (`NARROW` values), so
+/// that a convolution's pixels with one or a few channels each are not a loop of their own each.
+const NARROW: usize = 64;
+
 /// The forward sweep over rows with contiguous elements, as a `pulp` operation: `with_simd` and everything it
 /// calls are `inline(always)`, so that the loops are compiled inside the vector context pulp picked at run time
 /// (a closure would be called through a shim compiled for the baseline CPU).
@@ -166,6 +180,37 @@ impl pulp::WithSimd for ForwardRows<'_, '_> {
             bias,
             activation,
         } = self;
+        let columns = output.ncols();
+        let whole = output.is_standard_layout() && pre_activation.as_ref().is_none_or(|p| p.is_standard_layout());
+        if let (true, Some(out)) = (whole && columns > 0, output.as_slice_mut()) {
+            // one run of rows: no view per row (a convolution's rows are its pixels, a few channels each)
+            match pre_activation.as_mut().and_then(|pre| pre.as_slice_mut()) {
+                Some(pre) => {
+                    for (out, pre) in out.chunks_exact_mut(columns).zip(pre.chunks_exact_mut(columns)) {
+                        for ((y, z), &b) in out.iter_mut().zip(pre).zip(bias) {
+                            *z = *y + b;
+                            *y = activation.apply(*z);
+                        }
+                    }
+                }
+                None if columns <= NARROW / 2 => {
+                    // narrow rows a block at a time, against the bias repeated once per row of the block
+                    let rows_per_block = NARROW / columns;
+                    let mut repeated = [0.0_f32; NARROW];
+                    repeated[..rows_per_block * columns]
+                        .iter_mut()
+                        .zip(bias.iter().cycle())
+                        .for_each(|(r, &b)| *r = b);
+                    for block in out.chunks_mut(rows_per_block * columns) {
+                        forward_row(block, &repeated[..block.len()], activation);
+                    }
+                }
+                None => out
+                    .chunks_exact_mut(columns)
+                    .for_each(|out| forward_row(out, bias, activation)),
+            }
+            return;
+        }
         for i in 0..output.nrows() {
             let mut out_row = output.row_mut(i);
             let out = out_row.as_slice_mut().expect("rows checked contiguous");
@@ -201,6 +246,19 @@ fn forward_row(out: &mut [f32], bias: &[f32], activation: Activation) {
 fn backward_serial(
     pre_activation: Option<ArrayView2<f32>>,
     output: ArrayView2<f32>,
+    grad: ArrayViewMut2<f32>,
+    mut bias_grad: ArrayViewMut1<f32>,
+    activation: Activation,
+) {
+    bias_grad.fill(0.0);
+    activation_grad_bias_add_on_this_thread(pre_activation, output, grad, bias_grad, activation)
+}
+
+/// `grad *= act'(z)` and `bias_grad += Σ_rows grad` (in row order, onto what `bias_grad` holds), on the calling
+/// thread: for a part of a batch that is already one thread's share, whose sum goes on from the part before.
+pub(crate) fn activation_grad_bias_add_on_this_thread(
+    pre_activation: Option<ArrayView2<f32>>,
+    output: ArrayView2<f32>,
     mut grad: ArrayViewMut2<f32>,
     mut bias_grad: ArrayViewMut1<f32>,
     activation: Activation,
@@ -212,7 +270,6 @@ fn backward_serial(
     let (Some(bias_grad), true) = (bias_grad.as_slice_mut(), rows_contiguous) else {
         // Unusual layouts (never the workspace's): the same arithmetic through the array forms.
         activation.backward_in_place(pre_activation, output, grad.view_mut());
-        bias_grad.fill(0.0);
         for row in grad.rows() {
             bias_grad += &row;
         }
@@ -224,7 +281,6 @@ fn backward_serial(
         !needs_z || pre_activation.is_some(),
         "this activation's backward needs the pre-activation"
     );
-    bias_grad.fill(0.0);
     pulp::Arch::new().dispatch(BackwardRows {
         pre_activation,
         output,
@@ -255,6 +311,47 @@ impl pulp::WithSimd for BackwardRows<'_, '_> {
             bias_grad,
             activation,
         } = self;
+        let columns = grad.ncols();
+        let whole = grad.is_standard_layout()
+            && output.is_standard_layout()
+            && pre_activation.as_ref().is_none_or(|p| p.is_standard_layout());
+        if let (true, Some(g), Some(y)) = (whole && columns > 0, grad.as_slice_mut(), output.to_slice()) {
+            // one run of rows: no view per row (a convolution's rows are its pixels, a few channels each)
+            match pre_activation.as_ref().and_then(|pre| pre.to_slice()) {
+                Some(z) => {
+                    for ((g, z), y) in g
+                        .chunks_exact_mut(columns)
+                        .zip(z.chunks_exact(columns))
+                        .zip(y.chunks_exact(columns))
+                    {
+                        for (((g, &z), &y), sum) in g.iter_mut().zip(z).zip(y).zip(bias_grad.iter_mut()) {
+                            *g = activation.gradient(z, y, *g);
+                            *sum += *g;
+                        }
+                    }
+                }
+                None if columns <= NARROW / 2 => {
+                    // narrow rows a block at a time: the gradients of the block, then its rows added in order
+                    let rows_per_block = NARROW / columns;
+                    let mut discarded = [0.0_f32; NARROW];
+                    for (g, y) in g
+                        .chunks_mut(rows_per_block * columns)
+                        .zip(y.chunks(rows_per_block * columns))
+                    {
+                        backward_row(g, y, &mut discarded[..g.len()], activation);
+                        for row in g.chunks_exact(columns) {
+                            bias_grad.iter_mut().zip(row).for_each(|(sum, &g)| *sum += g);
+                        }
+                    }
+                }
+                None => {
+                    for (g, y) in g.chunks_exact_mut(columns).zip(y.chunks_exact(columns)) {
+                        backward_row(g, y, bias_grad, activation);
+                    }
+                }
+            }
+            return;
+        }
         for i in 0..grad.nrows() {
             let mut grad_row = grad.row_mut(i);
             let g = grad_row.as_slice_mut().expect("rows checked contiguous");
@@ -325,7 +422,13 @@ mod tests {
 
     #[test]
     fn sweeps_match_the_activation_array_forms_bit_for_bit() {
-        let (rows, cols) = (5, 70);
+        // wide rows (a dense layer's), and narrow ones (a convolution's pixels) that go a block of rows at a time
+        for (rows, cols) in [(5, 70), (37, 1), (29, 3), (9, 32), (7, 33)] {
+            sweeps_match_for(rows, cols);
+        }
+    }
+
+    fn sweeps_match_for(rows: usize, cols: usize) {
         let xw = values(rows, cols, 0);
         let bias = values(1, cols, 3).row(0).to_owned();
         let dy = values(rows, cols, 5);
@@ -348,11 +451,14 @@ mod tests {
                 forward_split(out.view_mut(), Some(pre.view_mut()), bias.view(), activation, parts);
                 assert!(
                     same_bits(&out, &y) && same_bits(&pre, &z),
-                    "{activation} forward, {parts} parts"
+                    "{activation} forward, {parts} parts, {cols} columns"
                 );
                 let mut out = xw.clone();
                 forward_split(out.view_mut(), None, bias.view(), activation, parts);
-                assert!(same_bits(&out, &y), "{activation} forward without z, {parts} parts");
+                assert!(
+                    same_bits(&out, &y),
+                    "{activation} forward without z, {parts} parts, {cols} columns"
+                );
 
                 let mut grad = dy.clone();
                 let mut sum = Array1::from_elem(cols, 7.0_f32);
@@ -364,11 +470,14 @@ mod tests {
                     activation,
                     parts,
                 );
-                assert!(same_bits(&grad, &dz), "{activation} backward, {parts} parts");
+                assert!(
+                    same_bits(&grad, &dz),
+                    "{activation} backward, {parts} parts, {cols} columns"
+                );
                 let sum = sum.insert_axis(Axis(0));
                 assert!(
                     same_bits(&sum, &db.clone().insert_axis(Axis(0))),
-                    "{activation} bias, {parts} parts"
+                    "{activation} bias, {parts} parts, {cols} columns"
                 );
             }
         }
