@@ -5,7 +5,8 @@
 mod common;
 
 use autoencoder::ndarray::Array2;
-use autoencoder::{Adam, Autoencoder, FitConfig};
+use autoencoder::rand::{rngs::StdRng, SeedableRng};
+use autoencoder::{Activation, Adam, Autoencoder, Conv2d, ConvGradients, ConvTranspose2d, FitConfig, Init, Padding};
 
 fn images(rows: usize) -> Array2<f32> {
     Array2::from_shape_fn((rows, 784), |(i, j)| ((i * 7 + j * 13) % 251) as f32 / 250.0)
@@ -80,6 +81,19 @@ fn compare_thread_counts() {
     assert!(two == cae(1), "CAE: 1 thread and 2 threads differ");
     assert!(two == cae(3), "CAE: 3 threads and 2 threads differ");
 
+    // A convolution's backward sums dL/dK and dL/db by fixed groups of images, each in passes that depend on the
+    // batch only: batches smaller than, equal to and larger than the groups, both kinds of layer (the last one
+    // computed directly, without patches), on any thread count.
+    for batch in [1, 2, 3, 4, 5, 7, 9, 13, 33] {
+        let reference = convolution_gradients(batch, 1);
+        for threads in [2, 3, 8] {
+            assert!(
+                convolution_gradients(batch, threads) == reference,
+                "convolution gradients, batch {batch}: {threads} threads and 1 thread differ"
+            );
+        }
+    }
+
     // Inference: one sample at a time (the thin product on the calling thread), a few (the thin product, up to
     // a group of 6 rows), and batches of any size on any thread count give each sample the same bits.
     let ae = trained(2);
@@ -113,4 +127,37 @@ fn compare_thread_counts() {
             "{threads} threads, the whole batch"
         );
     }
+}
+
+/// The gradients of three convolutions (a strided one, a transposed one, and a transposed one at stride 1 to one
+/// channel, computed directly) for a batch, on `threads` threads.
+fn convolution_gradients(batch: usize, threads: usize) -> Vec<ConvGradients> {
+    autoencoder::set_num_threads(threads).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let value = |seed: usize| move |(i, j): (usize, usize)| ((i * 37 + j * 11 + seed) % 23) as f32 / 11.0 - 1.0;
+    let (gelu, same) = (Activation::Gelu, Padding::Same);
+    let conv = Conv2d::new((9, 8, 32), 8, (3, 3), 2, same, gelu, Init::HeNormal, &mut rng).unwrap();
+    let up = ConvTranspose2d::new((5, 4, 16), 8, (3, 3), 2, Padding::Valid, gelu, Init::HeNormal, &mut rng).unwrap();
+    let last = ConvTranspose2d::new(
+        (9, 11, 20),
+        1,
+        (3, 3),
+        1,
+        same,
+        Activation::Sigmoid,
+        Init::GlorotUniform,
+        &mut rng,
+    )
+    .unwrap();
+    let conv_trace = conv.forward_train(Array2::from_shape_fn((batch, conv.inputs()), value(1)).view());
+    let dy = Array2::from_shape_fn((batch, conv.outputs()), value(2));
+    let up_trace = up.forward_train(Array2::from_shape_fn((batch, up.inputs()), value(3)).view());
+    let up_dy = Array2::from_shape_fn((batch, up.outputs()), value(4));
+    let last_trace = last.forward_train(Array2::from_shape_fn((batch, last.inputs()), value(5)).view());
+    let last_dy = Array2::from_shape_fn((batch, last.outputs()), value(6));
+    vec![
+        conv.backward(&conv_trace.unwrap(), dy.view()).unwrap(),
+        up.backward(&up_trace.unwrap(), up_dy.view()).unwrap(),
+        last.backward(&last_trace.unwrap(), last_dy.view()).unwrap(),
+    ]
 }

@@ -501,20 +501,19 @@ impl Conv2d {
             bias_sum: grad_bias,
         };
         let parts = parts_for(n.saturating_mul(rows * window)).min(n).max(1);
-        backward_by_groups(batch, group_sums, patches, (rows, parts), &|group, patches| {
-            self.backward_group(group, patches)
+        backward_by_groups(batch, group_sums, patches, (rows, parts), &|group, patches, pass| {
+            self.backward_group(group, patches, pass)
         });
     }
 
-    /// One group's part of [`backward_into`](Self::backward_into), on the calling thread, a few images at a time
-    /// through `patches`; its sums are written (not added to).
-    fn backward_group(&self, group: &mut BackwardViews<'_>, mut patches: ArrayViewMut2<f32>) {
+    /// One group's part of [`backward_into`](Self::backward_into), on the calling thread, `images_at_once` images
+    /// at a time through `patches`; its sums are written (not added to).
+    fn backward_group(&self, group: &mut BackwardViews<'_>, mut patches: ArrayViewMut2<f32>, images_at_once: usize) {
         let (n, filters, rows) = (group.x.nrows(), self.filters(), self.patches_shape(1).0);
         group.bias_sum.fill(0.0);
         if n == 0 {
             return group.kernel_sum.fill(0.0);
         }
-        let images_at_once = images_at_once(&patches, rows);
         for (pass, start) in (0..n).step_by(images_at_once).enumerate() {
             let images = start..(start + images_at_once).min(n);
             let mut grad = pixel_rows_mut(group.grad.slice_mut(s![images.clone(), ..]), filters);

@@ -46,7 +46,7 @@ use super::groups::{
     backward_by_groups, forward_by_images, group_sums_shape, images_at_once, patch_room, BackwardViews,
 };
 use super::patches::{gather, scatter_add};
-use super::{Activation, Init};
+use super::{direct, Activation, Init};
 use crate::alloc::try_zeros_2d;
 use crate::error::{Error, Result};
 use crate::matmul::{on_pool, parts_for, product_on_this_thread};
@@ -432,9 +432,37 @@ impl ConvTranspose2d {
 
     /// The shape of the patch scratch that [`forward_into`](Self::forward_into) and
     /// [`backward_into`](Self::backward_into) need for batches of up to `capacity` inputs: room for a few MB
-    /// of windows ([`patch_room`]), which they go through a few images at a time.
+    /// of windows ([`patch_room`]), which they go through a few images at a time; for a layer computed
+    /// [directly](super::direct), a row per image of room for its frames.
     pub(crate) fn patch_scratch(&self, capacity: usize) -> (usize, usize) {
-        self.patches_shape(patch_room(self.patches_shape(1), capacity))
+        match self.direct_sizes() {
+            Some(sizes) => (patch_room((1, sizes.scratch_len()), capacity), sizes.scratch_len()),
+            None => self.patches_shape(patch_room(self.patches_shape(1), capacity)),
+        }
+    }
+
+    /// Rows of the patch scratch per image: its windows, or one row for a layer computed directly.
+    fn scratch_rows_per_image(&self) -> usize {
+        match self.direct_sizes() {
+            Some(_) => 1,
+            None => self.geometry.positions(),
+        }
+    }
+
+    /// The sizes for computing this layer [directly](super::direct): at stride 1 to at most
+    /// [`MAX_CHANNELS`](direct::MAX_CHANNELS) channels; `None` for the others, lowered onto the matrix product.
+    pub(crate) fn direct_sizes(&self) -> Option<direct::Sizes> {
+        (self.geometry.stride == 1 && self.filters() <= direct::MAX_CHANNELS).then_some(direct::Sizes {
+            input: self.input_shape,
+            output: self.geometry.image,
+            kernel: self.geometry.kernel,
+            pad: self.geometry.pad,
+        })
+    }
+
+    /// The kernel's values in Keras' layout `(kh, kw, out_channels, in_channels)`.
+    pub(crate) fn kernel_values(&self) -> &[f32] {
+        self.kernel.as_slice().expect("a standard-layout kernel")
     }
 
     /// The forward pass into caller-owned buffers (no allocation): `output` gets `act(z)`, and `pre_activation`
@@ -453,8 +481,9 @@ impl ConvTranspose2d {
         pre_activation: Option<ArrayViewMut2<f32>>,
         output: ArrayViewMut2<f32>,
     ) {
-        let (n, (rows, window)) = (x.nrows(), self.patches_shape(1));
-        let parts = parts_for(n.saturating_mul(rows * window)).min(n).max(1);
+        let (n, (positions, window)) = (x.nrows(), self.patches_shape(1));
+        let parts = parts_for(n.saturating_mul(positions * window)).min(n).max(1);
+        let rows = self.scratch_rows_per_image();
         forward_by_images(
             (x, patches),
             (pre_activation, output),
@@ -471,15 +500,29 @@ impl ConvTranspose2d {
         mut pre_activation: Option<ArrayViewMut2<f32>>,
         mut output: ArrayViewMut2<f32>,
     ) {
-        let (n, channels, rows) = (x.nrows(), self.filters(), self.patches_shape(1).0);
+        let (n, channels, rows) = (x.nrows(), self.filters(), self.scratch_rows_per_image());
         let images_at_once = images_at_once(&patches, rows);
         for start in (0..n).step_by(images_at_once) {
             let end = (start + images_at_once).min(n);
-            let mut patches = patches.slice_mut(s![..(end - start) * rows, ..]);
-            let x = pixel_rows(x.slice(s![start..end, ..]), self.input_shape.2);
-            product_on_this_thread(x, self.kernel_matrix().t(), patches.view_mut(), false);
-            let mut z = output.slice_mut(s![start..end, ..]);
-            scatter_add(&self.geometry, patches.view(), z.view_mut());
+            let (x, mut z) = (x.slice(s![start..end, ..]), output.slice_mut(s![start..end, ..]));
+            match self.direct_sizes() {
+                Some(sizes) => {
+                    let scratch = patches.row_mut(0).into_slice().expect("a standard-layout scratch");
+                    for (x, z) in x.rows().into_iter().zip(z.rows_mut()) {
+                        let (x, z) = (
+                            x.to_slice().expect("standard layout"),
+                            z.into_slice().expect("standard layout"),
+                        );
+                        direct::forward_image(&sizes, self.kernel_values(), x, scratch, z);
+                    }
+                }
+                None => {
+                    let mut patches = patches.slice_mut(s![..(end - start) * rows, ..]);
+                    let x = pixel_rows(x, self.input_shape.2);
+                    product_on_this_thread(x, self.kernel_matrix().t(), patches.view_mut(), false);
+                    scatter_add(&self.geometry, patches.view(), z.view_mut());
+                }
+            }
             let pre = (pre_activation.as_mut()).map(|pre| pixel_rows_mut(pre.slice_mut(s![start..end, ..]), channels));
             sweeps::bias_activation_on_this_thread(pixel_rows_mut(z, channels), pre, self.bias.view(), self.activation);
         }
@@ -502,7 +545,7 @@ impl ConvTranspose2d {
         grad_input: Option<ArrayViewMut2<f32>>,
         (patches, group_sums): (ArrayViewMut2<f32>, ArrayViewMut2<f32>),
     ) {
-        let (n, (rows, window)) = (x.nrows(), self.patches_shape(1));
+        let (n, (positions, window)) = (x.nrows(), self.patches_shape(1));
         let batch = BackwardViews {
             x,
             pre_activation,
@@ -512,21 +555,25 @@ impl ConvTranspose2d {
             kernel_sum: grad_kernel,
             bias_sum: grad_bias,
         };
-        let parts = parts_for(n.saturating_mul(rows * window)).min(n).max(1);
-        backward_by_groups(batch, group_sums, patches, (rows, parts), &|group, patches| {
-            self.backward_group(group, patches)
+        let parts = parts_for(n.saturating_mul(positions * window)).min(n).max(1);
+        let rows = self.scratch_rows_per_image();
+        backward_by_groups(batch, group_sums, patches, (rows, parts), &|group, patches, pass| {
+            self.backward_group(group, patches, pass)
         });
     }
 
-    /// One group's part of [`backward_into`](Self::backward_into), on the calling thread, a few images at a time
-    /// through `patches`; its sums are written (not added to).
-    fn backward_group(&self, group: &mut BackwardViews<'_>, mut patches: ArrayViewMut2<f32>) {
-        let (n, channels, rows) = (group.x.nrows(), self.filters(), self.patches_shape(1).0);
+    /// One group's part of [`backward_into`](Self::backward_into), on the calling thread, `images_at_once` images
+    /// at a time through `patches`; its sums are written (not added to).
+    fn backward_group(&self, group: &mut BackwardViews<'_>, mut patches: ArrayViewMut2<f32>, images_at_once: usize) {
+        let (n, channels, rows) = (group.x.nrows(), self.filters(), self.scratch_rows_per_image());
         group.bias_sum.fill(0.0);
-        if n == 0 {
-            return group.kernel_sum.fill(0.0);
+        let direct = self.direct_sizes();
+        if n == 0 || direct.is_some() {
+            group.kernel_sum.fill(0.0); // a direct layer adds each image's part to it
         }
-        let images_at_once = images_at_once(&patches, rows);
+        if n == 0 {
+            return;
+        }
         for (pass, start) in (0..n).step_by(images_at_once).enumerate() {
             let images = start..(start + images_at_once).min(n);
             let mut grad = group.grad.slice_mut(s![images.clone(), ..]);
@@ -541,6 +588,32 @@ impl ConvTranspose2d {
                 group.bias_sum.view_mut(),
                 self.activation,
             );
+            if let Some(sizes) = direct {
+                let scratch = patches.row_mut(0).into_slice().expect("a standard-layout scratch");
+                let kernel_sum = group
+                    .kernel_sum
+                    .as_slice_mut()
+                    .expect("a standard-layout kernel gradient");
+                let x = group.x.slice(s![images.clone(), ..]);
+                let mut grad_input = group.grad_input.as_mut().map(|g| g.slice_mut(s![images, ..]));
+                for (b, (x, grad_z)) in x.rows().into_iter().zip(grad.rows()).enumerate() {
+                    let (x, grad_z) = (
+                        x.to_slice().expect("standard layout"),
+                        grad_z.to_slice().expect("standard layout"),
+                    );
+                    let grad_input = grad_input
+                        .as_mut()
+                        .map(|g| g.row_mut(b).into_slice().expect("standard layout"));
+                    direct::backward_image(
+                        &sizes,
+                        (self.kernel_values(), x),
+                        grad_z,
+                        scratch,
+                        (grad_input, kernel_sum),
+                    );
+                }
+                continue;
+            }
             let mut windows = patches.slice_mut(s![..images.len() * rows, ..]);
             gather(&self.geometry, grad.view(), windows.view_mut());
             if let Some(grad_input) = group.grad_input.as_mut() {

@@ -90,8 +90,8 @@ pub(crate) fn images_at_once(patches: &ArrayViewMut2<f32>, rows_per_image: usize
 
 /// How many images a convolution's patch scratch has room for, for batches of up to `capacity` images and
 /// windows of `(rows, columns)` per image: what [`GROUPS`] threads take at a time ([`images_at_once`]), or the
-/// whole batch if fewer. A few MB at most, whatever the batch: a batch of 256 of the book's model would have
-/// 110 MB of windows at once.
+/// whole batch if fewer. 2 MB whatever the batch, unless one image's windows take more than 512 KB (then four
+/// images' worth): a batch of 256 of the book's model would have 110 MB of windows at once.
 pub(crate) fn patch_room((rows, columns): (usize, usize), capacity: usize) -> usize {
     let per_thread = (FUSED_PATCH_VALUES / rows.saturating_mul(columns).max(1)).max(1);
     per_thread.saturating_mul(GROUPS).min(capacity).max(1)
@@ -111,16 +111,17 @@ pub(crate) struct BackwardViews<'a> {
     pub(crate) bias_sum: ArrayViewMut1<'a, f32>,
 }
 
-/// A convolution's backward by groups: `work(group, patches)` for each group of `batch`'s images, its sums
-/// written to (not added to) the group's `kernel_sum` and `bias_sum`: the first group's are `batch`'s own, the
-/// others' rows of `group_sums` (of [`group_sums_shape`]), added to the first's at the end, in order. On `parts`
-/// threads; `patches` is the scratch, whole images of `rows_per_image` rows each.
+/// A convolution's backward by groups: `work(group, patches, pass)` for each group of `batch`'s images, which
+/// goes through them `pass` images at a time with `patches` as scratch, its sums written to (not added to) the
+/// group's `kernel_sum` and `bias_sum`: the first group's are `batch`'s own, the others' rows of `group_sums` (of
+/// [`group_sums_shape`]), added to the first's at the end, in order. On up to `parts` threads; `patches` is the
+/// scratch, whole images of `rows_per_image` rows each.
 pub(crate) fn backward_by_groups(
     batch: BackwardViews<'_>,
     mut group_sums: ArrayViewMut2<f32>,
     patches: ArrayViewMut2<f32>,
     (rows_per_image, parts): (usize, usize),
-    work: &(impl Fn(&mut BackwardViews<'_>, ArrayViewMut2<f32>) + Sync),
+    work: &(impl Fn(&mut BackwardViews<'_>, ArrayViewMut2<f32>, usize) + Sync),
 ) {
     let ranges = group_ranges(batch.x.nrows());
     let BackwardViews {
@@ -168,32 +169,39 @@ pub(crate) fn backward_by_groups(
                 bias_sum,
             }
         });
-        run_groups(&mut groups, patches, rows_per_image, parts, work);
+        // Each group goes through its images `pass` at a time, a number that depends on the scratch's size
+        // only (not on the threads), so that its sum of dL/dK is split into the same passes on any thread
+        // count; side by side in slots of their own when the scratch has one for every group with images.
+        let room = patches.nrows() / rows_per_image;
+        let pass = (room / GROUPS).max(1);
+        let busy = ranges.iter().filter(|r| !r.is_empty()).count();
+        let mut patches = patches;
+        if parts < 2 || room / pass < busy {
+            for group in &mut groups {
+                work(group, patches.view_mut(), pass);
+            }
+        } else {
+            let mut slots = patches.axis_chunks_iter_mut(Axis(0), pass * rows_per_image);
+            let mut groups = groups.map(|group| (group, slots.next()));
+            run_groups(&mut groups[..busy], parts.min(busy), &|(group, slot)| {
+                let slot = slot.as_mut().expect("a slot for every group with images");
+                work(group, slot.view_mut(), pass)
+            });
+        }
     }
     add_group_sums(kernel_sum, bias_sum, group_sums, &ranges);
 }
 
-/// The work of each group: `work(group, patches)` for every group in `groups`, on `parts` threads of the pool,
-/// each thread with its own share of `patches` (whole images of `rows_per_image` rows; the groups one thread runs
-/// take turns on its share).
-fn run_groups<W: Send>(
-    groups: &mut [W],
-    patches: ArrayViewMut2<f32>,
-    rows_per_image: usize,
-    parts: usize,
-    work: &(impl Fn(&mut W, ArrayViewMut2<f32>) + Sync),
-) {
-    let room = patches.nrows() / rows_per_image;
-    if parts < 2 || groups.len() < 2 || room < 2 {
-        let mut patches = patches;
-        return groups.iter_mut().for_each(|group| work(group, patches.view_mut()));
+/// `work(group)` for every group, on `parts` threads of the pool.
+fn run_groups<W: Send>(groups: &mut [W], parts: usize, work: &(impl Fn(&mut W) + Sync)) {
+    if parts < 2 || groups.len() < 2 {
+        return groups.iter_mut().for_each(work);
     }
     let half = parts / 2;
-    let (first, rest) = groups.split_at_mut(groups.len() * half / parts);
-    let (patches_first, patches_rest) = patches.split_at(Axis(0), (room * half / parts).max(1) * rows_per_image);
+    let (first, rest) = groups.split_at_mut((groups.len() * half / parts).max(1));
     join(
-        || run_groups(first, patches_first, rows_per_image, half, work),
-        || run_groups(rest, patches_rest, rows_per_image, parts - half, work),
+        || run_groups(first, half, work),
+        || run_groups(rest, parts - half, work),
     );
 }
 

@@ -10,6 +10,7 @@ pub mod init;
 mod conv2d;
 mod conv_trace;
 mod conv_transpose2d;
+mod direct;
 mod geometry;
 mod groups;
 mod layer;
