@@ -1,6 +1,7 @@
 //! The layers a stack is made of ([`Layer`]), each with its forward and its hand-written backward side by
-//! side: the dense layer ([`dense`]), the convolutions ([`Conv2d`], [`ConvTranspose2d`]) with the [`Padding`] rules
-//! and the lowering onto the matrix product they share, the activations ([`activation`]) and the initialisers
+//! side: the dense layer ([`dense`]), the convolutions ([`Conv2d`], [`ConvTranspose2d`]) with the [`Padding`] rules,
+//! the lowering onto the matrix product they share, their batches split by images across the threads (`groups`)
+//! and the direct form of the last layer of a decoder (`direct`), the activations ([`activation`]) and the initialisers
 //! ([`init`]). Layers know nothing of models or training: they import only `matmul`, `alloc` and [`crate::error`].
 
 pub mod activation;

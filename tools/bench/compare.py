@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Runs bench_ae16 and anchor frameworks back to back, alternating, and prints the ratios of their median epoch
-times (ours / theirs), round by round and as the median over rounds.
+"""Runs bench_ae16 (or bench_cae16, bench_vae2: --workload) and anchor frameworks back to back, alternating, and
+prints the ratios of their median epoch times (ours / theirs), round by round and as the median over rounds.
 
     python3 tools/bench/compare.py --batch 256 --epochs 5 --rounds 3 [--anchors jax,numpy,torch] [--threads 2]
+    python3 tools/bench/compare.py --workload cae16 --limit 3000 --batch 32 --epochs 3 --rounds 2
 
 Expects `cargo build --release --example bench_ae16` to have been run, the anchors at ../shared/bench/anchors
 (or --anchors-dir) and their virtualenv at $HOME/.venvs/anchors (or --python). Every run's JSON line is
@@ -69,6 +70,8 @@ def disturbance(result):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workload", default="ae16", help="ae16, cae16 or vae2: bench_<w> against <w>_<anchor>.py")
+    p.add_argument("--limit", type=int, default=0, help="train on the first N images only (both sides)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
@@ -78,7 +81,7 @@ def main():
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--anchors-dir", default=os.path.join(ROOT, "..", "shared", "bench", "anchors"))
     p.add_argument("--python", default=os.path.expanduser("~/.venvs/anchors/bin/python"))
-    p.add_argument("--ours", default=os.path.join(ROOT, "target", "release", "examples", "bench_ae16"))
+    p.add_argument("--ours", default=None, help="our benchmark binary (default target/release/examples/bench_<w>)")
     p.add_argument("--log", default=os.path.join(ROOT, "target", "bench", "compare.jsonl"))
     p.add_argument("--quiet", type=float, default=0.08, help="busy share below which the machine counts as quiet")
     p.add_argument("--max-wait", type=float, default=300, help="seconds to wait for quiet before a round")
@@ -88,16 +91,21 @@ def main():
     args = p.parse_args()
     os.makedirs(os.path.dirname(args.log), exist_ok=True)
 
+    ours = args.ours or os.path.join(ROOT, "target", "release", "examples", f"bench_{args.workload}")
     common = ["--epochs", str(args.epochs), "--batch", str(args.batch), "--threads", str(args.threads),
-              "--data", args.data, "--infer-reps", str(args.infer_reps)]
+              "--data", args.data]
+    if args.workload != "vae2":
+        common += ["--infer-reps", str(args.infer_reps)]
+    if args.limit:
+        common += ["--limit", str(args.limit)]
     anchor_env = dict(os.environ)
     # The machine may set these for old OpenBLAS builds; unset them to get the AVX-512 kernels (anchors README).
     anchor_env.pop("OPENBLAS_CORETYPE", None)
     anchor_env.pop("OPENBLAS_L2_SIZE", None)
-    commands = {"autoencoder": [args.ours] + common + args.ours_args.split()}
+    commands = {"autoencoder": [ours] + common + args.ours_args.split()}
     for name in args.anchors.split(","):
         if name:
-            commands[name] = [args.python, os.path.join(args.anchors_dir, f"ae16_{name}.py")] + common
+            commands[name] = [args.python, os.path.join(args.anchors_dir, f"{args.workload}_{name}.py")] + common
 
     ratios = {name: [] for name in commands if name != "autoencoder"}
     medians = {name: [] for name in commands}
