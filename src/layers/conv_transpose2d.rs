@@ -43,13 +43,14 @@ use super::conv_trace::{check_trace, ConvGradients, ConvTrace};
 use super::dense::sweeps;
 use super::geometry::{check_columns, check_kernel, checked_filters, pixel_rows, pixel_rows_mut, Geometry, Padding};
 use super::groups::{
-    backward_by_groups, forward_by_images, group_sums_shape, images_at_once, patch_room, BackwardViews,
+    backward_by_groups, forward_by_images, group_sums_shape, images_at_once, parts_for_images, patch_room,
+    BackwardViews,
 };
 use super::patches::{gather, scatter_add};
 use super::{direct, Activation, Init};
 use crate::alloc::try_zeros_2d;
 use crate::error::{Error, Result};
-use crate::matmul::{on_pool, parts_for, product_on_this_thread};
+use crate::matmul::{on_pool, product_on_this_thread};
 
 /// A transposed 2-D convolution `y = act(conv_transpose(x, K) + b)` over images in HWC order, with Keras' kernel
 /// layout `(kh, kw, out_channels, in_channels)` and Keras' [`Padding`] and output-size rules: what a decoder
@@ -482,7 +483,7 @@ impl ConvTranspose2d {
         output: ArrayViewMut2<f32>,
     ) {
         let (n, (positions, window)) = (x.nrows(), self.patches_shape(1));
-        let parts = parts_for(n.saturating_mul(positions * window)).min(n).max(1);
+        let parts = parts_for_images(n, positions * window);
         let rows = self.scratch_rows_per_image();
         forward_by_images(
             (x, patches),
@@ -546,16 +547,8 @@ impl ConvTranspose2d {
         (patches, group_sums): (ArrayViewMut2<f32>, ArrayViewMut2<f32>),
     ) {
         let (n, (positions, window)) = (x.nrows(), self.patches_shape(1));
-        let batch = BackwardViews {
-            x,
-            pre_activation,
-            output,
-            grad,
-            grad_input,
-            kernel_sum: grad_kernel,
-            bias_sum: grad_bias,
-        };
-        let parts = parts_for(n.saturating_mul(positions * window)).min(n).max(1);
+        let batch = BackwardViews::new(x, (pre_activation, output), grad, (grad_kernel, grad_bias), grad_input);
+        let parts = parts_for_images(n, positions * window);
         let rows = self.scratch_rows_per_image();
         backward_by_groups(batch, group_sums, patches, (rows, parts), &|group, patches, pass| {
             self.backward_group(group, patches, pass)

@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use ndarray::{s, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
-use crate::matmul::join;
+use crate::matmul::{join, parts_for};
 
 /// The number of groups a batch is cut into for the weight gradients: as many as the threads that can work on
 /// them at once (more groups cost one more sum of `dL/dK` each, and smaller products).
@@ -109,6 +109,34 @@ pub(crate) struct BackwardViews<'a> {
     pub(crate) grad_input: Option<ArrayViewMut2<'a, f32>>,
     pub(crate) kernel_sum: ArrayViewMut2<'a, f32>,
     pub(crate) bias_sum: ArrayViewMut1<'a, f32>,
+}
+
+impl<'a> BackwardViews<'a> {
+    /// A whole batch's views, in the order of a convolution's `backward_into`: the input, what forward kept
+    /// (`(pre_activation, output)`), `dL/dy`, where `dL/dK` and `dL/db` go, and where `dL/dx` goes if anywhere.
+    pub(crate) fn new(
+        x: ArrayView2<'a, f32>,
+        (pre_activation, output): (Option<ArrayView2<'a, f32>>, ArrayView2<'a, f32>),
+        grad: ArrayViewMut2<'a, f32>,
+        (kernel_sum, bias_sum): (ArrayViewMut2<'a, f32>, ArrayViewMut1<'a, f32>),
+        grad_input: Option<ArrayViewMut2<'a, f32>>,
+    ) -> Self {
+        BackwardViews {
+            x,
+            pre_activation,
+            output,
+            grad,
+            grad_input,
+            kernel_sum,
+            bias_sum,
+        }
+    }
+}
+
+/// Into how many parts (one per thread) to split a batch of `images`, each with `windows` values of windows: one
+/// when the batch is too small for a hand-over to another thread to pay, never more than the images.
+pub(crate) fn parts_for_images(images: usize, windows: usize) -> usize {
+    parts_for(images.saturating_mul(windows)).min(images).max(1)
 }
 
 /// A convolution's backward by groups: `work(group, patches, pass)` for each group of `batch`'s images, which
