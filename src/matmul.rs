@@ -12,6 +12,7 @@
 //! each computed on one thread (see [`split`]); small products stay on one thread, where splitting costs more
 //! than it saves. No split ever divides a sum, so every thread count gives the same bits.
 
+mod awake;
 mod gate;
 mod kernel;
 mod thin;

@@ -480,7 +480,7 @@ impl Conv2d {
     /// window's part added back where the window read: `dL/dx`.
     ///
     /// `grad` holds `dL/dy` on entry and `dL/dz` on return; `grad_kernel` (the kernel as the products' matrix)
-    /// and `grad_bias` get `dL/dK` and `dL/db`; the scratch is `patches` (of [`patch_scratch`]
+    /// and `grad_bias` get `dL/dK` and `dL/db`; the scratch is `patches` (of [`patch_scratch`](Self::patch_scratch)
     /// (Self::patch_scratch)) and `group_sums` (of [`group_sums_shape`](Self::group_sums_shape)).
     pub(crate) fn backward_into(
         &self,

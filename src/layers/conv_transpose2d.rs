@@ -471,7 +471,7 @@ impl ConvTranspose2d {
     /// [`patch_scratch`](Self::patch_scratch)) is scratch. `x` in standard layout.
     ///
     /// The batch is split by whole images across the crate's threads, each with its own rows of `patches`. A
-    /// thread takes its images a few at a time ([`FUSED_PATCH_VALUES`] values of windows): the product writes
+    /// thread takes its images a few at a time ([`FUSED_PATCH_VALUES`](crate::layers::groups::FUSED_PATCH_VALUES) values of windows): the product writes
     /// their windows, the scatter adds them up while they are still in the core's cache, and the bias and
     /// activation follow on the output just written. Each row of a product does not depend on the rows beside
     /// it, so the bits are those of one product over the whole batch, on any thread count.
@@ -535,7 +535,7 @@ impl ConvTranspose2d {
     /// a network has nobody to pass it to) and `P · x` added into `dL/dK`.
     ///
     /// `grad` holds `dL/dy` on entry and `dL/dz` on return; `grad_kernel` (the kernel as the products' matrix)
-    /// and `grad_bias` get `dL/dK` and `dL/db`; the scratch is `patches` (of [`patch_scratch`]
+    /// and `grad_bias` get `dL/dK` and `dL/db`; the scratch is `patches` (of [`patch_scratch`](Self::patch_scratch)
     /// (Self::patch_scratch)) and `group_sums` (of [`group_sums_shape`](Self::group_sums_shape)).
     pub(crate) fn backward_into(
         &self,

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
+use super::awake::Awake;
 use super::gate::Gate;
 use super::kernel::reserve_packing;
 use crate::error::{Error, Result};
@@ -24,10 +25,12 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 /// The pool for the configured count (when above 1), made on first use.
 static POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
 
-/// The crate's rayon pool and its [`Gate`], through which work from outside enters it.
+/// The crate's rayon pool, its [`Gate`], through which work from outside enters it, and the helpers that keep its
+/// other threads [`Awake`] while work runs.
 struct Pool {
     threads: ThreadPool,
     gate: Arc<Gate>,
+    awake: Arc<Awake>,
 }
 
 impl Pool {
@@ -49,17 +52,26 @@ impl Pool {
                 reserve_packing();
             }
         });
-        let gate = Arc::new(Gate::new());
-        let serving = Arc::clone(&gate);
-        threads.spawn(move || serving.serve());
-        Some(Pool { threads, gate })
+        // Thread 0 runs the gate, threads 1 to `helpers` a helper each, for good; any further threads (more threads
+        // than cores) stay rayon's ordinary ones. `spawn_broadcast` hands each thread its own job, which no other
+        // thread can take (see `awake`).
+        let helpers = threads.current_num_threads().min(cores()) - 1;
+        let (gate, awake) = (Arc::new(Gate::new()), Arc::new(Awake::new()));
+        let (gate_job, awake_job) = (Arc::clone(&gate), Arc::clone(&awake));
+        threads.spawn_broadcast(move |thread| match thread.index() {
+            0 => gate_job.serve(),
+            i if i <= helpers => awake_job.serve(),
+            _ => {}
+        });
+        Some(Pool { threads, gate, awake })
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // lets the pool's threads end (the gate job returns; rayon's threads end when their jobs have)
+        // lets the pool's threads end (the gate and helper jobs return; rayon's threads end when their jobs have)
         self.gate.close();
+        self.awake.close();
     }
 }
 
@@ -186,10 +198,14 @@ pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
         return work();
     }
     match pool() {
-        Some(pool) => match pool.gate.try_run(work) {
-            Ok(result) => result,
-            Err(work) => pool.threads.install(work),
-        },
+        Some(pool) => {
+            // The pool's other threads stay awake while the work runs, to take its parts at once.
+            let _section = pool.awake.section();
+            match pool.gate.try_run(work) {
+                Ok(result) => result,
+                Err(work) => pool.threads.install(work),
+            }
+        }
         None => work(),
     }
 }

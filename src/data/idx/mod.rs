@@ -12,7 +12,7 @@
 //! | `0x0D` | 4-byte float | `f32` |
 //! | `0x0E` | 8-byte float | `f64` |
 //!
-//! [`read`] and [`read_from`] accept the file raw or gzip-compressed: gzip is recognised by its first two
+//! [`read()`] and [`read_from`] accept the file raw or gzip-compressed: gzip is recognised by its first two
 //! bytes (`1f 8b`), never by the file name. They return an [`IdxArray`], one variant per element type, each
 //! holding an [`ndarray::ArrayD`]. [`write`](fn@write) and [`write_to`] write any [`IdxArray`], raw or gzipped.
 //!

@@ -1,4 +1,4 @@
-//! The IDX writer: [`write`] for a file, [`write_to`] for any writer, raw or gzip-compressed.
+//! The IDX writer: [`write()`] for a file, [`write_to`] for any writer, raw or gzip-compressed.
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;

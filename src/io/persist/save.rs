@@ -137,7 +137,7 @@ fn layers_contents<'a>(encoder: &'a [Layer], decoder: &'a [Layer]) -> Result<Con
 }
 
 /// A layer's weights `(inputs, outputs)` and bias `(outputs)`, borrowed when in standard layout (always, for
-/// [`Dense`]).
+/// [`Dense`](crate::Dense)).
 /// A convolution's input shape, stride and padding; `None` for a dense layer.
 fn convolution_settings(layer: &Layer) -> Option<((usize, usize, usize), usize, Padding)> {
     match layer {
