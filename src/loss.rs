@@ -1,7 +1,9 @@
 //! Loss functions: the value and its gradient with respect to the predictions, side by side.
 //!
 //! Both are the mean over every element of the batch (Keras' and PyTorch's default reduction), so the gradient
-//! of each element carries a factor `1 / (batch · features)`.
+//! of each element carries a factor `1 / (batch · features)`. The sum is taken in `f64`, in an order fixed by the
+//! batch's shape (`loss/sum.rs`), split across the crate's threads on large batches: any thread count and any
+//! memory layout give the same bits.
 //!
 //! ```
 //! use autoencoder::Loss;
@@ -16,9 +18,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::error::{Error, Result};
+
+mod sum;
 
 /// Predictions are clamped to `[BCE_EPSILON, 1 - BCE_EPSILON]` before the logarithms of the binary
 /// cross-entropy (Keras' `epsilon()`).
@@ -65,14 +69,7 @@ impl Loss {
     /// ```
     pub fn value(self, prediction: ArrayView2<f32>, target: ArrayView2<f32>) -> Result<f32> {
         self.check_shapes(prediction, target)?;
-        let sum: f64 = match self {
-            Loss::Mse => Zip::from(prediction)
-                .and(target)
-                .fold(0.0, |acc, &p, &t| acc + f64::from((p - t) * (p - t))),
-            Loss::BinaryCrossEntropy => Zip::from(prediction)
-                .and(target)
-                .fold(0.0, |acc, &p, &t| acc + f64::from(bce(p, t))),
-        };
+        let sum = sum::loss_sum(self, prediction, target, None, 1.0 / prediction.len() as f32);
         Ok(mean(sum, prediction.len()))
     }
 
@@ -117,20 +114,7 @@ impl Loss {
             ));
         }
         let n = prediction.len();
-        let scale = 1.0 / n as f32;
-        let mut sum = 0.0_f64;
-        match self {
-            Loss::Mse => Zip::from(grad).and(prediction).and(target).for_each(|g, &p, &t| {
-                let diff = p - t;
-                sum += f64::from(diff * diff);
-                *g = 2.0 * diff * scale;
-            }),
-            Loss::BinaryCrossEntropy => Zip::from(grad).and(prediction).and(target).for_each(|g, &p, &t| {
-                sum += f64::from(bce(p, t));
-                let p = p.clamp(BCE_EPSILON, 1.0 - BCE_EPSILON);
-                *g = (p - t) / (p * (1.0 - p)) * scale;
-            }),
-        }
+        let sum = sum::loss_sum(self, prediction, target, Some(grad), 1.0 / n as f32);
         Ok(mean(sum, n))
     }
 

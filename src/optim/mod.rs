@@ -308,9 +308,23 @@ pub(crate) fn magnitude(x: f32) -> f32 {
 }
 
 /// The largest [`magnitude`] of `values`, reduced in 16 lanes so that the compiler vectorises it, compiled for
-/// (and run with) the CPU's widest vectors.
+/// (and run with) the CPU's widest vectors; split across the crate's threads when called on its pool and `values`
+/// are many (a maximum is the same in any order).
 pub(crate) fn max_magnitude(values: &[f32]) -> f32 {
-    pulp::Arch::new().dispatch(MaxMagnitude(values))
+    max_magnitude_in_parts(values, crate::matmul::parts_for(values.len()))
+}
+
+fn max_magnitude_in_parts(values: &[f32], parts: usize) -> f32 {
+    if parts < 2 {
+        return pulp::Arch::new().dispatch(MaxMagnitude(values));
+    }
+    let half = parts / 2;
+    let (a, b) = values.split_at(values.len() * half / parts / 16 * 16); // on a cache-line boundary
+    let (a, b) = crate::matmul::join(
+        || max_magnitude_in_parts(a, half),
+        || max_magnitude_in_parts(b, parts - half),
+    );
+    a.max(b)
 }
 
 /// [`max_magnitude`] as a [`pulp::WithSimd`] operation.
@@ -373,6 +387,30 @@ pub(crate) fn check_beta(name: &str, value: f64) -> Result<()> {
 mod tests {
     use super::*;
     use crate::optim::{Adam, Sgd};
+
+    #[test]
+    fn the_largest_magnitude_is_the_same_in_any_number_of_parts() {
+        for len in [0, 1, 15, 16, 17, 1000, 40_000] {
+            let values: Vec<f32> = (0..len).map(|i| ((i * 37) % 1001) as f32 - 500.0).collect();
+            let want = values.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+            for parts in [1, 2, 3, 8] {
+                assert_eq!(
+                    max_magnitude_in_parts(&values, parts),
+                    want,
+                    "{len} values, {parts} parts"
+                );
+            }
+            for special in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut values = values.clone();
+                if let Some(last) = values.last_mut() {
+                    *last = special;
+                    for parts in [1, 2, 3] {
+                        assert_eq!(max_magnitude_in_parts(&values, parts), f32::INFINITY);
+                    }
+                }
+            }
+        }
+    }
 
     /// Each name keeps its own state, whatever the order of the updates: the same updates in another order give
     /// the same parameters and state.
