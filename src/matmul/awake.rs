@@ -12,6 +12,9 @@
 //! the next section begins. AE-16 at batch 32 took about 0.75× the time per epoch this way (BENCHMARKS.md, "Threads
 //! kept awake through a step").
 //!
+//! The cost: while a section runs, its helpers use their cores even when they have nothing to do, also when the
+//! work blocks (a callback or an optimizer of the user's waiting on I/O). An idle program's helpers sleep.
+//!
 //! A helper is started on its own thread with `spawn_broadcast`, whose jobs no other thread can take: a thread
 //! that waits inside a `join` runs other pending jobs, and were a helper's job among them, that thread would be
 //! stuck in it for good.

@@ -63,7 +63,10 @@ use crate::error::{Error, Result};
 /// ```
 ///
 /// An optimizer of your own keeps its state by name too. Adagrad, for instance (`Autoencoder::train_step` takes
-/// it as it takes the crate's optimizers):
+/// it as it takes the crate's optimizers). Its methods run inside the step, on a thread of the crate's thread pool
+/// (`rayon::join` and `par_iter` there split across that pool), while the pool's other threads wait for work: a
+/// method that blocks (on I/O, a lock) keeps them spinning meanwhile, and one that calls `rayon::broadcast` (which
+/// needs every thread of the pool, and one of them is busy passing work in from outside) never returns.
 ///
 /// ```
 /// use std::collections::BTreeMap;
