@@ -31,16 +31,16 @@
 
 use std::time::Instant;
 
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{ArrayView2, Axis};
 use ndarray_rand::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
+use super::batches::{Batch, Source};
 use super::callbacks::EarlyStoppingState;
 use super::history::Losses;
-use super::noise::NoiseStream;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::Loss;
-use crate::matmul::{join, num_threads, on_pool};
+use crate::matmul::{join, on_pool};
 use crate::models::Autoencoder;
 use crate::optim::Optimizer;
 
@@ -445,10 +445,15 @@ pub(super) fn run<M: Trainable, O: Optimizer>(
     let batch_size = config.batch_size.min(samples);
     let batches = samples.div_ceil(batch_size);
     let mut order: Vec<usize> = (0..samples).collect();
-    let mut input_batch = Array2::zeros((batch_size, data.input.ncols()));
-    // A separate target batch only when the targets differ from the (possibly noisy) input batch.
-    let separate_targets = data.target.is_some() || config.input_noise > 0.0;
-    let mut target_batch = Array2::zeros((if separate_targets { batch_size } else { 0 }, target.ncols()));
+    let source = Source {
+        input: data.input,
+        // a separate target only when the targets differ from the (possibly noisy) inputs
+        target: data.target.or((config.input_noise > 0.0).then_some(data.input)),
+        noise: config.input_noise,
+        seed: config.seed,
+    };
+    // Two batches: the step of one runs while the other's rows are copied in (`batches.rs`).
+    let mut batch_buffers = [Batch::new(batch_size, &source), Batch::new(batch_size, &source)];
     let mut early = config.early_stopping.clone().map(EarlyStoppingState::new);
     let mut history = History {
         first_epoch: config.start_epoch + 1,
@@ -468,30 +473,26 @@ pub(super) fn run<M: Trainable, O: Optimizer>(
         let mut sums = EpochSums::default();
         for (batch, rows) in order.chunks(batch_size).enumerate() {
             let n = rows.len();
-            // One hand-over to the thread pool for the whole batch: the copy of its rows (split across the
-            // threads, rather than on this one while the pool's threads wait for work), the input noise, and the
-            // step. The callback runs outside, on the caller's thread.
+            let next_rows = order.chunks(batch_size).nth(batch + 1);
+            let [even, odd] = &mut batch_buffers;
+            let (this, next) = if batch % 2 == 0 { (even, odd) } else { (odd, even) };
+            // One hand-over to the thread pool for the whole batch: its rows (on the first batch of the epoch;
+            // after, they were copied during the step before), its step, and meanwhile, on another of the pool's
+            // threads, the next batch's rows. The callback runs outside, on the caller's thread.
             let step = on_pool(|| {
-                gather_rows(data.input, rows, &mut input_batch);
-                if config.input_noise > 0.0 {
-                    // Element i of the batch (row by row) gets the noise of (seed, epoch, batch, i): nothing drawn
-                    // from the epoch's generator, which shuffles (and samples a VAE's noise) alone.
-                    let values = n * input_batch.ncols();
-                    let stream = NoiseStream::new(config.seed, epoch as u64, batch as u64);
-                    match input_batch.as_slice_mut() {
-                        Some(batch_values) => stream.add_to(&mut batch_values[..values], config.input_noise),
-                        None => unreachable!("a batch buffer of fit's own is contiguous"),
-                    }
+                if batch == 0 {
+                    this.fill(&source, rows, epoch, batch);
                 }
-                let input = input_batch.slice(s![..n, ..]);
-                let target = if separate_targets {
-                    // the given targets, or the clean rows under the noisy inputs
-                    gather_rows(target, rows, &mut target_batch);
-                    target_batch.slice(s![..n, ..])
-                } else {
-                    input
-                };
-                model.fit_step(input, target, config.loss, optimizer, &mut rng)
+                let (input, target) = this.views();
+                let (step, ()) = join(
+                    || model.fit_step(input, target, config.loss, optimizer, &mut rng),
+                    || {
+                        if let Some(next_rows) = next_rows {
+                            next.fill(&source, next_rows, epoch, batch + 1);
+                        }
+                    },
+                );
+                step
             });
             let loss = match step {
                 Ok(loss) => loss,
@@ -601,35 +602,4 @@ impl EpochSums {
 /// The seed of epoch `epoch`'s shuffle, mixed so that neighbouring seeds and epochs give unrelated streams.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
-
-/// Copies `source`'s rows `rows` into the first `rows.len()` rows of `batch`, split across the crate's threads
-/// (when called on its pool) for batches of more than a few rows.
-///
-/// Rows of a large data set, drawn at random, mostly come from memory rather than from a cache; two threads keep
-/// twice as many of those reads in flight.
-fn gather_rows(source: ArrayView2<f32>, rows: &[usize], batch: &mut Array2<f32>) {
-    /// Fewer rows per thread than this are copied on one thread: a hand-over costs about a microsecond, about
-    /// what a few rows of MNIST take.
-    const MIN_ROWS_PER_PART: usize = 8;
-    let parts = num_threads().min(rows.len() / MIN_ROWS_PER_PART).max(1);
-    gather_split(source, rows, batch.slice_mut(s![..rows.len(), ..]), parts);
-}
-
-/// [`gather_rows`] into `batch` (as many rows as `rows`), in `parts` parts.
-fn gather_split(source: ArrayView2<f32>, rows: &[usize], mut batch: ArrayViewMut2<f32>, parts: usize) {
-    if parts < 2 {
-        for (mut destination, &row) in batch.rows_mut().into_iter().zip(rows) {
-            destination.assign(&source.row(row));
-        }
-        return;
-    }
-    let half = parts / 2;
-    let mid = rows.len() * half / parts;
-    let (first_rows, last_rows) = rows.split_at(mid);
-    let (first, last) = batch.split_at(Axis(0), mid);
-    join(
-        || gather_split(source, first_rows, first, half),
-        || gather_split(source, last_rows, last, parts - half),
-    );
 }

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod fit;
 pub mod metrics;
 
+mod batches;
 mod callbacks;
 mod history;
 pub(crate) mod noise;
