@@ -44,6 +44,8 @@ pub(super) fn loss_sum(
         rows_per_leaf,
     };
     match parts_for(prediction.len().saturating_mul(cost)) {
+        // one leaf cannot split: no hand-over to the pool for it
+        _ if leaves <= 1 => sum.of(prediction, target, grad, leaves, 1),
         1 => sum.of(prediction, target, grad, leaves, 1),
         parts => on_pool(|| sum.of(prediction, target, grad, leaves, parts)),
     }

@@ -64,9 +64,10 @@ use crate::error::{Error, Result};
 ///
 /// An optimizer of your own keeps its state by name too. Adagrad, for instance (`Autoencoder::train_step` takes
 /// it as it takes the crate's optimizers). Its methods run inside the step, on a thread of the crate's thread pool
-/// (`rayon::join` and `par_iter` there split across that pool), while the pool's other threads wait for work: a
-/// method that blocks (on I/O, a lock) keeps them spinning meanwhile, and one that calls `rayon::broadcast` (which
-/// needs every thread of the pool, and one of them is busy passing work in from outside) never returns.
+/// (`rayon::join` and `par_iter` there split across that pool), while the pool's other threads wait for work or
+/// copy the next batch of a `fit`: a method that blocks (on I/O, a lock) keeps them spinning meanwhile, and one
+/// that calls `rayon::broadcast` (which needs every thread of the pool, and one of them is busy passing work in
+/// from outside) never returns.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -322,7 +323,7 @@ fn max_magnitude_in_parts(values: &[f32], parts: usize) -> f32 {
         return pulp::Arch::new().dispatch(MaxMagnitude(values));
     }
     let half = parts / 2;
-    let (a, b) = values.split_at(values.len() * half / parts / 16 * 16); // on a cache-line boundary
+    let (a, b) = values.split_at(values.len() * half / parts / 16 * 16); // a whole number of 16-value chunks
     let (a, b) = crate::matmul::join(
         || max_magnitude_in_parts(a, half),
         || max_magnitude_in_parts(b, parts - half),
