@@ -43,11 +43,10 @@ pub(super) fn loss_sum(
         scale,
         rows_per_leaf,
     };
+    // one leaf cannot split: no hand-over to the pool for it
     match parts_for(prediction.len().saturating_mul(cost)) {
-        // one leaf cannot split: no hand-over to the pool for it
-        _ if leaves <= 1 => sum.of(prediction, target, grad, leaves, 1),
-        1 => sum.of(prediction, target, grad, leaves, 1),
-        parts => on_pool(|| sum.of(prediction, target, grad, leaves, parts)),
+        parts if parts > 1 && leaves > 1 => on_pool(|| sum.of(prediction, target, grad, leaves, parts)),
+        _ => sum.of(prediction, target, grad, leaves, 1),
     }
 }
 
@@ -86,7 +85,7 @@ impl Tree {
         let first = move |parts| self.of(prediction_a, target_a, grad_a, first_leaves, parts);
         let last = move |parts| self.of(prediction_b, target_b, grad_b, leaves - first_leaves, parts);
         let (a, b) = match parts {
-            0 | 1 => (first(1), last(1)),
+            parts if parts < 2 => (first(1), last(1)),
             _ => join(|| first(parts / 2), || last(parts - parts / 2)),
         };
         a + b

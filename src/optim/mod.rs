@@ -318,6 +318,7 @@ pub(crate) fn max_magnitude(values: &[f32]) -> f32 {
     max_magnitude_in_parts(values, crate::matmul::parts_for(values.len()))
 }
 
+/// [`max_magnitude`] in `parts` parts (across the crate's threads when on its pool).
 fn max_magnitude_in_parts(values: &[f32], parts: usize) -> f32 {
     if parts < 2 {
         return pulp::Arch::new().dispatch(MaxMagnitude(values));

@@ -30,6 +30,8 @@ pub(super) struct Batch {
 }
 
 impl Batch {
+    /// Buffers for batches of up to `batch_size` rows of `source` (a target buffer only when its targets differ
+    /// from its inputs).
     pub(super) fn new(batch_size: usize, source: &Source) -> Batch {
         let target_shape = match source.target {
             Some(target) => (batch_size, target.ncols()),
