@@ -68,6 +68,7 @@ pub mod prelude;
 pub mod training;
 
 mod alloc;
+mod math;
 mod matmul;
 
 // The modules' paths from before the folders, kept for compatibility.

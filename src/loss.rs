@@ -21,6 +21,7 @@ use std::str::FromStr;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::error::{Error, Result};
+use crate::math::ln;
 
 mod sum;
 
@@ -132,10 +133,10 @@ impl Loss {
 }
 
 /// One element of the binary cross-entropy, with the prediction clamped.
-#[inline]
+#[inline(always)]
 fn bce(p: f32, t: f32) -> f32 {
     let p = p.clamp(BCE_EPSILON, 1.0 - BCE_EPSILON);
-    -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+    -(t * ln(p) + (1.0 - t) * ln(1.0 - p))
 }
 
 /// The mean of `n` elements whose sum is `sum`; NaN for an empty batch (as PyTorch's mean of nothing).

@@ -37,6 +37,7 @@
 //! elements) run in a `pulp` context compiled for the widest vectors the CPU has. Box–Muller, unlike a Ziggurat,
 //! has no tables and no rejection: every element costs the same, with no branches to diverge between lanes.
 
+use crate::math::ln;
 use crate::matmul::{join, on_pool, parts_for};
 
 /// Philox counters per block, the width of the vector loops (16 lanes of u32: one AVX-512 register).
@@ -242,31 +243,6 @@ fn sin_cos_quarter(x: f32) -> (f32, f32) {
     let sin = ((S3 * z + S2) * z + S1) * z * x + x;
     let cos = ((C3 * z + C2) * z + C1) * z * z - 0.5 * z + 1.0;
     (sin, cos)
-}
-
-/// `ln u` for a positive normal `u`: musl's `logf` (under 1 ulp), without its special cases.
-#[inline(always)]
-fn ln(u: f32) -> f32 {
-    const LN2_HI: f32 = f32::from_bits(0x3f31_7180); // 6.9313812256e-01
-    const LN2_LO: f32 = f32::from_bits(0x3717_f7d1); // 9.0580006145e-06
-    const LG1: f32 = f32::from_bits(0x3f2a_aaaa); // 0.66666662693
-    const LG2: f32 = f32::from_bits(0x3ecc_ce13); // 0.40000972152
-    const LG3: f32 = f32::from_bits(0x3e91_e9ee); // 0.28498786688
-    const LG4: f32 = f32::from_bits(0x3e78_9e26); // 0.24279078841
-                                                  // u = 2^k · m with m in [√½, √2)
-    let bits = u.to_bits().wrapping_add(0x3f80_0000 - 0x3f35_04f3);
-    let k = (bits >> 23) as i32 - 0x7f;
-    let m = f32::from_bits((bits & 0x007f_ffff) + 0x3f35_04f3);
-    let f = m - 1.0;
-    let s = f / (2.0 + f);
-    let z = s * s;
-    let w = z * z;
-    let t1 = w * (LG2 + w * LG4);
-    let t2 = z * (LG1 + w * LG3);
-    let r = t2 + t1;
-    let half_f_squared = 0.5 * f * f;
-    let dk = k as f32;
-    s * (half_f_squared + r) + dk * LN2_LO - half_f_squared + f + dk * LN2_HI
 }
 
 #[cfg(test)]
