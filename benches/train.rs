@@ -1,11 +1,13 @@
 //! Training and inference speed on the AE-16 workload (`../shared/bench/WORKLOAD.md`): one `train_step` at batch
 //! 32 and 256, `encode` / `reconstruct` at batch 1000, `encode` / `encode_into` of one sample, and the input noise
-//! of a denoising fit (a 256 × 784 and a 32 × 784 batch, and a one-batch `fit` epoch with and without it), on the
-//! crate's default thread count (set `AUTOENCODER_NUM_THREADS` to change it).
+//! of a denoising fit (a 256 × 784 and a 32 × 784 batch, and a one-batch `fit` epoch with and without it), and the
+//! loss of a batch with its gradient (MSE and binary cross-entropy, 128 × 784, VAE-2's batch), on the crate's
+//! default thread count (set `AUTOENCODER_NUM_THREADS` to change it).
 //!
 //! ```text
 //! cargo bench --bench train
 //! cargo bench --bench train -- noise
+//! cargo bench --bench train -- loss
 //! ```
 
 use std::hint::black_box;
@@ -101,5 +103,28 @@ fn noise(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, train_step, inference, noise);
+fn loss(c: &mut Criterion) {
+    let mut group = c.benchmark_group("loss");
+    let target = images(128);
+    // predictions strictly inside (0, 1), as a sigmoid layer's are
+    let prediction = target.mapv(|t| 0.02 + 0.96 * (1.0 - t));
+    let mut grad = Array2::zeros(target.raw_dim());
+    group.throughput(Throughput::Elements(target.len() as u64));
+    for (name, loss) in [
+        ("mse_value_and_gradient_128x784", Loss::Mse),
+        ("bce_value_and_gradient_128x784", Loss::BinaryCrossEntropy),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(
+                    loss.value_and_gradient_into(prediction.view(), target.view(), grad.view_mut())
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train_step, inference, noise, loss);
 criterion_main!(benches);
