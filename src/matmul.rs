@@ -89,7 +89,11 @@ fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding
     const TILE: usize = 64;
     let half = parts / 2;
     let (rows, columns) = out.dim();
-    if parts >= 2 && columns >= 2 * TILE {
+    // When the kernel swaps the product to pack the smaller transposed `a` instead of a column-major `b` (`Wᵀ`;
+    // `kernel::product_adding_into`), every block of columns would pack all of that `aᵀ` again: blocks of rows
+    // pack a part each (VAE-2's `dX = dZ · W4ᵀ` at batch 128: 0.97× the epoch).
+    let swapped = b.strides()[0] == 1 && b.strides()[1] != 1 && rows < columns.min(a.ncols());
+    if parts >= 2 && columns >= 2 * TILE && !(swapped && rows >= 2 * TILE) {
         // the nearest tile boundary, at least one tile either side, moved to where the rows cross a cache line
         let mid = ((columns * half / parts + TILE / 2) / TILE * TILE).clamp(TILE, columns - TILE);
         let mid = at_cache_line(&out, mid).min(columns - 1);
@@ -340,6 +344,9 @@ mod tests {
             (88, 256, 784, 2),
             (256, 784, 256, 2),
             (100, 1100, 300, 3),
+            // VAE-2's dX = dZ · W4ᵀ at batch 128: swapped in the kernel, so split by rows
+            (128, 784, 512, 2),
+            (130, 300, 200, 2),
         ] {
             let a = matrix(m, k, 6, layouts & 1 != 0);
             let b = matrix(k, n, 7, layouts & 2 != 0);
