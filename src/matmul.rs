@@ -89,11 +89,11 @@ fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding
     const TILE: usize = 64;
     let half = parts / 2;
     let (rows, columns) = out.dim();
-    // When the kernel swaps the product to pack the smaller transposed `a` instead of a column-major `b` (`Wᵀ`;
-    // `kernel::product_adding_into`), every block of columns would pack all of that `aᵀ` again: blocks of rows
-    // pack a part each (VAE-2's `dX = dZ · W4ᵀ` at batch 128: 0.97× the epoch).
-    let swapped = b.strides()[0] == 1 && b.strides()[1] != 1 && rows < columns.min(a.ncols());
-    if parts >= 2 && columns >= 2 * TILE && !(swapped && rows >= 2 * TILE) {
+    // When the kernel swaps the product to pack the smaller transposed `a` instead of a column-major `b`
+    // (`kernel::swaps`), every block of columns would pack all of that `aᵀ` again: blocks of rows pack a part
+    // each (VAE-2's `dX = dZ · W4ᵀ` at batch 128: 0.97× the epoch).
+    let by_rows = rows >= 2 * TILE && kernel::swaps(&a, &b);
+    if parts >= 2 && columns >= 2 * TILE && !by_rows {
         // the nearest tile boundary, at least one tile either side, moved to where the rows cross a cache line
         let mid = ((columns * half / parts + TILE / 2) / TILE * TILE).clamp(TILE, columns - TILE);
         let mid = at_cache_line(&out, mid).min(columns - 1);

@@ -132,8 +132,8 @@ impl Tree {
             let mut g = grad.as_mut().map(|grad| grad.row_mut(r));
             let slices = (p.as_slice(), t.as_slice());
             match (slices, g.as_mut().map(|g| g.as_slice_mut())) {
-                ((Some(p), Some(t)), Some(Some(g))) => self.row_with_gradient(p, t, g, &mut lanes),
-                ((Some(p), Some(t)), None) => self.row(p, t, &mut lanes),
+                ((Some(p), Some(t)), Some(Some(g))) => self.row(p, t, Some(g), &mut lanes),
+                ((Some(p), Some(t)), None) => self.row(p, t, None, &mut lanes),
                 _ => {
                     // any layout: the same elements in the same lanes, one at a time
                     for (j, (&p, &t)) in p.iter().zip(t).enumerate() {
@@ -150,26 +150,16 @@ impl Tree {
         ((a + b) + (c + d)) + ((e + f) + (g + h))
     }
 
-    /// A contiguous row's values into the lanes, its gradient into `grad`.
+    /// A contiguous row's values into the lanes, its gradient (when asked) into `grad`.
     #[inline(always)]
-    fn row_with_gradient(self, p: &[f32], t: &[f32], grad: &mut [f32], lanes: &mut [f64; LANES]) {
+    fn row(self, p: &[f32], t: &[f32], grad: Option<&mut [f32]>, lanes: &mut [f64; LANES]) {
         match self.loss {
-            Loss::Mse => self.row_with(p, t, Some(grad), lanes, |p, t| self.mse(p, t)),
-            Loss::BinaryCrossEntropy => self.row_with(p, t, Some(grad), lanes, |p, t| self.bce(p, t)),
+            Loss::Mse => self.row_with(p, t, grad, lanes, |p, t| self.mse(p, t)),
+            Loss::BinaryCrossEntropy => self.row_with(p, t, grad, lanes, |p, t| self.bce(p, t)),
         }
     }
 
-    /// A contiguous row's values into the lanes.
-    #[inline(always)]
-    fn row(self, p: &[f32], t: &[f32], lanes: &mut [f64; LANES]) {
-        match self.loss {
-            Loss::Mse => self.row_with(p, t, None, lanes, |p, t| self.mse(p, t)),
-            Loss::BinaryCrossEntropy => self.row_with(p, t, None, lanes, |p, t| self.bce(p, t)),
-        }
-    }
-
-    /// The row of [`row_with_gradient`](Self::row_with_gradient) and [`row`](Self::row), with the loss's
-    /// `element` known at compile time: whole runs of [`LANES`] elements go through vector registers, their values
+    /// [`row`](Self::row) with the loss's `element` known at compile time: whole runs of [`LANES`] elements go through vector registers, their values
     /// and derivatives first, then the values into the lanes (the lanes in registers, not memory).
     #[inline(always)]
     fn row_with(

@@ -60,10 +60,7 @@ pub(super) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayVie
 /// after the first always are), on the calling thread.
 pub(super) fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool) {
     assert!(a.ncols() == b.nrows() && out.dim() == (a.nrows(), b.ncols()));
-    let column_major = |v: &ArrayView2<f32>| v.strides()[0] == 1 && v.strides()[1] != 1;
-    if column_major(&b) && !column_major(&a) && a.nrows() < b.ncols().min(a.ncols()) {
-        // `b` would have to be transposed while packed (as `Wᵀ` in `dx = dz · Wᵀ`); with fewer rows in `a`,
-        // `outᵀ = bᵀ · aᵀ` packs the smaller `aᵀ` instead and reads the rows of `bᵀ` in place.
+    if swaps(&a, &b) {
         return product_adding_into(b.reversed_axes(), a.reversed_axes(), out.reversed_axes(), adding);
     }
     PACKING.with(|packing| match packing.try_borrow_mut() {
@@ -88,6 +85,14 @@ pub(super) fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: A
             packed_a: &mut Vec::new(),
         }),
     })
+}
+
+/// Whether [`product_adding_into`] computes `a · b` as `(bᵀ · aᵀ)ᵀ`: when `b` would have to be transposed while
+/// packed (as `Wᵀ` in `dx = dz · Wᵀ`) and `a` has fewer rows, `outᵀ = bᵀ · aᵀ` packs the smaller `aᵀ` instead and
+/// reads the rows of `bᵀ` in place.
+pub(super) fn swaps(a: &ArrayView2<f32>, b: &ArrayView2<f32>) -> bool {
+    let column_major = |v: &ArrayView2<f32>| v.strides()[0] == 1 && v.strides()[1] != 1;
+    column_major(b) && !column_major(a) && a.nrows() < b.ncols().min(a.ncols())
 }
 
 /// Makes this thread's packing buffers now (each pool thread does when the pool is made), so that a product that
