@@ -16,7 +16,8 @@
 //!   with fused multiply-adds. The last strip and the last group take as few vectors and rows as they need.
 //! - The first block of the sum writes the tile to `out`; later blocks add to it.
 //! - `dx = dz · Wᵀ` with fewer rows than columns is computed as `dxᵀ = W · dzᵀ`: the operand packed (and
-//!   transposed on the way) is then the small `dzᵀ` instead of all of `Wᵀ`.
+//!   transposed on the way) is then the small `dzᵀ` instead of all of `Wᵀ`. Its tiles are stored to the
+//!   transposed view `dxᵀ` column by column: each column of a tile is a run of `ROWS` floats in one row of `dx`.
 //!
 //! Each element of `out` is therefore `Σ` over the blocks (in order) of `Σ_p a[i, p] · b[p, j]` (in order,
 //! fused), whatever the split of `out` among threads: results are the same bits on any thread count.
@@ -399,8 +400,22 @@ impl<'t, 'a> OutputRows<'t, 'a> {
                 }
             }
             OutputRows::Strided(view) => {
-                // a strided `out` (e.g. a transposed view): element by element
-                for (row_sums, mut row) in tile.iter().zip(view.slice_mut(s![.., columns]).rows_mut()) {
+                let mut target = view.slice_mut(s![.., columns]);
+                if target.strides()[0] == 1 {
+                    // A transposed view (`dxᵀ` when `dx = dz · Wᵀ` is computed as `dxᵀ = W · dzᵀ`): each column of
+                    // the tile is a run in memory, in a row of `dx`. Written column by column, so that each run's
+                    // cache line is fetched once, not once per row of the tile (rows of `dx` a power of two apart
+                    // share a few sets of L1, and evict one another between rows of the tile).
+                    let rows: [&[f32]; R] = std::array::from_fn(|r| pulp::bytemuck::cast_slice(tile[r].as_slice()));
+                    for (c, mut run) in target.columns_mut().into_iter().enumerate() {
+                        for (r, target) in run.iter_mut().enumerate().take(R) {
+                            *target = if accumulate { *target + rows[r][c] } else { rows[r][c] };
+                        }
+                    }
+                    return;
+                }
+                // any other strided `out`: element by element
+                for (row_sums, mut row) in tile.iter().zip(target.rows_mut()) {
                     let values: &[f32] = pulp::bytemuck::cast_slice(row_sums.as_slice());
                     for (target, &value) in row.iter_mut().zip(values) {
                         *target = if accumulate { *target + value } else { value };
