@@ -82,7 +82,8 @@ fn a_colour_model_saves_loads_and_checkpoints() {
     let mut adam = Adam::new(1e-3);
     cae.fit(x.view(), None, &mut adam, &FitConfig::new(2).batch_size(8))
         .unwrap();
-    let path = common::scratch("colour-save").join("colour.safetensors");
+    let dir = common::scratch("colour-save");
+    let path = dir.join("colour.safetensors");
     cae.save(&path).unwrap();
     let loaded = Autoencoder::load(&path).unwrap();
     assert_eq!(parameter_bits(&loaded), parameter_bits(&cae));

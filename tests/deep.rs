@@ -33,7 +33,8 @@ fn two_thousand_hidden_layers_train_run_save_and_load() {
 
         let z = ae.encode(x.view()).unwrap();
         assert_eq!(z.dim(), (64, 2));
-        let path = common::scratch("deep").join("deep.safetensors");
+        let dir = common::scratch("deep");
+        let path = dir.join("deep.safetensors");
         ae.save(&path).unwrap();
         let loaded = Autoencoder::load(&path).unwrap();
         assert!(loaded == ae, "the loaded model differs");

@@ -452,7 +452,7 @@ fn errors_reading_a_file_name_the_file() {
         }
         other => panic!("expected Error::Io, got {other:?}"),
     }
-    assert!(matches!(idx::read(&dir), Err(Error::Io { path, .. }) if path == dir));
+    assert!(matches!(idx::read(&dir), Err(Error::Io { path, .. }) if path == *dir));
 }
 
 #[test]

@@ -169,7 +169,8 @@ fn full_byte_range_maps_to_zero_through_one() {
 
 #[test]
 fn missing_folder_is_named() {
-    let dir = scratch("no-folder").join("absent");
+    let scratch = scratch("no-folder");
+    let dir = scratch.join("absent");
     let (path, message) = dataset_error(&dir);
     assert_eq!(path, dir);
     assert_contains(&message, &["does not exist"]);
@@ -183,7 +184,7 @@ fn missing_file_names_every_name_tried() {
     write_small_set(&dir, Compression::Gzip);
     std::fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
     let (path, message) = dataset_error(&dir);
-    assert_eq!(path, dir);
+    assert_eq!(path, *dir);
     assert_contains(
         &message,
         &[
@@ -245,7 +246,7 @@ fn image_and_label_counts_must_match() {
     write_small_set(&dir, Compression::Raw);
     idx::write(dir.join("train-labels-idx1-ubyte"), &labels(4), Compression::Raw).unwrap();
     let (path, message) = dataset_error(&dir);
-    assert_eq!(path, dir);
+    assert_eq!(path, *dir);
     assert_contains(
         &message,
         &[

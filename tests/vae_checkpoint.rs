@@ -79,7 +79,7 @@ fn resume_is_exact<O: Optimizer>(name: &str, make: impl Fn() -> O) {
     let mut interrupted = vae(3);
     let data = autoencoder::FitData::autoencoding(x.view());
     interrupted
-        .fit_with(data, &mut make(), &config(4), &mut SaveEvery(dir.clone()))
+        .fit_with(data, &mut make(), &config(4), &mut SaveEvery(dir.to_path_buf()))
         .unwrap();
 
     let checkpoint = VaeCheckpoint::load(dir.join("epoch-2.safetensors")).unwrap();

@@ -16,8 +16,9 @@ use autoencoder::Autoencoder;
 use safetensors::{Dtype, SafeTensors, View};
 
 /// A fresh empty folder for one test: `autoencoder-{test file}-{name}-{process id}` in the system's temporary
-/// folder, emptied first if an earlier run left it behind.
-pub fn scratch(name: &str) -> PathBuf {
+/// folder, emptied first if an earlier run left it behind, and removed with everything in it when the test ends
+/// (when the returned [`Scratch`] is dropped, also if the test fails).
+pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "autoencoder-{}-{name}-{}",
         env!("CARGO_CRATE_NAME"),
@@ -25,7 +26,31 @@ pub fn scratch(name: &str) -> PathBuf {
     ));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+/// A test's folder from [`scratch`]: a [`Path`] (through `Deref`), removed when dropped.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The names in a folder, sorted.
