@@ -10,6 +10,7 @@ use super::{Activation, Conv2d, ConvTranspose2d, Dense};
 use crate::alloc::try_zeros_2d;
 use crate::error::Result;
 use crate::matmul::{join, try_line_aligned_zeros};
+use crate::optim::{magnitude, max_magnitude};
 
 /// One layer of an [`Encoder`](crate::Encoder) or [`Decoder`](crate::Decoder): dense, convolution or transposed
 /// convolution. Batches between layers are `(batch, features)`; for images, features are `h * w * c` values in
@@ -312,6 +313,8 @@ impl Layer {
 /// | `weight_grad` | the weight gradient as a matrix | `dL/dW` (or `dL/dK`, in the kernel's order) |
 /// | `bias_grad` | `(bias)` | `dL/db` |
 /// | `patches` | a convolution's patch matrix for a few images, or empty | windows (scratch) |
+///
+/// and the largest `|dL/dW|` and `|dL/db|` of the last backward pass (`grad_max`).
 #[derive(Clone, Debug)]
 pub(crate) struct LayerBuffers {
     capacity: usize,
@@ -322,6 +325,9 @@ pub(crate) struct LayerBuffers {
     pub(crate) bias_grad: Array1<f32>,
     patches: Array2<f32>,
     group_sums: Array2<f32>,
+    /// The largest [`magnitude`] of `weight_grad` and of `bias_grad` (infinity when one holds a NaN or an
+    /// infinity), found by [`Layer::backward_rest`] as soon as they are made, while they are in cache.
+    grad_max: [f32; 2],
 }
 
 impl LayerBuffers {
@@ -350,6 +356,7 @@ impl LayerBuffers {
             bias_grad: Array1::zeros(layer.bias().len()),
             patches: try_line_aligned_zeros(patch_rows, patch_columns, &what)?,
             group_sums: try_line_aligned_zeros(group_rows, group_columns, &what)?,
+            grad_max: [0.0; 2],
         })
     }
 
@@ -383,12 +390,19 @@ impl LayerBuffers {
             bias_grad: &mut self.bias_grad,
             patches: &mut self.patches,
             group_sums: &mut self.group_sums,
+            grad_max: &mut self.grad_max,
         }
     }
 
     /// The weight and bias gradients of the last backward pass.
     pub(crate) fn parameter_gradients(&self) -> (&Array2<f32>, &Array1<f32>) {
         (&self.weight_grad, &self.bias_grad)
+    }
+
+    /// The largest [`magnitude`] of the weight and of the bias gradient of the last backward pass: finite exactly
+    /// when every value of the gradient is.
+    pub(crate) fn gradient_maxima(&self) -> [f32; 2] {
+        self.grad_max
     }
 }
 
@@ -402,6 +416,7 @@ pub(crate) struct Parts<'a> {
     bias_grad: &'a mut Array1<f32>,
     patches: &'a mut Array2<f32>,
     group_sums: &'a mut Array2<f32>,
+    grad_max: &'a mut [f32; 2],
 }
 
 impl Layer {
@@ -447,7 +462,8 @@ impl Layer {
     /// The rest of this layer's backward once [`backward_sweep`](Self::backward_sweep) has run: `dL/dW` from its
     /// input `x` (`n` rows), and, when there is a layer `below`, `dL/dx` into that layer's `dL/dy` followed by
     /// that layer's own sweep. For a dense layer the two products run side by side on the pool (`dL/dW` is off
-    /// the critical path); a convolution goes through its batch by groups of images, its sweep included.
+    /// the critical path, and so is the search for its largest value that follows it, while it is in cache); a
+    /// convolution goes through its batch by groups of images, its sweep included.
     pub(crate) fn backward_rest(&self, x: ArrayView2<f32>, here: Parts<'_>, below: Below<'_>) {
         let n = x.nrows();
         let Parts {
@@ -458,32 +474,53 @@ impl Layer {
             bias_grad,
             patches,
             group_sums,
+            grad_max,
         } = here;
         let pre = self
             .activation()
             .needs_pre_activation()
             .then(|| pre_activation.slice(s![..n, ..]));
         let (output, grad) = (output.slice(s![..n, ..]), grad.slice_mut(s![..n, ..]));
-        let (patches, weight_grad, bias_grad) = (patches.view_mut(), weight_grad.view_mut(), bias_grad.view_mut());
-        let group_sums = group_sums.view_mut();
+        let (patches, group_sums) = (patches.view_mut(), group_sums.view_mut());
+        let maxima = |weight_grad: &Array2<f32>, bias_grad: &Array1<f32>| {
+            [gradient_max(weight_grad.view()), gradient_max(bias_grad.view())]
+        };
         match self {
             Layer::Dense(layer) => {
                 let grad_z = grad.view();
                 join(
                     || into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, grad_input)),
-                    || layer.weight_gradient_into(x, grad_z, weight_grad),
+                    || {
+                        layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
+                        *grad_max = maxima(weight_grad, bias_grad);
+                    },
                 );
             }
             // dL/dy to dL/dz, dL/db, dL/dK and dL/dx by groups of images, then the sweep of the layer below
-            Layer::Conv2d(layer) => with_below(below, n, |grad_input| {
-                let scratch = (patches, group_sums);
-                layer.backward_into(x, (pre, output), grad, (weight_grad, bias_grad), grad_input, scratch)
-            }),
-            Layer::ConvTranspose2d(layer) => with_below(below, n, |grad_input| {
-                let scratch = (patches, group_sums);
-                layer.backward_into(x, (pre, output), grad, (weight_grad, bias_grad), grad_input, scratch)
-            }),
+            Layer::Conv2d(layer) => {
+                with_below(below, n, |grad_input| {
+                    let (scratch, gradients) = ((patches, group_sums), (weight_grad.view_mut(), bias_grad.view_mut()));
+                    layer.backward_into(x, (pre, output), grad, gradients, grad_input, scratch)
+                });
+                *grad_max = maxima(weight_grad, bias_grad);
+            }
+            Layer::ConvTranspose2d(layer) => {
+                with_below(below, n, |grad_input| {
+                    let (scratch, gradients) = ((patches, group_sums), (weight_grad.view_mut(), bias_grad.view_mut()));
+                    layer.backward_into(x, (pre, output), grad, gradients, grad_input, scratch)
+                });
+                *grad_max = maxima(weight_grad, bias_grad);
+            }
         }
+    }
+}
+
+/// The largest [`magnitude`] of a gradient (infinity if a value is NaN or infinite), split across the crate's
+/// threads when it is large.
+fn gradient_max<D: ndarray::Dimension>(values: ndarray::ArrayView<f32, D>) -> f32 {
+    match values.as_slice() {
+        Some(run) => max_magnitude(run),
+        None => values.iter().copied().map(magnitude).fold(0.0, f32::max),
     }
 }
 

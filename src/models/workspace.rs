@@ -225,14 +225,12 @@ impl Workspace {
     }
 
     /// Stores the largest `|gradient|` of every parameter tensor, and returns the first non-finite value among the
-    /// parameter gradients, if any. The maxima are a branch-free reduction the compiler vectorises (at the CPU's
-    /// widest vector width, picked at run time), since it runs over every gradient at every step; only when one
-    /// is infinite (a value is NaN or infinite) is the value looked for element by element.
+    /// parameter gradients, if any. The maxima were found by each layer's backward as soon as it had made its
+    /// gradients ([`LayerBuffers::gradient_maxima`]); only when one is infinite (a value is NaN or infinite) is the
+    /// value looked for element by element.
     fn scan_gradients(&mut self) -> Option<f32> {
-        for (i, buffers) in self.layers.iter().enumerate() {
-            let (weights, bias) = buffers.parameter_gradients();
-            self.grad_max[2 * i] = max_magnitude(flat(weights));
-            self.grad_max[2 * i + 1] = max_magnitude(flat(bias));
+        for (maxima, buffers) in self.grad_max.chunks_exact_mut(2).zip(&self.layers) {
+            maxima.copy_from_slice(&buffers.gradient_maxima());
         }
         if self.grad_max.iter().all(|max| max.is_finite()) {
             return None;
