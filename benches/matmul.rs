@@ -1,4 +1,4 @@
-//! The matrix products of an AE-16 training step, on the workload's shapes, through the crate's own product
+//! The matrix products of an AE-16 training step (and of CAE-16's and VAE-2's), on the workloads' shapes, through the crate's own product
 //! (the one training uses: the kernel for the CPU found at run time, threads as configured), at 1 thread and at
 //! the default thread count, called from inside the crate's thread pool as a training step calls them.
 //! Throughput is in FLOP (2 per multiply-add).
@@ -114,5 +114,45 @@ fn conv_products(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, products, conv_products);
+/// The large products of a VAE-2 training step (`WORKLOAD.md`: 784 → 512 → 2 · 2, 2 → 512 → 784, batch 128), at 1
+/// thread and at the default thread count. `dx4` is the one the kernel computes as `dxᵀ = W4 · dzᵀ`, storing its
+/// tiles through the transposed view `dxᵀ`: it should take about what `fwd_x.w1`, of the same size, takes.
+fn vae_products(c: &mut Criterion) {
+    let default_threads = autoencoder::num_threads();
+    let x = matrix(128, 784); // the input batch, and the output layer's dL/dz
+    let h = matrix(128, 512); // the decoder's hidden activation
+    let w1 = matrix(784, 512);
+    let w4 = matrix(512, 784);
+    let cases: Vec<Case> = vec![
+        ("b128_fwd_x.w1_128x784x512".into(), x.view(), w1.view()),
+        ("b128_dx4_dz.w4T_128x784x512".into(), x.view(), w4.t()),
+        ("b128_dw4_hT.dz_512x128x784".into(), h.t(), x.view()),
+    ];
+    let mut group = c.benchmark_group("vae2_batch128");
+    for (name, a, b) in &cases {
+        let mut out = Array2::zeros((a.nrows(), b.ncols()));
+        group.throughput(Throughput::Elements((2 * a.nrows() * a.ncols() * b.ncols()) as u64));
+        for threads in [1, default_threads] {
+            autoencoder::set_num_threads(threads).unwrap();
+            group.bench_function(format!("{name}_{threads}t"), |bench| {
+                bench.iter_custom(|iters| {
+                    on_pool(|| {
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            product_into(black_box(*a), black_box(*b), out.view_mut());
+                        }
+                        started.elapsed()
+                    })
+                })
+            });
+            if default_threads == 1 {
+                break;
+            }
+        }
+    }
+    group.finish();
+    autoencoder::set_num_threads(default_threads).unwrap();
+}
+
+criterion_group!(benches, products, conv_products, vae_products);
 criterion_main!(benches);
