@@ -22,7 +22,6 @@ fn matrix(rows: usize, cols: usize) -> Array2<f32> {
 type Case<'a> = (String, ArrayView2<'a, f32>, ArrayView2<'a, f32>);
 
 fn products(c: &mut Criterion) {
-    let default_threads = autoencoder::num_threads();
     for batch in [256, 32] {
         let x = matrix(batch, 784); // the input batch
         let h = matrix(batch, 256); // a hidden activation / its gradient
@@ -40,32 +39,38 @@ fn products(c: &mut Criterion) {
             (format!("b{batch}_dx6_dz.w6T_{batch}x784x256"), y.view(), w6.t()),
             (format!("b{batch}_dx2_dz.w2T_{batch}x64x256"), z.view(), w2.t()),
         ];
-        let mut group = c.benchmark_group(format!("matmul_batch{batch}"));
-        for (name, a, b) in &cases {
-            let mut out = Array2::zeros((a.nrows(), b.ncols()));
-            group.throughput(Throughput::Elements((2 * a.nrows() * a.ncols() * b.ncols()) as u64));
-            for threads in [1, default_threads] {
-                autoencoder::set_num_threads(threads).unwrap();
-                // from inside the pool, as in a training step (no hand-over per product)
-                group.bench_function(format!("{name}_{threads}t"), |bench| {
-                    bench.iter_custom(|iters| {
-                        on_pool(|| {
-                            let started = Instant::now();
-                            for _ in 0..iters {
-                                product_into(black_box(*a), black_box(*b), out.view_mut());
-                            }
-                            started.elapsed()
-                        })
+        bench_on_one_and_all_threads(c, &format!("matmul_batch{batch}"), &cases);
+    }
+}
+
+/// Each of `cases` as a benchmark of the group `group`, at 1 thread and at the default thread count, from inside
+/// the pool, as in a training step (no hand-over per product).
+fn bench_on_one_and_all_threads(c: &mut Criterion, group: &str, cases: &[Case]) {
+    let default_threads = autoencoder::num_threads();
+    let mut group = c.benchmark_group(group);
+    for (name, a, b) in cases {
+        let mut out = Array2::zeros((a.nrows(), b.ncols()));
+        group.throughput(Throughput::Elements((2 * a.nrows() * a.ncols() * b.ncols()) as u64));
+        for threads in [1, default_threads] {
+            autoencoder::set_num_threads(threads).unwrap();
+            group.bench_function(format!("{name}_{threads}t"), |bench| {
+                bench.iter_custom(|iters| {
+                    on_pool(|| {
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            product_into(black_box(*a), black_box(*b), out.view_mut());
+                        }
+                        started.elapsed()
                     })
-                });
-                if default_threads == 1 {
-                    break;
-                }
+                })
+            });
+            if default_threads == 1 {
+                break;
             }
         }
-        group.finish();
-        autoencoder::set_num_threads(default_threads).unwrap();
     }
+    group.finish();
+    autoencoder::set_num_threads(default_threads).unwrap();
 }
 
 /// The products of a CAE-16 training step (`WORKLOAD.md`'s convolutional autoencoder, lowered onto patch
@@ -118,7 +123,6 @@ fn conv_products(c: &mut Criterion) {
 /// thread and at the default thread count. `dx4` is the one the kernel computes as `dxᵀ = W4 · dzᵀ`, storing its
 /// tiles through the transposed view `dxᵀ`: it should take about what `fwd_x.w1`, of the same size, takes.
 fn vae_products(c: &mut Criterion) {
-    let default_threads = autoencoder::num_threads();
     let x = matrix(128, 784); // the input batch, and the output layer's dL/dz
     let h = matrix(128, 512); // the decoder's hidden activation
     let w1 = matrix(784, 512);
@@ -128,30 +132,7 @@ fn vae_products(c: &mut Criterion) {
         ("b128_dx4_dz.w4T_128x784x512".into(), x.view(), w4.t()),
         ("b128_dw4_hT.dz_512x128x784".into(), h.t(), x.view()),
     ];
-    let mut group = c.benchmark_group("vae2_batch128");
-    for (name, a, b) in &cases {
-        let mut out = Array2::zeros((a.nrows(), b.ncols()));
-        group.throughput(Throughput::Elements((2 * a.nrows() * a.ncols() * b.ncols()) as u64));
-        for threads in [1, default_threads] {
-            autoencoder::set_num_threads(threads).unwrap();
-            group.bench_function(format!("{name}_{threads}t"), |bench| {
-                bench.iter_custom(|iters| {
-                    on_pool(|| {
-                        let started = Instant::now();
-                        for _ in 0..iters {
-                            product_into(black_box(*a), black_box(*b), out.view_mut());
-                        }
-                        started.elapsed()
-                    })
-                })
-            });
-            if default_threads == 1 {
-                break;
-            }
-        }
-    }
-    group.finish();
-    autoencoder::set_num_threads(default_threads).unwrap();
+    bench_on_one_and_all_threads(c, "vae2_batch128", &cases);
 }
 
 criterion_group!(benches, products, conv_products, vae_products);
