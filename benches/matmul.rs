@@ -1,6 +1,7 @@
-//! The matrix products of an AE-16 training step (and of CAE-16's and VAE-2's), on the workloads' shapes, through the crate's own product
-//! (the one training uses: the kernel for the CPU found at run time, threads as configured), at 1 thread and at
-//! the default thread count, called from inside the crate's thread pool as a training step calls them.
+//! The matrix products of an AE-16 training step (and of CAE-16's and VAE-2's), on the workloads' shapes, through
+//! the crate's own product (the one training uses: the kernel for the CPU found at run time, threads as
+//! configured), at 1 thread and at the default thread count, called from inside the crate's thread pool as a
+//! training step calls them.
 //! Throughput is in FLOP (2 per multiply-add).
 //!
 //! ```text

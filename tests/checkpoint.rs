@@ -121,7 +121,6 @@ fn save_then_load_is_bit_identical() {
         checkpoint.to_safetensors_bytes().unwrap(),
         "deterministic bytes"
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -222,7 +221,6 @@ fn resumes_exactly<O: Optimizer>(make: impl Fn() -> O, name: &str) {
         "{name}: resumed weights differ"
     );
     assert_eq!(state_bits(&resumed_opt.state()), state_bits(&straight_opt.state()));
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -287,7 +285,6 @@ fn a_model_file_is_not_a_checkpoint() {
         &err.to_string(),
         &["no checkpoint_version", "load it with Autoencoder::load"],
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -495,7 +492,6 @@ fn a_state_that_does_not_fit_the_model_is_not_saved() {
 
     assert_eq!(fs::read(&path).unwrap(), before, "a refused save changed the file");
     assert_eq!(entries(&dir), ["ckpt.safetensors"]);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -515,7 +511,6 @@ fn offsets_that_tile_up_to_2_pow_64_are_an_error_not_an_overflow() {
         Err(Error::ModelFile { message: from_file, .. }) => assert_eq!(from_file, message),
         other => panic!("expected Error::ModelFile, got {other:?}"),
     }
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

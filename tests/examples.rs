@@ -150,7 +150,6 @@ fn mnist_trains_reports_the_test_mse_and_saves_a_model_that_generate_loads() {
     );
     assert_gray_grid(&dir.join("interpolation.png"), "0 to 1".len(), 5);
     assert_gray_grid(&dir.join("samples.png"), "diagonal".len(), 4);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -172,7 +171,6 @@ fn mnist_resumed_from_its_checkpoint_ends_as_an_uninterrupted_run() {
     assert_progress(&resumed, 1); // only epoch 2 ran
     let straight = run("mnist", &[&settings[..], &["--epochs", "2"]].concat());
     assert_eq!(value(&resumed, "test MSE"), value(&straight, "test MSE"));
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -191,7 +189,6 @@ fn denoising_reports_psnr_before_and_after() {
     );
     assert!(denoised.is_finite() && denoised > 0.0, "{stdout}");
     assert_gray_grid(&dir.join("denoising.png"), "denoised".len(), 3);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -206,7 +203,6 @@ fn the_convolutional_denoiser_beats_the_noise() {
     // one epoch on 1,000 digits already removes much of the noise
     assert!(denoised > noisy + 3.0, "{stdout}");
     assert_gray_grid(&dir.join("denoising.png"), "denoised".len(), 3);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -224,7 +220,6 @@ fn conv_mnist_trains_the_books_model_and_saves_it() {
     let test = digits.test_images.slice(s![..1000, ..]);
     let mse = cae.evaluate(test, test, Loss::Mse).unwrap();
     assert!((f64::from(mse) - test_mse).abs() < 1e-6, "{mse} vs {test_mse}");
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -239,7 +234,6 @@ fn generate_trains_its_own_model_without_one() {
         (width, height),
         ((2 + 35 * 2 + 2 + 7 * cell) as u32, (2 + 5 * cell) as u32)
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -248,7 +242,6 @@ fn latent_2d_draws_the_codes_and_the_decoded_plane() {
     run_quick("latent_2d", &dir, &[]);
     assert_eq!(png_info(&dir.join("latent_2d.png")), (800, 600, png::ColorType::Rgb));
     assert_gray_grid(&dir.join("manifold.png"), 0, 10);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -263,7 +256,6 @@ fn anomaly_reports_the_roc_auc_and_the_mean_score_of_every_class() {
         assert!(score.is_finite() && score > 0.0, "{stdout}");
     }
     assert_gray_grid(&dir.join("anomaly.png"), "highest".len(), 2);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -313,7 +305,6 @@ fn vae_prints_its_test_loss_and_draws_its_means_plane_and_samples() {
         (side, side, png::ColorType::Grayscale)
     );
     assert_gray_grid(&dir.join("vae_samples.png"), 0, 10);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 /// The last line of an example's output, parsed as its JSON report.
@@ -379,7 +370,6 @@ fn colorize_reports_both_models_and_draws_colour_pictures() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nosuch") && stderr.contains("coffee"), "{stderr}");
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -418,7 +408,6 @@ fn segment_reports_the_iou_beside_the_threshold_baseline_and_draws_the_masks() {
         png_info(&dir.join("segment.png")),
         (size.0, size.1, png::ColorType::Grayscale)
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 /// The colour examples take a folder of grey PNGs too (the grey copied to R, G and B), and say what is wrong with
@@ -467,5 +456,4 @@ fn the_colour_examples_read_a_folder_of_grey_pngs_and_refuse_empty_sets() {
             "{stderr}"
         );
     }
-    fs::remove_dir_all(dir).unwrap();
 }

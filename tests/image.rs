@@ -122,7 +122,6 @@ fn a_grid_places_each_image_in_its_cell_with_clamped_values_and_a_background_gap
         1,
         "a temporary file was left behind"
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -141,7 +140,6 @@ fn a_scaled_grid_keeps_images_upright_and_magnifies_every_pixel() {
             assert_eq!(picture.gray(x, y), if white { 255 } else { 0 }, "({x}, {y})");
         }
     }
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -182,7 +180,6 @@ fn labelled_rows_start_each_set_on_a_new_row_after_a_label_margin() {
         text_in_row(2) > text_in_row(0),
         "\"BB\" should have more ink than \"A\""
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -199,7 +196,6 @@ fn an_unlabelled_grid_has_no_margin() {
     let picture = Picture::read(&path);
     assert_eq!((picture.width, picture.height), (4, 4));
     assert!(picture.pixels.iter().all(|&p| p == 128));
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -237,7 +233,6 @@ fn bad_grids_are_errors_that_name_the_problem() {
         write_grid(&missing_folder, images.view(), &layout),
         Err(Error::Io { .. })
     ));
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -270,7 +265,6 @@ fn a_scatter_plot_has_the_asked_size_and_draws_each_class_in_its_colour_with_y_u
     assert!((90..=130).contains(&low.len()), "{} class-3 pixels", low.len());
     // No colour of a class that is not there.
     assert!(picture.find(PALETTE[0]).is_empty());
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -288,7 +282,6 @@ fn a_scatter_plot_of_one_repeated_point_still_works() {
     let picture = Picture::read(&path);
     assert_eq!((picture.width, picture.height), (800, 600));
     assert!(!picture.find(PALETTE[0]).is_empty());
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -331,7 +324,6 @@ fn bad_scatter_plots_are_errors_that_name_the_problem() {
     let huge = ScatterStyle::new(100_000, 100_000);
     assert_image_error(write_scatter(&path, points.view(), labels.view(), &huge), "pixels");
     assert!(!path.exists(), "a failed write left a file");
-    fs::remove_dir_all(dir).unwrap();
 }
 
 /// Sizes whose arithmetic overflows are [`Error::Image`]s, not panics (debug builds check overflow): a huge image
@@ -379,5 +371,4 @@ fn sizes_that_overflow_are_errors_not_panics() {
     let three = Array1::from(vec![0_u8, 1, 2]);
     write_scatter(&path, extreme.view(), three.view(), &ScatterStyle::default()).unwrap();
     assert_eq!(Picture::read(&path).width, 800);
-    fs::remove_dir_all(dir).unwrap();
 }

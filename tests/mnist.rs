@@ -169,8 +169,8 @@ fn full_byte_range_maps_to_zero_through_one() {
 
 #[test]
 fn missing_folder_is_named() {
-    let scratch = scratch("no-folder");
-    let dir = scratch.join("absent");
+    let parent = scratch("no-folder");
+    let dir = parent.join("absent");
     let (path, message) = dataset_error(&dir);
     assert_eq!(path, dir);
     assert_contains(&message, &["does not exist"]);

@@ -121,7 +121,6 @@ fn save_then_load_is_bit_identical() {
         ae.to_safetensors_bytes().unwrap(),
         "save writes the bytes"
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -285,7 +284,6 @@ fn saving_over_a_model_replaces_it_and_leaves_no_temporary_file() {
     ae.save(&path).unwrap();
     assert_eq!(Autoencoder::load(&path).unwrap(), ae);
     assert_eq!(entries(&dir), ["model.safetensors"]);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -307,7 +305,6 @@ fn a_failed_save_leaves_the_previous_file_byte_identical() {
     assert_contains(&err.to_string(), &["encoder.0.weight", "NaN", "diverged"]);
     assert_eq!(fs::read(&path).unwrap(), before);
     assert_eq!(entries(&dir), ["model.safetensors"]);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 /// `load` could not read back `leaky_relu(NaN)`, so `save` must not write it (it once did).
@@ -323,7 +320,6 @@ fn an_activation_with_a_non_finite_parameter_is_not_saved() {
         assert_contains(&err.to_string(), &["decoder.0", "leaky_relu(", "not a finite number"]);
     }
     assert_eq!(entries(&dir), Vec::<String>::new(), "nothing was written");
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -343,7 +339,6 @@ fn a_save_whose_rename_fails_leaves_the_target_and_no_temporary_file() {
     assert_eq!(fs::read(target.join("keep.txt")).unwrap(), b"precious");
     assert_eq!(entries(&dir), ["model.safetensors"], "a temporary file was left behind");
     assert_eq!(entries(&target), ["keep.txt"]);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -354,7 +349,6 @@ fn saving_into_a_missing_folder_is_an_io_error_naming_the_path() {
     assert!(matches!(&err, Error::Io { path: p, .. } if p == &path), "{err:?}");
     assert_contains(&err.to_string(), &["no/such/folder/model.safetensors"]);
     assert_eq!(entries(&dir), Vec::<String>::new());
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -387,7 +381,6 @@ fn concurrent_saves_to_one_path_leave_one_whole_model() {
     let loaded = Autoencoder::load(&path).unwrap();
     assert!(models.contains(&loaded));
     assert_eq!(entries(&dir), ["model.safetensors"]);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -411,7 +404,6 @@ fn errors_from_files_name_the_file() {
         "{err:?}"
     );
     assert_contains(&err.to_string(), &["notes.safetensors", "not a safetensors file"]);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -577,7 +569,6 @@ fn a_header_claiming_huge_tensors_fails_without_allocating_them() {
         &err.to_string(),
         &["header length of 90000000 bytes, over the limit of"],
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -599,7 +590,6 @@ fn offsets_that_tile_up_to_2_pow_64_are_an_error_not_an_overflow() {
         Err(Error::ModelFile { message: from_file, .. }) => assert_eq!(from_file, message),
         other => panic!("expected Error::ModelFile, got {other:?}"),
     }
-    fs::remove_dir_all(dir).unwrap();
 }
 
 /// The header of issue 9: `{"__metadata__":{"format":"autoencoder"},"x":[0,0,0,...]}`, 99 MB of JSON that
@@ -639,7 +629,6 @@ fn a_99_mb_header_is_refused_before_parsing_in_little_memory() {
     fs::write(&path, &bytes).unwrap();
     drop(bytes);
     assert_contains(&Autoencoder::load(&path).unwrap_err().to_string(), &expected);
-    fs::remove_dir_all(dir).unwrap();
     if std::env::var_os(CHILD_ENV).is_some() {
         return; // This is the memory-limited copy: done.
     }
@@ -1110,5 +1099,4 @@ fn loading_from_a_file_reports_what_loading_the_bytes_reports() {
     }
     fs::write(&path, &valid).unwrap();
     assert_eq!(Autoencoder::load(&path).unwrap(), model());
-    fs::remove_dir_all(dir).unwrap();
 }

@@ -410,7 +410,6 @@ fn a_missing_file_is_an_io_error_naming_it() {
         Err(error @ Error::Io { .. }) => assert!(error.to_string().contains("nowhere.png"), "{error}"),
         other => panic!("{other:?}"),
     }
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -422,7 +421,6 @@ fn an_empty_file_is_an_error_naming_it() {
     assert!(error.to_string().contains("empty.png"), "{error}");
     assert_png_error(error, "the input is empty");
     assert_png_error(decode_png(&[], Alpha::Keep).unwrap_err(), "empty");
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -447,7 +445,6 @@ fn input_that_is_not_a_png_says_what_it_is() {
     assert!(error.to_string().starts_with("malformed PNG in "), "{error}");
     assert!(error.to_string().contains("photo.png"), "{error}");
     assert_png_error(error, "a GIF image");
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -543,7 +540,6 @@ fn a_folder_reads_its_pngs_sorted_by_name_and_ignores_other_files() {
     assert_eq!(shape, (2, 3, 1));
     let expected: Vec<f32> = [a, b, c].concat().iter().map(|&v| f32::from(v) / 255.0).collect();
     assert_eq!(images, Array2::from_shape_vec((3, 6), expected).unwrap());
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -561,7 +557,6 @@ fn rows_of_a_folder_are_in_hwc_order() {
             .into_raw_vec_and_offset()
             .0
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -586,8 +581,6 @@ fn pictures_of_different_shapes_in_a_folder_are_an_error_naming_the_file() {
     fs::write(dir2.join("b.png"), encode8((2, 2), ColorType::Rgb, &[0; 12])).unwrap();
     let message = read_png_folder(&dir2, Alpha::Drop).unwrap_err().to_string();
     assert!(message.contains("b.png") && message.contains("2×2×3"), "{message}");
-    fs::remove_dir_all(dir).unwrap();
-    fs::remove_dir_all(dir2).unwrap();
 }
 
 #[test]
@@ -606,7 +599,6 @@ fn an_empty_or_missing_folder_is_an_error_naming_it() {
     let error = read_png_folder(&missing, Alpha::Drop).unwrap_err();
     assert!(matches!(error, Error::Io { .. }), "{error:?}");
     assert!(error.to_string().contains("missing"), "{error}");
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -619,7 +611,6 @@ fn a_broken_png_in_a_folder_is_an_error_naming_it() {
         matches!(&error, Error::Png { path: Some(p), .. } if p.ends_with("b.png")),
         "{error:?}"
     );
-    fs::remove_dir_all(dir).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -921,7 +912,6 @@ fn write_image_writes_grey_and_rgb_that_read_back() {
         assert!(matches!(error, Error::Image { .. }), "{error:?}");
     }
     assert!(!dir.join("bad.png").exists());
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -993,7 +983,6 @@ fn a_3_channel_grid_draws_rgb_cells() {
     let two = GridLayout::new(rows, cols).channels(2);
     let error = write_grid(&path, Array2::zeros((1, 12)).view(), &two).unwrap_err();
     assert!(error.to_string().contains("1 channel (grey) or 3 (RGB)"), "{error}");
-    fs::remove_dir_all(dir).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1098,5 +1087,4 @@ fn a_file_name_that_is_not_utf8_is_an_error() {
         matches!(error, Error::Dataset { .. }) && error.to_string().contains("UTF-8"),
         "{error}"
     );
-    fs::remove_dir_all(dir).unwrap();
 }

@@ -146,7 +146,6 @@ fn python_reads_a_saved_model_bit_for_bit_and_its_copy_loads_back() {
     };
     assert_eq!(bits(&loaded), bits(&ae));
     assert_eq!(loaded, ae);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -172,7 +171,6 @@ fn python_reads_a_checkpoint_bit_for_bit_and_its_copy_loads_back() {
     let resaved = dir.join("from-python.safetensors");
     check_in_python(&python, &path, &expected(tensors, &path), &resaved);
     assert_eq!(Checkpoint::load(&resaved).unwrap(), checkpoint);
-    fs::remove_dir_all(dir).unwrap();
 }
 
 /// A convolutional model's file holds Keras-layout 4-D kernels that Python reads bit for bit, with each layer's
@@ -207,5 +205,4 @@ fn python_reads_a_convolutional_model_and_its_copy_loads_back() {
     let resaved = dir.join("from-python.safetensors");
     check_in_python(&python, &path, &expected, &resaved);
     assert_eq!(Autoencoder::load(&resaved).unwrap(), cae);
-    fs::remove_dir_all(dir).unwrap();
 }

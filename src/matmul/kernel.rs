@@ -17,7 +17,8 @@
 //! - The first block of the sum writes the tile to `out`; later blocks add to it.
 //! - `dx = dz · Wᵀ` with fewer rows than columns is computed as `dxᵀ = W · dzᵀ`: the operand packed (and
 //!   transposed on the way) is then the small `dzᵀ` instead of all of `Wᵀ`. Its tiles are stored to the
-//!   transposed view `dxᵀ` column by column: each column of a tile is a run of `ROWS` floats in one row of `dx`.
+//!   transposed view `dxᵀ` column by column: each column of a tile (`ROWS` floats, fewer in the last group of
+//!   rows) is a run in one row of `dx`.
 //!
 //! Each element of `out` is therefore `Σ` over the blocks (in order) of `Σ_p a[i, p] · b[p, j]` (in order,
 //! fused), whatever the split of `out` among threads: results are the same bits on any thread count.

@@ -224,13 +224,24 @@ impl Workspace {
         }
     }
 
-    /// Stores the largest `|gradient|` of every parameter tensor, and returns the first non-finite value among the
-    /// parameter gradients, if any. The maxima were found by each layer's backward as soon as it had made its
-    /// gradients ([`LayerBuffers::gradient_maxima`]); only when one is infinite (a value is NaN or infinite) is the
-    /// value looked for element by element.
+    /// Copies the largest `|gradient|` of every parameter tensor into `grad_max`, and returns the first non-finite
+    /// value among the parameter gradients, if any. The maxima were found by each layer's backward as soon as it
+    /// had made its gradients ([`LayerBuffers::gradient_maxima`]); only when one is infinite (a value is NaN or
+    /// infinite) is the value looked for element by element.
+    ///
+    /// So every layer's backward must have run since the gradients last changed, and nothing may change a
+    /// gradient between the backward and this check (no clipping or accumulation in between): `apply` trusts
+    /// these maxima to bound the update. Debug builds check that they are those of the gradients as they are.
     fn scan_gradients(&mut self) -> Option<f32> {
         for (maxima, buffers) in self.grad_max.chunks_exact_mut(2).zip(&self.layers) {
             maxima.copy_from_slice(&buffers.gradient_maxima());
+            debug_assert!(
+                {
+                    let (weights, bias) = buffers.parameter_gradients();
+                    maxima == [max_magnitude(flat(weights)), max_magnitude(flat(bias))]
+                },
+                "a layer's gradient maxima are not those of its gradients: a gradient changed after its backward"
+            );
         }
         if self.grad_max.iter().all(|max| max.is_finite()) {
             return None;

@@ -16,8 +16,8 @@ use autoencoder::Autoencoder;
 use safetensors::{Dtype, SafeTensors, View};
 
 /// A fresh empty folder for one test: `autoencoder-{test file}-{name}-{process id}` in the system's temporary
-/// folder, emptied first if an earlier run left it behind, and removed with everything in it when the test ends
-/// (when the returned [`Scratch`] is dropped, also if the test fails).
+/// folder, emptied first if an earlier run left it behind, and removed with everything in it when the test passes
+/// (when the returned [`Scratch`] is dropped; a failing test's folder stays, to be looked at).
 pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "autoencoder-{}-{name}-{}",
@@ -29,7 +29,7 @@ pub fn scratch(name: &str) -> Scratch {
     Scratch(dir)
 }
 
-/// A test's folder from [`scratch`]: a [`Path`] (through `Deref`), removed when dropped.
+/// A test's folder from [`scratch`]: a [`Path`] (through `Deref`), removed when dropped, unless the test is failing.
 #[derive(Debug)]
 pub struct Scratch(PathBuf);
 
@@ -49,6 +49,10 @@ impl AsRef<Path> for Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the failing test's files are kept in {}", self.0.display());
+            return;
+        }
         let _ = fs::remove_dir_all(&self.0);
     }
 }
