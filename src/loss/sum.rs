@@ -159,8 +159,9 @@ impl Tree {
         }
     }
 
-    /// [`row`](Self::row) with the loss's `element` known at compile time: whole runs of [`LANES`] elements go through vector registers, their values
-    /// and derivatives first, then the values into the lanes (the lanes in registers, not memory).
+    /// [`row`](Self::row) with the loss's `element` known at compile time: whole runs of [`LANES`] elements go
+    /// through vector registers, their values and derivatives first, then the values into the lanes (the lanes in
+    /// registers, not memory).
     #[inline(always)]
     fn row_with(
         self,
