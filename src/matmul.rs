@@ -13,6 +13,7 @@
 //! than it saves. No split ever divides a sum, so every thread count gives the same bits.
 
 mod awake;
+mod epilogue;
 mod gate;
 mod kernel;
 mod thin;
@@ -24,6 +25,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::alloc::{describe_bytes, try_zeros};
 
+pub(crate) use epilogue::BiasActivation;
 pub(crate) use threads::{join, on_pool, parts_for, threads_for};
 pub use threads::{num_threads, set_num_threads, MAX_THREADS};
 
@@ -49,13 +51,35 @@ fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut
     product_with(a, b, out, adding, None)
 }
 
+/// `out = act(a · b + bias)`, a dense layer's forward: [`product_into`] with `epilogue` applied to each group of
+/// rows of `out` by the thread that computed them, as soon as their sums are complete. The same bits as the
+/// product followed by the bias-and-activation sweep, without a second pass over `out`.
+///
+/// **Panics** if the shapes do not agree (the bias included).
+pub(crate) fn product_then_into(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    out: ArrayViewMut2<f32>,
+    epilogue: BiasActivation,
+) {
+    assert_eq!(epilogue.len(), b.ncols(), "product_then_into: a bias per column");
+    product_then(a, b, out, false, None, Some(epilogue))
+}
+
 /// The product on `threads` threads, or as many as [`threads_for`] picks for its size.
-fn product_with(
+fn product_with(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool, threads: Option<usize>) {
+    product_then(a, b, out, adding, threads, None)
+}
+
+/// [`product_with`], then `epilogue` applied to `out`: by the kernel as it goes, or in a sweep of its own after
+/// the products that cannot (a few rows read in place, no vector kernel).
+fn product_then(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     mut out: ArrayViewMut2<f32>,
     adding: bool,
     threads: Option<usize>,
+    epilogue: Option<BiasActivation>,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     assert!(
@@ -67,14 +91,20 @@ fn product_with(
     if !has_vector_kernels() {
         let beta = if adding { 1.0 } else { 0.0 };
         ndarray::linalg::general_mat_mul(1.0, &a, &b, beta, &mut out);
+        if let Some(epilogue) = epilogue {
+            epilogue.apply(out);
+        }
         return;
     }
     if thin::product_adding_into(a, b, out.view_mut(), adding) {
+        if let Some(epilogue) = epilogue {
+            epilogue.apply(out);
+        }
         return;
     }
     match threads.unwrap_or_else(|| threads_for(m.saturating_mul(k).saturating_mul(n))) {
-        1 => kernel::product_adding_into(a, b, out, adding),
-        threads => on_pool(|| split(a, b, out, adding, threads)),
+        1 => kernel::product_then(a, b, out, adding, epilogue),
+        threads => on_pool(|| split(a, b, out, adding, epilogue, threads)),
     }
 }
 
@@ -84,8 +114,15 @@ fn product_with(
 /// Each block packs only its own part of `b`, in parallel. Blocks are cut near multiples of 64 columns (the
 /// AVX-512 kernel's tile), moved to where the rows cross a cache line ([`at_cache_line`]; for the training
 /// buffers, which start on a line, that is the multiple itself). No block shares a sum with another, so the
-/// results are those of one thread.
-fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool, parts: usize) {
+/// results are those of one thread. Each block applies `epilogue` (its columns of it) to its own rows.
+fn split(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    out: ArrayViewMut2<f32>,
+    adding: bool,
+    epilogue: Option<BiasActivation>,
+    parts: usize,
+) {
     const TILE: usize = 64;
     let half = parts / 2;
     let (rows, columns) = out.dim();
@@ -99,20 +136,24 @@ fn split(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding
         let mid = at_cache_line(&out, mid).min(columns - 1);
         let (b_left, b_right) = b.split_at(Axis(1), mid);
         let (out_left, out_right) = out.split_at(Axis(1), mid);
+        let (left, right) = (
+            epilogue.map(|e| e.columns(0..mid)),
+            epilogue.map(|e| e.columns(mid..columns)),
+        );
         join(
-            || split(a, b_left, out_left, adding, half),
-            || split(a, b_right, out_right, adding, parts - half),
+            || split(a, b_left, out_left, adding, left, half),
+            || split(a, b_right, out_right, adding, right, parts - half),
         );
     } else if parts >= 2 && rows >= 2 * TILE {
         let mid = rows * half / parts;
         let (a_top, a_bottom) = a.split_at(Axis(0), mid);
         let (out_top, out_bottom) = out.split_at(Axis(0), mid);
         join(
-            || split(a_top, b, out_top, adding, half),
-            || split(a_bottom, b, out_bottom, adding, parts - half),
+            || split(a_top, b, out_top, adding, epilogue, half),
+            || split(a_bottom, b, out_bottom, adding, epilogue, parts - half),
         );
     } else {
-        kernel::product_adding_into(a, b, out, adding);
+        kernel::product_then(a, b, out, adding, epilogue);
     }
 }
 
@@ -312,6 +353,56 @@ mod tests {
     }
 
     #[test]
+    fn the_epilogue_gives_the_bits_of_the_product_then_the_sweep() {
+        use crate::layers::activation::EVERY_KIND;
+        use crate::layers::dense::sweeps::bias_activation_on_this_thread;
+        // a few rows (read in place, then swept), one group, the AE-16 shapes (two panels of columns, two blocks
+        // of the sum), a product computed transposed (`b` column-major, fewer rows than columns), narrow rows
+        for &(m, k, n, b_transposed) in &[
+            (1, 784, 256, false),
+            (6, 64, 16, false),
+            (7, 30, 40, false),
+            (100, 256, 784, false),
+            (88, 784, 256, false),
+            (40, 1100, 200, false),
+            (30, 300, 200, true),
+            (150, 64, 16, false),
+        ] {
+            let a = matrix(m, k, 13, false);
+            let b = matrix(k, n, 14, b_transposed);
+            // values that reach every branch of the activations: large ones, zeros of both signs, NaN
+            let bias = ndarray::Array1::from_shape_fn(n, |j| match j % 11 {
+                0 => 100.0,
+                1 => -100.0,
+                2 => -0.0,
+                3 => f32::NAN,
+                j => j as f32 / 4.0 - 1.0,
+            });
+            let bias = bias.as_slice().unwrap();
+            for activation in EVERY_KIND {
+                let mut want = Array2::from_elem((m, n), f32::NAN);
+                product_on_this_thread(a.view(), b.view(), want.view_mut(), false);
+                bias_activation_on_this_thread(want.view_mut(), None, ndarray::ArrayView1::from(bias), activation);
+                let same = |got: &Array2<f32>| {
+                    got.iter()
+                        .zip(&want)
+                        .all(|(g, w)| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()))
+                };
+                let epilogue = BiasActivation::new(bias, activation);
+                let mut got = Array2::from_elem((m, n), f32::NAN);
+                product_then_into(a.view(), b.view(), got.view_mut(), epilogue);
+                assert!(same(&got), "{activation}, {m}x{k}x{n}");
+                for threads in [2, 3] {
+                    let mut parts = Array2::from_elem((m, n), f32::NAN);
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, Some(epilogue), threads));
+                    assert!(same(&parts), "{activation}, {m}x{k}x{n}, {threads} threads");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn empty_inner_dimension_gives_zeros() {
         let mut out = Array2::from_elem((3, 4), f32::NAN);
         product_into(
@@ -356,7 +447,7 @@ mod tests {
             for threads in [2, 3] {
                 let mut parts = Array2::from_elem((m, n), f32::NAN);
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, threads));
+                pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, None, threads));
                 assert_eq!(parts, single, "{threads} threads, {m}x{k}x{n}, layouts {layouts}");
             }
         }

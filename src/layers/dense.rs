@@ -34,7 +34,7 @@ use ndarray_rand::rand::Rng;
 use super::{Activation, Init};
 use crate::alloc::{describe_bytes, try_zeros};
 use crate::error::{Error, Result};
-use crate::matmul::{on_pool, product_into, threads_for};
+use crate::matmul::{on_pool, product_into, product_then_into, threads_for, BiasActivation};
 
 mod sigmoid;
 pub(crate) mod sweeps;
@@ -418,9 +418,18 @@ impl Dense {
         pre_activation: Option<ArrayViewMut2<f32>>,
         mut output: ArrayViewMut2<f32>,
     ) {
-        product_into(x, self.weights.view(), output.view_mut());
-        // z = x·W + b and y = act(z) in one sweep
-        sweeps::bias_activation(output, pre_activation, self.bias.view(), self.activation);
+        match (pre_activation, self.bias.as_slice()) {
+            // y = act(x·W + b), applied by the product to each group of rows it completes
+            (None, Some(bias)) => {
+                let epilogue = BiasActivation::new(bias, self.activation);
+                product_then_into(x, self.weights.view(), output, epilogue)
+            }
+            // z = x·W + b and y = act(z) in one sweep after the product
+            (pre_activation, _) => {
+                product_into(x, self.weights.view(), output.view_mut());
+                sweeps::bias_activation(output, pre_activation, self.bias.view(), self.activation);
+            }
+        }
     }
 
     /// The backward pass into caller-owned buffers (no allocation).

@@ -31,6 +31,8 @@ use std::cell::RefCell;
 use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
 use pulp::{Simd, WithSimd};
 
+use super::epilogue::BiasActivation;
+
 /// Rows of `out` (and of `a`) per tile of the kernel.
 pub(super) const ROWS: usize = 6;
 /// The most terms of the sum per block: a group of rows of `a` (`MAX_DEPTH · ROWS` floats, 12 KiB) stays in L1
@@ -61,9 +63,30 @@ pub(super) fn product_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayVie
 /// `out = a · b`, or with `adding`, `out += a · b` (each block of the sum added to `out` in turn, as the blocks
 /// after the first always are), on the calling thread.
 pub(super) fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool) {
+    product_then(a, b, out, adding, None)
+}
+
+/// [`product_adding_into`], then `epilogue` applied to each group of rows of `out` as soon as its sums are
+/// complete (while the rows are in L1), or to all of `out` at the end when the product is computed transposed.
+pub(super) fn product_then(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    mut out: ArrayViewMut2<f32>,
+    adding: bool,
+    epilogue: Option<BiasActivation>,
+) {
     assert!(a.ncols() == b.nrows() && out.dim() == (a.nrows(), b.ncols()));
     if swaps(&a, &b) {
-        return product_adding_into(b.reversed_axes(), a.reversed_axes(), out.reversed_axes(), adding);
+        product_adding_into(
+            b.reversed_axes(),
+            a.reversed_axes(),
+            out.view_mut().reversed_axes(),
+            adding,
+        );
+        if let Some(epilogue) = epilogue {
+            epilogue.apply(out);
+        }
+        return;
     }
     PACKING.with(|packing| match packing.try_borrow_mut() {
         Ok(mut packing) => {
@@ -73,6 +96,7 @@ pub(super) fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: A
                 b,
                 out,
                 adding,
+                epilogue,
                 packed_b,
                 packed_a,
             })
@@ -83,6 +107,7 @@ pub(super) fn product_adding_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: A
             b,
             out,
             adding,
+            epilogue,
             packed_b: &mut Vec::new(),
             packed_a: &mut Vec::new(),
         }),
@@ -116,6 +141,8 @@ struct Product<'a, 'p> {
     out: ArrayViewMut2<'a, f32>,
     /// `out += a · b` rather than `out = a · b`.
     adding: bool,
+    /// Applied to each group of rows of `out` once its sums are complete.
+    epilogue: Option<BiasActivation<'a>>,
     packed_b: &'p mut Vec<f32>,
     packed_a: &'p mut Vec<f32>,
 }
@@ -142,6 +169,7 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
         b,
         mut out,
         adding,
+        epilogue,
         packed_b,
         packed_a,
     } = product;
@@ -214,6 +242,10 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
                         3 | 4 => strip_product::<S, 4, VECTORS>(simd, rows, packed_strip, vectors, columns, accumulate),
                         _ => strip_product::<S, ROWS, VECTORS>(simd, rows, packed_strip, vectors, columns, accumulate),
                     }
+                }
+                // the last block of the sum has completed these rows' sums in this panel's columns
+                if let (Some(epilogue), true) = (epilogue, p0 + depth == k) {
+                    epilogue.columns(col0..col0 + width).apply_to_rows(target);
                 }
             }
         }
@@ -511,6 +543,7 @@ mod tests {
             b,
             out,
             adding: false,
+            epilogue: None,
             packed_b: &mut packed_b,
             packed_a: &mut packed_a,
         };
