@@ -216,12 +216,41 @@ thread_local! {
     static ON_POOL: Cell<bool> = const { Cell::new(false) };
 }
 
+thread_local! {
+    /// Whether this thread is inside [`on_this_thread`]: then its products and sweeps stay on it.
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `work` with every product, sweep and [`join`] in it on the calling thread, whatever the thread count: for
+/// work already split across the threads in larger pieces (each thread's share of a batch, through a whole chain
+/// of layers).
+pub(crate) fn on_this_thread<R>(work: impl FnOnce() -> R) -> R {
+    /// Puts back what the thread was doing before, on return and on unwinding alike.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ALONE.set(self.0);
+        }
+    }
+    let _restore = Restore(ALONE.replace(true));
+    work()
+}
+
+/// The threads this thread's work may split across: [`num_threads`], or 1 inside [`on_this_thread`].
+fn threads_here() -> usize {
+    if ALONE.get() {
+        1
+    } else {
+        num_threads()
+    }
+}
+
 /// The threads a product of `m · k · n` multiply-adds should use: 1 when splitting it does not pay.
 pub(crate) fn threads_for(multiply_adds: usize) -> usize {
     /// Below this many multiply-adds (`32 · 256 · 256`), handing half a product to another thread costs more than
     /// it saves (measured with `benches/matmul.rs` on the AE-16 shapes).
     const MIN_PARALLEL_WORK: usize = 32 * 256 * 256;
-    let threads = num_threads();
+    let threads = threads_here();
     if threads <= 1 || multiply_adds < MIN_PARALLEL_WORK {
         1
     } else {
@@ -234,14 +263,14 @@ pub(crate) fn threads_for(multiply_adds: usize) -> usize {
 pub(crate) fn parts_for(elements: usize) -> usize {
     /// A hand-over costs about a microsecond; an element-wise pass does a few thousand values in that time.
     const MIN_ELEMENTS_PER_PART: usize = 16 * 1024;
-    num_threads().min(elements / MIN_ELEMENTS_PER_PART).max(1)
+    threads_here().min(elements / MIN_ELEMENTS_PER_PART).max(1)
 }
 
 /// Runs `a` and `b`, in parallel when on one of the crate's pool threads with more than one thread configured
 /// (`a` on this thread, `b` for another to take), in sequence (`a` first) otherwise: never on rayon's global pool
 /// or on another pool the caller may be running on.
 pub(crate) fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    if num_threads() > 1 && ON_POOL.get() {
+    if threads_here() > 1 && ON_POOL.get() {
         rayon::join(a, b)
     } else {
         (a(), b())

@@ -8,7 +8,9 @@
 //!   output is ever more than a few MB: reconstructing 10,000 images of a convolutional model needs the output,
 //!   not gigabytes of activations. Rows are independent, so the result is the same bits.
 //! - A batch too small to be worth a hand-over to the thread pool (one sample encoded at a time) runs on the
-//!   calling thread; a larger one enters the pool once for the whole chain, not once per layer.
+//!   calling thread; a larger one enters the pool once for the whole chain, not once per layer. A large batch
+//!   (a hundred rows or more per thread) is split by rows, each thread taking its rows through the whole chain; a
+//!   smaller one splits each product by columns.
 
 use std::cell::RefCell;
 
@@ -16,7 +18,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::error::{Error, Result};
 use crate::layers::Layer;
-use crate::matmul::{on_pool, threads_for};
+use crate::matmul::{join, on_pool, on_this_thread, threads_for};
 
 thread_local! {
     /// This thread's two buffers for the outputs of the layers inside a chain.
@@ -28,7 +30,7 @@ thread_local! {
 pub(crate) fn infer_into(
     (first, second): (&[Layer], &[Layer]),
     x: ArrayView2<f32>,
-    mut output: ArrayViewMut2<f32>,
+    output: ArrayViewMut2<f32>,
     context: &str,
 ) -> Result<()> {
     let layers = || first.iter().chain(second);
@@ -52,7 +54,7 @@ pub(crate) fn infer_into(
     let widest = layers().map(Layer::outputs).max().unwrap_or(1);
     let rows = rows_per_pass(widest);
     let work = layers().map(Layer::multiply_adds_per_sample).sum::<usize>();
-    let mut run = move || -> Result<()> {
+    let run = move |x: ArrayView2<f32>, mut output: ArrayViewMut2<f32>| -> Result<()> {
         let slices = x
             .axis_chunks_iter(Axis(0), rows)
             .zip(output.axis_chunks_iter_mut(Axis(0), rows));
@@ -66,9 +68,40 @@ pub(crate) fn infer_into(
         Ok(())
     };
     match threads_for(x.nrows().saturating_mul(work)) {
-        1 => run(),
-        _ => on_pool(run),
+        1 => run(x, output),
+        // each thread its share of the rows through the whole chain, without a hand-over between layers
+        threads if x.nrows() >= threads * MIN_ROWS_PER_THREAD => on_pool(|| by_rows(&run, x, output, threads)),
+        // too few rows for each thread to pack every layer's weights: each product is split by columns instead
+        _ => on_pool(|| run(x, output)),
     }
+}
+
+/// Rows per thread from which inference splits a batch by rows, each thread running the whole chain on its own
+/// rows (and packing every layer's weights for them), rather than splitting each product by columns (each thread
+/// packing half of the weights, then waiting for the other at the end of every layer). Measured on AE-16 with 2
+/// threads: by rows 5% faster at 128 rows per thread, 15% at 500; even at 64, 25–45% slower below.
+const MIN_ROWS_PER_THREAD: usize = 128;
+
+/// `run` on `parts` blocks of the rows of `x` (and `output`), each on one thread of the pool with everything in it
+/// kept on that thread. Rows are independent, so the result is the same bits as in one piece.
+fn by_rows(
+    run: &(impl Fn(ArrayView2<f32>, ArrayViewMut2<f32>) -> Result<()> + Sync),
+    x: ArrayView2<f32>,
+    output: ArrayViewMut2<f32>,
+    parts: usize,
+) -> Result<()> {
+    if parts < 2 {
+        return on_this_thread(|| run(x, output));
+    }
+    let half = parts / 2;
+    let mid = x.nrows() * half / parts;
+    let (x_top, x_bottom) = x.split_at(Axis(0), mid);
+    let (out_top, out_bottom) = output.split_at(Axis(0), mid);
+    let (top, bottom) = join(
+        || by_rows(run, x_top, out_top, half),
+        || by_rows(run, x_bottom, out_bottom, parts - half),
+    );
+    top.and(bottom)
 }
 
 /// Every row of `x` through every layer of `layers`, the last one writing `output`, the others into `scratch`.
