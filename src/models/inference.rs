@@ -79,7 +79,7 @@ pub(crate) fn infer_into(
 /// Rows per thread from which inference splits a batch by rows, each thread running the whole chain on its own
 /// rows (and packing every layer's weights for them), rather than splitting each product by columns (each thread
 /// packing half of the weights, then waiting for the other at the end of every layer). Measured on AE-16 with 2
-/// threads: by rows 5% faster at 128 rows per thread, 15% at 500; even at 64, 25–45% slower below.
+/// threads: by rows 5% faster at 128 rows per thread and 15% at 500, even at 64, 30–80% slower below.
 const MIN_ROWS_PER_THREAD: usize = 128;
 
 /// `run` on `parts` blocks of the rows of `x` (and `output`), each on one thread of the pool with everything in it
