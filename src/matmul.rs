@@ -62,18 +62,18 @@ pub(crate) fn product_then_into(
     out: ArrayViewMut2<f32>,
     epilogue: BiasActivation,
 ) {
-    assert_eq!(epilogue.len(), b.ncols(), "product_then_into: a bias per column");
-    product_then(a, b, out, false, None, Some(epilogue))
+    assert_eq!(epilogue.width(), b.ncols(), "product_then_into: a bias per column");
+    product_and_epilogue(a, b, out, false, None, Some(epilogue))
 }
 
 /// The product on `threads` threads, or as many as [`threads_for`] picks for its size.
 fn product_with(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool, threads: Option<usize>) {
-    product_then(a, b, out, adding, threads, None)
+    product_and_epilogue(a, b, out, adding, threads, None)
 }
 
 /// [`product_with`], then `epilogue` applied to `out`: by the kernel as it goes, or in a sweep of its own after
 /// the products that cannot (a few rows read in place, no vector kernel).
-fn product_then(
+fn product_and_epilogue(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     mut out: ArrayViewMut2<f32>,
@@ -88,17 +88,16 @@ fn product_then(
         b.dim(),
         out.dim()
     );
-    if !has_vector_kernels() {
+    let done = if !has_vector_kernels() {
         let beta = if adding { 1.0 } else { 0.0 };
         ndarray::linalg::general_mat_mul(1.0, &a, &b, beta, &mut out);
+        true
+    } else {
+        thin::product_adding_into(a, b, out.view_mut(), adding)
+    };
+    if done {
         if let Some(epilogue) = epilogue {
-            epilogue.apply(out);
-        }
-        return;
-    }
-    if thin::product_adding_into(a, b, out.view_mut(), adding) {
-        if let Some(epilogue) = epilogue {
-            epilogue.apply(out);
+            epilogue.apply_across_threads(out);
         }
         return;
     }
@@ -137,8 +136,8 @@ fn split(
         let (b_left, b_right) = b.split_at(Axis(1), mid);
         let (out_left, out_right) = out.split_at(Axis(1), mid);
         let (left, right) = (
-            epilogue.map(|e| e.columns(0..mid)),
-            epilogue.map(|e| e.columns(mid..columns)),
+            epilogue.map(|e| e.for_columns(0..mid)),
+            epilogue.map(|e| e.for_columns(mid..columns)),
         );
         join(
             || split(a, b_left, out_left, adding, left, half),
@@ -357,7 +356,8 @@ mod tests {
         use crate::layers::activation::EVERY_KIND;
         use crate::layers::dense::sweeps::bias_activation_on_this_thread;
         // a few rows (read in place, then swept), one group, the AE-16 shapes (two panels of columns, two blocks
-        // of the sum), a product computed transposed (`b` column-major, fewer rows than columns), narrow rows
+        // of the sum), a product computed transposed (`b` column-major, fewer rows than columns), narrow rows; into
+        // a standard and a column-major output
         for &(m, k, n, b_transposed) in &[
             (1, 784, 256, false),
             (6, 64, 16, false),
@@ -367,6 +367,7 @@ mod tests {
             (40, 1100, 200, false),
             (30, 300, 200, true),
             (150, 64, 16, false),
+            (20, 0, 30, false), // an empty sum: the bias and activation alone
         ] {
             let a = matrix(m, k, 13, false);
             let b = matrix(k, n, 14, b_transposed);
@@ -389,9 +390,14 @@ mod tests {
                         .all(|(g, w)| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()))
                 };
                 let epilogue = BiasActivation::new(bias, activation);
-                let mut got = Array2::from_elem((m, n), f32::NAN);
-                product_then_into(a.view(), b.view(), got.view_mut(), epilogue);
-                assert!(same(&got), "{activation}, {m}x{k}x{n}");
+                for column_major in [false, true] {
+                    let mut got = Array2::from_elem((m, n).set_f(column_major), f32::NAN);
+                    product_then_into(a.view(), b.view(), got.view_mut(), epilogue);
+                    assert!(
+                        same(&got),
+                        "{activation}, {m}x{k}x{n}, column-major output: {column_major}"
+                    );
+                }
                 for threads in [2, 3] {
                     let mut parts = Array2::from_elem((m, n), f32::NAN);
                     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();

@@ -220,6 +220,47 @@ fn any_batch_layout_trains_the_same() {
     assert!(a == b);
 }
 
+/// Inference writes into output buffers of any layout, for a model whose last layer is a convolution too (which
+/// computes into standard-layout rows only): the same values as into a standard buffer, on the calling thread and
+/// split across threads, and nothing written outside the view.
+#[test]
+fn inference_writes_into_buffers_of_any_layout() {
+    use autoencoder::ndarray::{s, ShapeBuilder};
+    let ae = small_cae(4);
+    for (threads, rows) in [(1, 5), (2, 5), (2, 300)] {
+        autoencoder::set_num_threads(threads).unwrap();
+        let x = images(rows, 5);
+        let want = ae.reconstruct(x.view()).unwrap();
+        let mut column_major = Array2::from_elem((rows, 64).f(), f32::NAN);
+        ae.reconstruct_into(x.view(), column_major.view_mut()).unwrap();
+        assert_eq!(column_major, want, "{threads} threads, {rows} rows, column-major");
+        let mut every_other = Array2::from_elem((rows, 128), f32::NAN);
+        ae.reconstruct_into(x.view(), every_other.slice_mut(s![.., ..;2]))
+            .unwrap();
+        assert_eq!(
+            every_other.slice(s![.., ..;2]),
+            want,
+            "{threads} threads, {rows} rows, strided"
+        );
+        assert!(
+            every_other.slice(s![.., 1..;2]).iter().all(|v| v.is_nan()),
+            "wrote outside the view"
+        );
+        let codes = ae.encode(x.view()).unwrap();
+        let mut decoded = Array2::from_elem((rows, 64).f(), f32::NAN);
+        ae.decode_into(codes.view(), decoded.view_mut()).unwrap();
+        assert_eq!(decoded, want, "{threads} threads, {rows} rows, decode_into");
+    }
+    // and the errors name the call and what is wrong
+    let x = images(3, 5);
+    let err = ae
+        .reconstruct_into(x.view(), Array2::zeros((2, 64)).view_mut())
+        .unwrap_err();
+    assert!(err.to_string().contains("reconstruct (output buffer)"), "{err}");
+    let err = ae.decode(Array2::zeros((3, 5)).view()).unwrap_err();
+    assert!(err.to_string().contains("decode (latent columns)"), "{err}");
+}
+
 /// Training buffers too large for memory are an error from `train_step`, not an abort, and the model trains on at
 /// a batch that fits (run again in a child process limited to 512 MiB, where the 1.5 GiB of outputs and gradients
 /// that a batch of 64 needs cannot be had).

@@ -27,29 +27,31 @@ impl<'a> BiasActivation<'a> {
     }
 
     /// The columns of the output it is for.
-    pub(super) fn len(self) -> usize {
+    pub(super) fn width(self) -> usize {
         self.bias.len()
     }
 
     /// The same for the block `columns` of the output (as a block of columns of a product is computed apart).
-    pub(super) fn columns(self, columns: Range<usize>) -> Self {
+    pub(super) fn for_columns(self, columns: Range<usize>) -> Self {
         BiasActivation {
             bias: &self.bias[columns],
             ..self
         }
     }
 
-    /// Applies it to `rows`, a few rows of the output (as many columns as the bias), on the calling thread.
+    /// Applies it to `rows` (a few rows of the output, or all of it; as many columns as the bias), on the calling
+    /// thread.
     ///
-    /// Through the sweep's own vector context (a call of its own, not inlined): inlined in the kernel, the
-    /// sigmoid's loop was left scalar by the compiler, and took a third of a reconstruction's time.
-    pub(super) fn apply_to_rows(self, rows: ArrayViewMut2<f32>) {
+    /// Through the sweep's own vector context, a function of its own: inlined in the kernel, the sigmoid's loop
+    /// was left scalar by the compiler, and took a third of a reconstruction's time.
+    #[inline(never)]
+    pub(super) fn apply_on_this_thread(self, rows: ArrayViewMut2<f32>) {
         sweeps::bias_activation_on_this_thread(rows, None, ArrayView1::from(self.bias), self.activation)
     }
 
-    /// Applies it to the whole output in a sweep of its own (split across the threads where that pays): for the
-    /// products that cannot apply it as they go (a few rows read in place, a transposed output, no vector kernel).
-    pub(super) fn apply(self, out: ArrayViewMut2<f32>) {
+    /// Applies it to the whole output in a sweep of its own, split across the threads where that pays: for the
+    /// products that cannot apply it as they go (a few rows read in place, no vector kernel).
+    pub(super) fn apply_across_threads(self, out: ArrayViewMut2<f32>) {
         sweeps::bias_activation(out, None, ArrayView1::from(self.bias), self.activation)
     }
 }

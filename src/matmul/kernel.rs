@@ -84,7 +84,7 @@ pub(super) fn product_then(
             adding,
         );
         if let Some(epilogue) = epilogue {
-            epilogue.apply(out);
+            epilogue.apply_on_this_thread(out);
         }
         return;
     }
@@ -181,6 +181,9 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
         if !adding {
             out.fill(0.0);
         }
+        if let Some(epilogue) = epilogue {
+            epilogue.apply_on_this_thread(out);
+        }
         return;
     }
     let strip = VECTORS * S::F32_LANES;
@@ -245,7 +248,7 @@ fn blocked<S: Simd, const VECTORS: usize>(simd: S, product: Product) {
                 }
                 // the last block of the sum has completed these rows' sums in this panel's columns
                 if let (Some(epilogue), true) = (epilogue, p0 + depth == k) {
-                    epilogue.columns(col0..col0 + width).apply_to_rows(target);
+                    epilogue.for_columns(col0..col0 + width).apply_on_this_thread(target);
                 }
             }
         }

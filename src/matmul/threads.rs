@@ -194,7 +194,7 @@ fn pool() -> Option<Arc<Pool>> {
 /// hand-over goes through the pool's [`Gate`], which allocates nothing; only when another thread is using the
 /// gate at that moment does it go through rayon's `install` (whose queue allocates a block per 63 jobs).
 pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    if ON_POOL.get() {
+    if ON_POOL.get() || ALONE.get() {
         return work();
     }
     match pool() {
@@ -221,9 +221,9 @@ thread_local! {
     static ALONE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `work` with every product, sweep and [`join`] in it on the calling thread, whatever the thread count: for
-/// work already split across the threads in larger pieces (each thread's share of a batch, through a whole chain
-/// of layers).
+/// Runs `work` with every product, sweep, [`join`] and [`on_pool`] in it on the calling thread, whatever the thread
+/// count: for work already split across the threads in larger pieces (each thread's share of a batch, through a
+/// whole chain of layers).
 pub(crate) fn on_this_thread<R>(work: impl FnOnce() -> R) -> R {
     /// Puts back what the thread was doing before, on return and on unwinding alike.
     struct Restore(bool);
@@ -267,8 +267,8 @@ pub(crate) fn parts_for(elements: usize) -> usize {
 }
 
 /// Runs `a` and `b`, in parallel when on one of the crate's pool threads with more than one thread configured
-/// (`a` on this thread, `b` for another to take), in sequence (`a` first) otherwise: never on rayon's global pool
-/// or on another pool the caller may be running on.
+/// (`a` on this thread, `b` for another to take), in sequence (`a` first) otherwise (inside [`on_this_thread`]
+/// too): never on rayon's global pool or on another pool the caller may be running on.
 pub(crate) fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     if threads_here() > 1 && ON_POOL.get() {
         rayon::join(a, b)

@@ -314,7 +314,7 @@ impl Autoencoder {
     /// ```
     pub fn reconstruct_into(&self, x: ArrayView2<f32>, outputs: ArrayViewMut2<f32>) -> Result<()> {
         let layers = (self.encoder.layers(), self.decoder.layers());
-        inference::infer_into(layers, x, outputs, "reconstruct (input columns)")
+        inference::infer_into(layers, x, outputs, ("reconstruct", "input"))
     }
 
     /// The mean squared error between each sample and its reconstruction, `(batch)`: the anomaly score. Errors

@@ -97,7 +97,7 @@ impl Decoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn decode(&self, z: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.stack.forward(z, "decode (latent columns)")
+        self.stack.forward(z, ("decode", "latent"))
     }
 
     /// [`decode`](Self::decode) into `outputs` `(batch, outputs)`, a buffer of the caller's: for dense layers
@@ -115,7 +115,7 @@ impl Decoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn decode_into(&self, z: ArrayView2<f32>, outputs: ArrayViewMut2<f32>) -> Result<()> {
-        self.stack.forward_into(z, outputs, "decode_into (latent columns)")
+        self.stack.forward_into(z, outputs, ("decode_into", "latent"))
     }
 
     /// Takes the layers back.

@@ -100,7 +100,7 @@ impl Encoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn encode(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.stack.forward(x, "encode (input columns)")
+        self.stack.forward(x, ("encode", "input"))
     }
 
     /// [`encode`](Self::encode) into `codes` `(batch, latent)`, a buffer of the caller's: for dense layers nothing
@@ -119,7 +119,7 @@ impl Encoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn encode_into(&self, x: ArrayView2<f32>, codes: ArrayViewMut2<f32>) -> Result<()> {
-        self.stack.forward_into(x, codes, "encode_into (input columns)")
+        self.stack.forward_into(x, codes, ("encode_into", "input"))
     }
 
     /// Takes the layers back.

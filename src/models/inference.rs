@@ -9,8 +9,8 @@
 //!   not gigabytes of activations. Rows are independent, so the result is the same bits.
 //! - A batch too small to be worth a hand-over to the thread pool (one sample encoded at a time) runs on the
 //!   calling thread; a larger one enters the pool once for the whole chain, not once per layer. A large batch
-//!   (a hundred rows or more per thread) is split by rows, each thread taking its rows through the whole chain; a
-//!   smaller one splits each product by columns.
+//!   ([`MIN_ROWS_PER_THREAD`] rows or more per thread) is split by rows, each thread taking its rows through the
+//!   whole chain in its own part of the calling thread's scratch; a smaller one splits each product by columns.
 
 use std::cell::RefCell;
 
@@ -26,107 +26,169 @@ thread_local! {
 }
 
 /// Passes `x` through the layers of `first` and then of `second` (either may be empty, not both) into `output`,
-/// which must be `(x.nrows(), outputs of the last layer)`; `context` names the call in errors.
+/// which must be `(x.nrows(), outputs of the last layer)`. `call` names the call in errors, and `inputs` what its
+/// input's columns are (`"input"`, `"latent"`).
 pub(crate) fn infer_into(
     (first, second): (&[Layer], &[Layer]),
     x: ArrayView2<f32>,
     output: ArrayViewMut2<f32>,
-    context: &str,
+    (call, inputs): (&str, &str),
 ) -> Result<()> {
     let layers = || first.iter().chain(second);
     let (Some(head), Some(last)) = (layers().next(), layers().last()) else {
-        return Err(Error::InvalidArgument(format!("{context}: no layers")));
+        return Err(Error::InvalidArgument(format!("{call}: no layers")));
     };
     if x.ncols() != head.inputs() {
         return Err(Error::shape(
-            context,
+            format!("{call} ({inputs} columns)"),
             format!("{} columns", head.inputs()),
             format!("{} columns", x.ncols()),
         ));
     }
     if output.dim() != (x.nrows(), last.outputs()) {
         return Err(Error::shape(
-            format!("{context} (output buffer)"),
+            format!("{call} (output buffer)"),
             format!("{:?}", (x.nrows(), last.outputs())),
             format!("{:?}", output.dim()),
         ));
     }
+    let n = x.nrows();
     let widest = layers().map(Layer::outputs).max().unwrap_or(1);
-    let rows = rows_per_pass(widest);
     let work = layers().map(Layer::multiply_adds_per_sample).sum::<usize>();
-    let run = move |x: ArrayView2<f32>, mut output: ArrayViewMut2<f32>| -> Result<()> {
-        let slices = x
-            .axis_chunks_iter(Axis(0), rows)
-            .zip(output.axis_chunks_iter_mut(Axis(0), rows));
-        for (x, output) in slices {
-            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                Ok(mut scratch) => chain_into(layers(), x, output, &mut scratch),
-                // only if inference ever ran inside inference on one thread: correct, with buffers of its own
-                Err(_) => chain_into(layers(), x, output, &mut [Vec::new(), Vec::new()]),
-            })?;
-        }
-        Ok(())
+    let threads = threads_for(n.saturating_mul(work));
+    let parts = if threads > 1 && n >= threads * MIN_ROWS_PER_THREAD {
+        threads
+    } else {
+        1
     };
-    match threads_for(x.nrows().saturating_mul(work)) {
-        1 => run(x, output),
-        // each thread its share of the rows through the whole chain, without a hand-over between layers
-        threads if x.nrows() >= threads * MIN_ROWS_PER_THREAD => on_pool(|| by_rows(&run, x, output, threads)),
-        // too few rows for each thread to pack every layer's weights: each product is split by columns instead
-        _ => on_pool(|| run(x, output)),
-    }
+    // Each part passes its rows through in slices small enough that all the parts' slices together stay within
+    // one pass's scratch, which each part gets its own share of.
+    let rows = (rows_per_pass(widest) / parts).min(n).max(1);
+    let share = rows * widest;
+    let chain = Chain {
+        layers: (first, second),
+        rows,
+    };
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => chain.run(x, output, &mut scratch, (threads, parts, share)),
+        // only if inference ever ran inside inference on one thread: correct, with buffers of its own
+        Err(_) => chain.run(x, output, &mut [Vec::new(), Vec::new()], (threads, parts, share)),
+    })
 }
 
 /// Rows per thread from which inference splits a batch by rows, each thread running the whole chain on its own
 /// rows (and packing every layer's weights for them), rather than splitting each product by columns (each thread
 /// packing half of the weights, then waiting for the other at the end of every layer). Measured on AE-16 with 2
-/// threads: by rows 5% faster at 128 rows per thread and 15% at 500, even at 64, 30–80% slower below.
+/// threads: by rows is 5% faster at 128 rows per thread and 15% at 500; at 64 the two are even, and below, by rows
+/// is 30–80% slower.
 const MIN_ROWS_PER_THREAD: usize = 128;
 
-/// `run` on `parts` blocks of the rows of `x` (and `output`), each on one thread of the pool with everything in it
-/// kept on that thread. Rows are independent, so the result is the same bits as in one piece.
-fn by_rows(
-    run: &(impl Fn(ArrayView2<f32>, ArrayViewMut2<f32>) -> Result<()> + Sync),
-    x: ArrayView2<f32>,
-    output: ArrayViewMut2<f32>,
-    parts: usize,
-) -> Result<()> {
-    if parts < 2 {
-        return on_this_thread(|| run(x, output));
-    }
-    let half = parts / 2;
-    let mid = x.nrows() * half / parts;
-    let (x_top, x_bottom) = x.split_at(Axis(0), mid);
-    let (out_top, out_bottom) = output.split_at(Axis(0), mid);
-    let (top, bottom) = join(
-        || by_rows(run, x_top, out_top, half),
-        || by_rows(run, x_bottom, out_bottom, parts - half),
-    );
-    top.and(bottom)
+/// The layers of a chain, and the rows it passes through them at a time.
+#[derive(Clone, Copy)]
+struct Chain<'l> {
+    layers: (&'l [Layer], &'l [Layer]),
+    rows: usize,
 }
 
-/// Every row of `x` through every layer of `layers`, the last one writing `output`, the others into `scratch`.
-fn chain_into<'l>(
-    mut layers: impl Iterator<Item = &'l Layer>,
-    x: ArrayView2<f32>,
-    output: ArrayViewMut2<f32>,
-    scratch: &mut [Vec<f32>; 2],
-) -> Result<()> {
-    let n = x.nrows();
-    let [write, read] = scratch;
-    let (mut write, mut read) = (write, read);
-    // the width of the values in `read`: `None` while the input is still `x`
-    let mut read_width = None;
-    let mut layer = layers.next().expect("a chain has a layer");
-    for next in layers {
-        let width = layer.outputs();
-        grow(write, n * width)?;
-        let out = ArrayViewMut2::from_shape((n, width), &mut write[..n * width]).expect("a buffer of n · width values");
-        layer.infer_into(input(x, read, read_width), out)?;
-        std::mem::swap(&mut write, &mut read);
-        read_width = Some(width);
-        layer = next;
+impl Chain<'_> {
+    /// `x` through the chain into `output`, on `threads` threads in `parts` parts (split by rows when more than
+    /// one), each part with `share` values of each of the two `scratch` buffers (grown to it here, before any
+    /// thread starts, so that which thread takes which part makes no difference to what is allocated).
+    fn run(
+        self,
+        x: ArrayView2<f32>,
+        output: ArrayViewMut2<f32>,
+        scratch: &mut [Vec<f32>; 2],
+        (threads, parts, share): (usize, usize, usize),
+    ) -> Result<()> {
+        let [write, read] = scratch;
+        let len = parts * share;
+        grow(write, len)?;
+        grow(read, len)?;
+        let buffers = (&mut write[..len], &mut read[..len]);
+        match (threads, parts) {
+            (1, _) => self.in_slices(x, output, buffers),
+            (_, 1) => on_pool(|| self.in_slices(x, output, buffers)),
+            _ => on_pool(|| self.by_rows(x, output, buffers, parts)),
+        }
     }
-    layer.infer_into(input(x, read, read_width), output)
+
+    /// [`in_slices`](Self::in_slices) on `parts` blocks of the rows of `x` (and `output`, and of the scratch
+    /// `buffers`), each on one thread of the pool with everything in it kept on that thread. Rows are
+    /// independent, so the result is the same bits as in one piece.
+    fn by_rows(
+        self,
+        x: ArrayView2<f32>,
+        output: ArrayViewMut2<f32>,
+        (write, read): (&mut [f32], &mut [f32]),
+        parts: usize,
+    ) -> Result<()> {
+        if parts < 2 {
+            return on_this_thread(|| self.in_slices(x, output, (write, read)));
+        }
+        let half = parts / 2;
+        let mid = x.nrows() * half / parts;
+        let (x_top, x_bottom) = x.split_at(Axis(0), mid);
+        let (out_top, out_bottom) = output.split_at(Axis(0), mid);
+        let (write_top, write_bottom) = write.split_at_mut(write.len() / parts * half);
+        let (read_top, read_bottom) = read.split_at_mut(read.len() / parts * half);
+        let (top, bottom) = join(
+            || self.by_rows(x_top, out_top, (write_top, read_top), half),
+            || self.by_rows(x_bottom, out_bottom, (write_bottom, read_bottom), parts - half),
+        );
+        top.and(bottom)
+    }
+
+    /// Every row of `x` through the chain into `output`, [`rows`](Self::rows) at a time, the layers' outputs in
+    /// the two scratch `buffers` (each at least `rows` times the widest layer).
+    fn in_slices(
+        self,
+        x: ArrayView2<f32>,
+        mut output: ArrayViewMut2<f32>,
+        (write, read): (&mut [f32], &mut [f32]),
+    ) -> Result<()> {
+        let slices = x
+            .axis_chunks_iter(Axis(0), self.rows)
+            .zip(output.axis_chunks_iter_mut(Axis(0), self.rows));
+        for (x, output) in slices {
+            self.slice_into(x, output, (&mut *write, &mut *read))?;
+        }
+        Ok(())
+    }
+
+    /// Every row of `x` through every layer, the last one writing `output`, the others into the two scratch
+    /// buffers in turn.
+    fn slice_into(
+        self,
+        x: ArrayView2<f32>,
+        mut output: ArrayViewMut2<f32>,
+        (mut write, mut read): (&mut [f32], &mut [f32]),
+    ) -> Result<()> {
+        let n = x.nrows();
+        let (first, second) = self.layers;
+        let mut layers = first.iter().chain(second);
+        // the width of the values in `read`: `None` while the input is still `x`
+        let mut read_width = None;
+        let mut layer = layers.next().expect("a chain has a layer");
+        for next in layers {
+            let width = layer.outputs();
+            let out = ArrayViewMut2::from_shape((n, width), &mut write[..n * width]).expect("n · width values");
+            layer.infer_into(input(x, read, read_width), out)?;
+            std::mem::swap(&mut write, &mut read);
+            read_width = Some(width);
+            layer = next;
+        }
+        let input = input(x, read, read_width);
+        if layer.as_dense().is_some() || output.is_standard_layout() {
+            return layer.infer_into(input, output);
+        }
+        // a convolution writes only standard-layout outputs: into the scratch, then copied
+        let width = layer.outputs();
+        let out = ArrayViewMut2::from_shape((n, width), &mut write[..n * width]).expect("n · width values");
+        layer.infer_into(input, out)?;
+        output.assign(&ArrayView2::from_shape((n, width), &write[..n * width]).expect("n · width values"));
+        Ok(())
+    }
 }
 
 /// The input of the next layer: `x` while no layer has run (`read_width` is `None`), else the previous layer's

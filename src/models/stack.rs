@@ -52,18 +52,24 @@ impl Stack {
         self.layers[self.layers.len() - 1].outputs()
     }
 
-    /// The output for a batch `x`, for inference; `context` names the call in errors. Through
-    /// [`inference::infer_into`]: a large batch in slices of rows, a small one on the calling thread.
-    pub(crate) fn forward(&self, x: ArrayView2<f32>, context: &str) -> Result<Array2<f32>> {
-        let mut output = try_zeros_2d((x.nrows(), self.outputs()), context)?;
-        self.forward_into(x, output.view_mut(), context)?;
+    /// The output for a batch `x`, for inference; `call` names the call and what its input's columns are, in
+    /// errors. Through [`inference::infer_into`]: a large batch in slices of rows, a small one on the calling
+    /// thread.
+    pub(crate) fn forward(&self, x: ArrayView2<f32>, call: (&str, &str)) -> Result<Array2<f32>> {
+        let mut output = try_zeros_2d((x.nrows(), self.outputs()), &format!("{}'s output", call.0))?;
+        self.forward_into(x, output.view_mut(), call)?;
         Ok(output)
     }
 
     /// [`forward`](Self::forward) into `output` (`(x.nrows(), outputs)`); allocates nothing for a dense stack
     /// once the calling thread's scratch has grown to it.
-    pub(crate) fn forward_into(&self, x: ArrayView2<f32>, output: ArrayViewMut2<f32>, context: &str) -> Result<()> {
-        inference::infer_into((&self.layers, &[]), x, output, context)
+    pub(crate) fn forward_into(
+        &self,
+        x: ArrayView2<f32>,
+        output: ArrayViewMut2<f32>,
+        call: (&str, &str),
+    ) -> Result<()> {
+        inference::infer_into((&self.layers, &[]), x, output, call)
     }
 }
 
@@ -105,7 +111,7 @@ mod tests {
         // 64 * 64 * 8 outputs: 64 rows per pass, so 150 rows take three passes, the last one short
         assert_eq!(inference::rows_per_pass(64 * 64 * 8), 64);
         let x = Array2::from_shape_fn((150, 4096), |(i, j)| ((i * 7 + j * 3) % 13) as f32 / 13.0);
-        let sliced = stack.forward(x.view(), "test").unwrap();
+        let sliced = stack.forward(x.view(), ("test", "input")).unwrap();
         let mut one_pass = x.clone();
         for layer in stack.layers() {
             one_pass = layer.forward(one_pass.view()).unwrap();
