@@ -256,7 +256,7 @@ fn inference_writes_into_buffers_of_any_layout() {
     let err = ae
         .reconstruct_into(x.view(), Array2::zeros((2, 64)).view_mut())
         .unwrap_err();
-    assert!(err.to_string().contains("reconstruct (output buffer)"), "{err}");
+    assert!(err.to_string().contains("reconstruct_into (output buffer)"), "{err}");
     let err = ae.decode(Array2::zeros((3, 5)).view()).unwrap_err();
     assert!(err.to_string().contains("decode (latent columns)"), "{err}");
 }

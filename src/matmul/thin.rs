@@ -94,9 +94,10 @@ fn rows<S: Simd, const R: usize, const VECTORS: usize>(simd: S, product: ThinPro
         let a_block = &a_columns[..depth];
         let accumulate = adding || block > 0;
         let mut j0 = 0;
-        // One row, with 32 registers: 16 vectors at a time where `b` is that wide, so that each of its rows is read
-        // as one run, in one pass over `b` (AE-16's encode of one image: 15.2 → 12.5 µs; strips of 8 or 16 vectors
-        // throughout were slower, 17.0 and 18.5 µs, for their partial strips over the narrow layers).
+        // One row, with 32 registers: 16 vectors at a time where `b` is that wide, so that each row of `b` is read
+        // in runs of 256 floats (with AE-16's `W1`, 256 wide, each row as one run, in one pass; its encode of one
+        // image: 15.2 → 12.5 µs); the rest 4 at a time (strips of 8 or 16 vectors throughout were slower, 17.0 and
+        // 18.5 µs, for their partial strips over the narrow layers).
         if R == 1 && S::REGISTER_COUNT >= 32 {
             let wide = WIDE * S::F32_LANES;
             while n - j0 >= wide {
@@ -178,32 +179,52 @@ mod tests {
         })
     }
 
+    /// The values' bits, so that `+0` and `-0` differ.
+    fn bits(values: ndarray::ArrayView2<f32>) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
     /// For every row count it takes, sums long and short (one block, two, three) and widths that end on a whole
-    /// strip or inside a vector, the thin product gives the blocked kernel's bits, overwriting and adding, for
-    /// any layout of `a` and of `out`.
+    /// strip, inside a vector, after the wide strips of one row (and whole strips after them), the thin product
+    /// gives the blocked kernel's bits, overwriting and adding, for any layout of `a` and of `out`; and with AVX2
+    /// forced, where the CPU has more (the wide strips of one row are for 32 registers only).
     #[test]
     fn a_few_rows_give_the_blocked_kernels_bits() {
         for m in 1..=ROWS {
             for k in [1, 5, 392, 512, 513, 784, 1100] {
-                for n in [1, 7, 16, 63, 64, 65, 130, 256, 300, 784] {
+                for n in [1, 7, 16, 63, 64, 65, 130, 256, 300, 512, 784, 1000] {
                     let (a, b) = (values(m, k, 1), values(k, n, 2));
                     let start = values(m, n, 3);
                     for adding in [false, true] {
                         let mut expected = start.clone();
                         super::super::kernel::product_adding_into(a.view(), b.view(), expected.view_mut(), adding);
+                        let context = format!("m {m} k {k} n {n} adding {adding}");
                         let mut got = start.clone();
                         assert!(product_adding_into(a.view(), b.view(), got.view_mut(), adding));
-                        assert_eq!(got, expected, "m {m} k {k} n {n} adding {adding}");
+                        assert_eq!(bits(got.view()), bits(expected.view()), "{context}");
                         // a transposed `a` and a column-major `out`
                         let a_t = a.t().as_standard_layout().into_owned();
                         let mut got_t = start.t().as_standard_layout().into_owned();
                         let mut out_view = got_t.view_mut().reversed_axes();
                         assert!(product_adding_into(a_t.t(), b.view(), out_view.view_mut(), adding));
-                        assert_eq!(
-                            out_view,
-                            expected.view(),
-                            "transposed, m {m} k {k} n {n} adding {adding}"
-                        );
+                        assert_eq!(bits(out_view.view()), bits(expected.view()), "transposed, {context}");
+                        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+                        if let Some(simd) = pulp::x86::V3::try_new() {
+                            let mut got = start.clone();
+                            let (b, columns) = (b.as_slice().unwrap(), n);
+                            let out = got.view_mut();
+                            pulp::Simd::vectorize(
+                                simd,
+                                ThinProduct {
+                                    a: a.view(),
+                                    b,
+                                    columns,
+                                    out,
+                                    adding,
+                                },
+                            );
+                            assert_eq!(bits(got.view()), bits(expected.view()), "AVX2, {context}");
+                        }
                     }
                 }
             }

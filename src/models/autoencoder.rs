@@ -259,7 +259,8 @@ impl Autoencoder {
     /// ```
     pub fn reconstruct(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         let mut output = try_zeros_2d((x.nrows(), self.outputs()), "reconstruct's output")?;
-        self.reconstruct_into(x, output.view_mut())?;
+        let layers = (self.encoder.layers(), self.decoder.layers());
+        inference::infer_into(layers, x, output.view_mut(), ("reconstruct", "input"))?;
         Ok(output)
     }
 
@@ -314,7 +315,7 @@ impl Autoencoder {
     /// ```
     pub fn reconstruct_into(&self, x: ArrayView2<f32>, outputs: ArrayViewMut2<f32>) -> Result<()> {
         let layers = (self.encoder.layers(), self.decoder.layers());
-        inference::infer_into(layers, x, outputs, ("reconstruct", "input"))
+        inference::infer_into(layers, x, outputs, ("reconstruct_into", "input"))
     }
 
     /// The mean squared error between each sample and its reconstruction, `(batch)`: the anomaly score. Errors

@@ -1,9 +1,10 @@
 //! Inference through a chain of layers (an encoder, a decoder, or both one after the other) into a caller's
 //! buffer.
 //!
-//! - The layers between the first and the last write into two scratch buffers of the calling thread, used in
-//!   turn and kept for the next call, so that once they have grown to a model's widest layer a call allocates
-//!   nothing (a convolution still makes its patch scratch).
+//! - The layers before the last write into two scratch buffers of the calling thread, used in turn and kept for
+//!   the next call, so that once they have grown to a model's widest layer a call allocates nothing (a
+//!   convolution still makes its patch scratch). The last layer writes into the caller's buffer (a convolution,
+//!   which writes standard-layout rows only, into the scratch first when that buffer is not in standard layout).
 //! - A large batch passes through the chain a slice of rows at a time ([`rows_per_pass`]), so that no layer's
 //!   output is ever more than a few MB: reconstructing 10,000 images of a convolutional model needs the output,
 //!   not gigabytes of activations. Rows are independent, so the result is the same bits.
@@ -53,17 +54,26 @@ pub(crate) fn infer_into(
         ));
     }
     let n = x.nrows();
-    let widest = layers().map(Layer::outputs).max().unwrap_or(1);
+    // What the scratch holds: every layer's output but the last one's, which goes straight to `output` (unless the
+    // last layer is a convolution, which writes standard-layout rows only, and `output` is not: then it too).
+    let last_in_scratch = last.as_dense().is_none() && !output.is_standard_layout();
+    let hidden = layers().take(first.len() + second.len() - 1);
+    let widest = hidden
+        .map(Layer::outputs)
+        .chain(last_in_scratch.then(|| last.outputs()))
+        .max();
+    let widest = widest.unwrap_or(0);
+    let per_pass = rows_per_pass(widest);
     let work = layers().map(Layer::multiply_adds_per_sample).sum::<usize>();
     let threads = threads_for(n.saturating_mul(work));
-    let parts = if threads > 1 && n >= threads * MIN_ROWS_PER_THREAD {
+    let parts = if threads > 1 && n >= threads * MIN_ROWS_PER_THREAD && per_pass >= threads {
         threads
     } else {
         1
     };
-    // Each part passes its rows through in slices small enough that all the parts' slices together stay within
-    // one pass's scratch, which each part gets its own share of.
-    let rows = (rows_per_pass(widest) / parts).min(n).max(1);
+    // Each part passes its rows through in slices of at most `rows`, small enough that all the parts' slices
+    // together stay within one pass's scratch, which each part gets its own share of.
+    let rows = (per_pass / parts).min(n.div_ceil(parts)).max(1);
     let share = rows * widest;
     let chain = Chain {
         layers: (first, second),
@@ -212,8 +222,8 @@ fn grow(buffer: &mut Vec<f32>, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// How many rows inference passes through a chain at a time, when its widest layer has `widest` outputs: as many
-/// as keep each layer's output within about 8 MB (2^21 values), at least one.
+/// How many rows inference passes through a chain at a time, when the widest layer kept in scratch has `widest`
+/// outputs: as many as keep each layer's output within about 8 MB (2^21 values), at least one.
 pub(crate) fn rows_per_pass(widest: usize) -> usize {
     const VALUES_PER_PASS: usize = 1 << 21;
     (VALUES_PER_PASS / widest.max(1)).max(1)
