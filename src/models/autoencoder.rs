@@ -259,8 +259,7 @@ impl Autoencoder {
     /// ```
     pub fn reconstruct(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         let mut output = try_zeros_2d((x.nrows(), self.outputs()), "reconstruct's output")?;
-        let layers = (self.encoder.layers(), self.decoder.layers());
-        inference::infer_into(layers, x, output.view_mut(), ("reconstruct", "input"))?;
+        self.infer_into(x, output.view_mut(), "reconstruct")?;
         Ok(output)
     }
 
@@ -314,8 +313,13 @@ impl Autoencoder {
     /// # Ok::<(), autoencoder::Error>(())
     /// ```
     pub fn reconstruct_into(&self, x: ArrayView2<f32>, outputs: ArrayViewMut2<f32>) -> Result<()> {
+        self.infer_into(x, outputs, "reconstruct_into")
+    }
+
+    /// `x` through the encoder and the decoder into `outputs`, for the call `call` (named in errors).
+    fn infer_into(&self, x: ArrayView2<f32>, outputs: ArrayViewMut2<f32>, call: &str) -> Result<()> {
         let layers = (self.encoder.layers(), self.decoder.layers());
-        inference::infer_into(layers, x, outputs, ("reconstruct_into", "input"))
+        inference::infer_into(layers, x, outputs, (call, "input"))
     }
 
     /// The mean squared error between each sample and its reconstruction, `(batch)`: the anomaly score. Errors

@@ -182,8 +182,7 @@ impl Chain<'_> {
         let mut layer = layers.next().expect("a chain has a layer");
         for next in layers {
             let width = layer.outputs();
-            let out = ArrayViewMut2::from_shape((n, width), &mut write[..n * width]).expect("n · width values");
-            layer.infer_into(input(x, read, read_width), out)?;
+            layer.infer_into(input(x, read, read_width), scratch_rows(write, n, width))?;
             std::mem::swap(&mut write, &mut read);
             read_width = Some(width);
             layer = next;
@@ -193,12 +192,16 @@ impl Chain<'_> {
             return layer.infer_into(input, output);
         }
         // a convolution writes only standard-layout outputs: into the scratch, then copied
-        let width = layer.outputs();
-        let out = ArrayViewMut2::from_shape((n, width), &mut write[..n * width]).expect("n · width values");
-        layer.infer_into(input, out)?;
-        output.assign(&ArrayView2::from_shape((n, width), &write[..n * width]).expect("n · width values"));
+        let mut rows = scratch_rows(write, n, layer.outputs());
+        layer.infer_into(input, rows.view_mut())?;
+        output.assign(&rows);
         Ok(())
     }
+}
+
+/// The first `n · width` values of a scratch buffer, as `n` rows of `width`.
+fn scratch_rows(buffer: &mut [f32], n: usize, width: usize) -> ArrayViewMut2<'_, f32> {
+    ArrayViewMut2::from_shape((n, width), &mut buffer[..n * width]).expect("a buffer of n · width values")
 }
 
 /// The input of the next layer: `x` while no layer has run (`read_width` is `None`), else the previous layer's
