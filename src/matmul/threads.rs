@@ -266,6 +266,16 @@ pub(crate) fn parts_for(elements: usize) -> usize {
     threads_here().min(elements / MIN_ELEMENTS_PER_PART).max(1)
 }
 
+/// Runs one job waiting on the pool (the half of a product that another thread's [`join`] handed out, say), if
+/// there is one, on this thread: for background work ([`join`]'s second half, such as the copy of `fit`'s next
+/// batch) to give way, between small pieces, to the work it runs beside. Nothing outside the crate's pool or
+/// inside [`on_this_thread`].
+pub(crate) fn give_way() {
+    if ON_POOL.get() && !ALONE.get() {
+        rayon::yield_now();
+    }
+}
+
 /// Runs `a` and `b`, in parallel when on one of the crate's pool threads with more than one thread configured
 /// (`a` on this thread, `b` for another to take), in sequence (`a` first) otherwise (inside [`on_this_thread`]
 /// too): never on rayon's global pool or on another pool the caller may be running on.
@@ -274,5 +284,49 @@ pub(crate) fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnc
         rayon::join(a, b)
     } else {
         (a(), b())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matmul::watchdog::within;
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    #[test]
+    fn giving_way_runs_the_work_waiting_on_the_pool() {
+        within(30, || {
+            let pool = ThreadPoolBuilder::new()
+                .num_threads(2)
+                .start_handler(|_| ON_POOL.set(true))
+                .build()
+                .unwrap();
+            for round in 0..50 {
+                let ran = AtomicBool::new(false);
+                let ((waited, ()), ()) = pool.install(|| {
+                    rayon::join(
+                        || {
+                            // A half that only the other thread can run (this one waits for it), while that thread
+                            // is in the background work below, which ends only once the half has run.
+                            let (send, receive) = channel();
+                            rayon::join(
+                                move || receive.recv_timeout(Duration::from_secs(10)),
+                                || {
+                                    ran.store(true, Ordering::SeqCst);
+                                    let _ = send.send(());
+                                },
+                            )
+                        },
+                        || {
+                            while !ran.load(Ordering::SeqCst) {
+                                give_way();
+                            }
+                        },
+                    )
+                });
+                assert!(waited.is_ok(), "round {round}: the background work did not give way");
+            }
+        })
     }
 }

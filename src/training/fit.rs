@@ -481,14 +481,14 @@ pub(super) fn run<M: Trainable, O: Optimizer>(
             // threads, the next batch's rows. The callback runs outside, on the caller's thread.
             let step = on_pool(|| {
                 if batch == 0 {
-                    this.fill(&source, rows, epoch, batch);
+                    this.fill(&source, rows, epoch, batch, false);
                 }
                 let (input, target) = this.views();
                 let (step, ()) = join(
                     || model.fit_step(input, target, config.loss, optimizer, &mut rng),
                     || {
                         if let Some(next_rows) = next_rows {
-                            next.fill(&source, next_rows, epoch, batch + 1);
+                            next.fill(&source, next_rows, epoch, batch + 1, true);
                         }
                     },
                 );
