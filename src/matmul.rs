@@ -66,21 +66,44 @@ pub(crate) fn product_then_into(
     product_and_epilogue(a, b, out, false, None, Some(epilogue))
 }
 
+/// `out = a · b`, returning the largest [`magnitude`](crate::optim::magnitude) in `out` (infinity if a value is
+/// NaN or infinite): each thread measures the block of `out` it computed, while the block is in its cache, instead
+/// of a second pass over all of `out` (for a weight gradient, whose maximum bounds the optimizer's step).
+///
+/// **Panics** if the shapes do not agree.
+pub(crate) fn product_and_max_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>) -> f32 {
+    product_measuring(a, b, out, false, None, None, true)
+}
+
 /// The product on `threads` threads, or as many as [`threads_for`] picks for its size.
 fn product_with(a: ArrayView2<f32>, b: ArrayView2<f32>, out: ArrayViewMut2<f32>, adding: bool, threads: Option<usize>) {
     product_and_epilogue(a, b, out, adding, threads, None)
 }
 
-/// [`product_with`], then `epilogue` applied to `out`: by the kernel as it goes, or in a sweep of its own after
-/// the products that cannot (a few rows read in place, no vector kernel).
+/// [`product_measuring`] without measuring.
 fn product_and_epilogue(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    out: ArrayViewMut2<f32>,
+    adding: bool,
+    threads: Option<usize>,
+    epilogue: Option<BiasActivation>,
+) {
+    product_measuring(a, b, out, adding, threads, epilogue, false);
+}
+
+/// [`product_with`], then `epilogue` applied to `out`: by the kernel as it goes, or in a sweep of its own after
+/// the products that cannot (a few rows read in place, no vector kernel). With `measuring`, returns the largest
+/// magnitude in `out` (see [`product_and_max_into`]), else 0.
+fn product_measuring(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     mut out: ArrayViewMut2<f32>,
     adding: bool,
     threads: Option<usize>,
     epilogue: Option<BiasActivation>,
-) {
+    measuring: bool,
+) -> f32 {
     let ((m, k), n) = (a.dim(), b.ncols());
     assert!(
         b.nrows() == k && out.dim() == (m, n),
@@ -97,18 +120,49 @@ fn product_and_epilogue(
     };
     if done {
         if let Some(epilogue) = epilogue {
-            epilogue.apply_across_threads(out);
+            epilogue.apply_across_threads(out.view_mut());
         }
-        return;
+        return if measuring { max_magnitude_of(out.view()) } else { 0.0 };
     }
     match threads.unwrap_or_else(|| threads_for(m.saturating_mul(k).saturating_mul(n))) {
-        1 => kernel::product_then(a, b, out, adding, epilogue),
-        threads => on_pool(|| split(a, b, out, adding, epilogue, threads)),
+        1 => block(a, b, out, adding, epilogue, measuring),
+        threads => on_pool(|| split(a, b, out, adding, epilogue, measuring, threads)),
+    }
+}
+
+/// One thread's block of a product: [`kernel::product_then`], then with `measuring` the largest magnitude in the
+/// block (else 0).
+fn block(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    mut out: ArrayViewMut2<f32>,
+    adding: bool,
+    epilogue: Option<BiasActivation>,
+    measuring: bool,
+) -> f32 {
+    kernel::product_then(a, b, out.view_mut(), adding, epilogue);
+    match measuring {
+        true => on_this_thread(|| max_magnitude_of(out.view())),
+        false => 0.0,
+    }
+}
+
+/// The largest [`magnitude`](crate::optim::magnitude) in `view`, a run at a time.
+fn max_magnitude_of(view: ArrayView2<f32>) -> f32 {
+    match view.as_slice_memory_order() {
+        Some(values) => crate::optim::max_magnitude(values),
+        None => (view.rows().into_iter())
+            .map(|row| match row.as_slice() {
+                Some(values) => crate::optim::max_magnitude(values),
+                None => row.iter().copied().map(crate::optim::magnitude).fold(0.0, f32::max),
+            })
+            .fold(0.0, f32::max),
     }
 }
 
 /// `out = a · b` on `parts` threads of the pool, each computing a block of `out` on one thread: blocks of
-/// columns (`a` times a block of `b`'s columns) where `out` has enough columns, else blocks of rows.
+/// columns (`a` times a block of `b`'s columns) where `out` has enough columns, else blocks of rows. With
+/// `measuring`, returns the largest magnitude in `out`, each block measured by its thread (else 0).
 ///
 /// Each block packs only its own part of `b`, in parallel. Blocks are cut near multiples of 64 columns (the
 /// AVX-512 kernel's tile), moved to where the rows cross a cache line ([`at_cache_line`]; for the training
@@ -120,8 +174,9 @@ fn split(
     out: ArrayViewMut2<f32>,
     adding: bool,
     epilogue: Option<BiasActivation>,
+    measuring: bool,
     parts: usize,
-) {
+) -> f32 {
     const TILE: usize = 64;
     let half = parts / 2;
     let (rows, columns) = out.dim();
@@ -141,20 +196,22 @@ fn split(
             epilogue.map(|e| e.for_columns(0..mid)),
             epilogue.map(|e| e.for_columns(mid..columns)),
         );
-        join(
-            || split(a, b_left, out_left, adding, left, half),
-            || split(a, b_right, out_right, adding, right, parts - half),
+        let (left, right) = join(
+            || split(a, b_left, out_left, adding, left, measuring, half),
+            || split(a, b_right, out_right, adding, right, measuring, parts - half),
         );
+        left.max(right)
     } else if parts >= 2 && rows >= 2 * TILE {
         let mid = rows * half / parts;
         let (a_top, a_bottom) = a.split_at(Axis(0), mid);
         let (out_top, out_bottom) = out.split_at(Axis(0), mid);
-        join(
-            || split(a_top, b, out_top, adding, epilogue, half),
-            || split(a_bottom, b, out_bottom, adding, epilogue, parts - half),
+        let (top, bottom) = join(
+            || split(a_top, b, out_top, adding, epilogue, measuring, half),
+            || split(a_bottom, b, out_bottom, adding, epilogue, measuring, parts - half),
         );
+        top.max(bottom)
     } else {
-        kernel::product_then(a, b, out, adding, epilogue);
+        block(a, b, out, adding, epilogue, measuring)
     }
 }
 
@@ -408,7 +465,17 @@ mod tests {
                 for threads in [2, 3] {
                     let mut parts = Array2::from_elem((m, n), f32::NAN);
                     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                    pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, Some(epilogue), threads));
+                    pool.install(|| {
+                        split(
+                            a.view(),
+                            b.view(),
+                            parts.view_mut(),
+                            false,
+                            Some(epilogue),
+                            false,
+                            threads,
+                        )
+                    });
                     assert!(same(&parts), "{activation}, {m}x{k}x{n}, {threads} threads");
                 }
             }
@@ -438,6 +505,35 @@ mod tests {
     }
 
     #[test]
+    fn a_measured_product_returns_the_largest_magnitude_of_its_output() {
+        let largest = |out: &Array2<f32>| out.iter().copied().map(crate::optim::magnitude).fold(0.0, f32::max);
+        // a weight gradient's shapes (xᵀ · dz, split by rows), a forward's (split by columns), a thin one
+        for &(m, k, n, layouts) in &[(784, 32, 256, 1), (256, 88, 784, 1), (88, 784, 256, 0), (3, 50, 40, 0)] {
+            for poison in [None, Some(f32::NAN), Some(f32::INFINITY)] {
+                let mut a = matrix(m, k, 8, layouts & 1 != 0);
+                let b = matrix(k, n, 9, false);
+                if let Some(value) = poison {
+                    a[[m - 1, k / 2]] = value; // the last row of the output: the last block's
+                }
+                let mut single = Array2::from_elem((m, n), f32::NAN);
+                let max = product_and_max_into(a.view(), b.view(), single.view_mut());
+                assert_eq!(max.to_bits(), largest(&single).to_bits(), "{m}x{k}x{n}, {poison:?}");
+                assert_eq!(max.is_finite(), poison.is_none());
+                for threads in [2, 3] {
+                    let mut parts = Array2::from_elem((m, n), f32::NAN);
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let max = pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, None, true, threads));
+                    assert_eq!(
+                        max.to_bits(),
+                        largest(&single).to_bits(),
+                        "{threads} threads, {m}x{k}x{n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn threaded_products_are_bit_identical_to_single_threaded() {
         // Large enough to be split: each thread writes its own tiles, no reduction across threads. Shapes of
         // AE-16's products (transposes included), with a partial batch of 88 rows.
@@ -460,7 +556,7 @@ mod tests {
             for threads in [2, 3] {
                 let mut parts = Array2::from_elem((m, n), f32::NAN);
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, None, threads));
+                pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, None, false, threads));
                 assert_eq!(parts, single, "{threads} threads, {m}x{k}x{n}, layouts {layouts}");
             }
         }

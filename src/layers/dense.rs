@@ -34,7 +34,7 @@ use ndarray_rand::rand::Rng;
 use super::{Activation, Init};
 use crate::alloc::{describe_bytes, try_zeros};
 use crate::error::{Error, Result};
-use crate::matmul::{on_pool, product_into, product_then_into, threads_for, BiasActivation};
+use crate::matmul::{on_pool, product_and_max_into, product_into, product_then_into, threads_for, BiasActivation};
 
 mod sigmoid;
 pub(crate) mod sweeps;
@@ -449,7 +449,7 @@ impl Dense {
     ) {
         self.backward_sweep_into(pre_activation, output, grad_output.view_mut(), grad_bias);
         let grad_z = grad_output.view();
-        self.weight_gradient_into(x, grad_z, grad_weights);
+        self.weight_gradient_into(x, grad_z, grad_weights); // its maximum: only a training step needs it
         if let Some(grad_input) = grad_input {
             self.input_gradient_into(grad_z, grad_input);
         }
@@ -467,14 +467,15 @@ impl Dense {
         sweeps::activation_grad_bias_sum(pre_activation, output, grad, grad_bias, self.activation);
     }
 
-    /// `grad_weights = dL/dW = xᵀ · dL/dz` (the transpose read as a view).
+    /// `grad_weights = dL/dW = xᵀ · dL/dz` (the transpose read as a view); returns the largest magnitude in it
+    /// (infinity if a value is NaN or infinite), measured by each thread on its block as it completes.
     pub(crate) fn weight_gradient_into(
         &self,
         x: ArrayView2<f32>,
         grad_z: ArrayView2<f32>,
         grad_weights: ArrayViewMut2<f32>,
-    ) {
-        product_into(x.t(), grad_z, grad_weights);
+    ) -> f32 {
+        product_and_max_into(x.t(), grad_z, grad_weights)
     }
 
     /// `grad_input = dL/dx = dL/dz · Wᵀ` (the transpose read as a view).

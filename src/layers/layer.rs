@@ -491,8 +491,8 @@ impl Layer {
                 join(
                     || into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, grad_input)),
                     || {
-                        layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
-                        *grad_max = maxima(weight_grad, bias_grad);
+                        let weight_max = layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
+                        *grad_max = [weight_max, gradient_max(bias_grad.view())];
                     },
                 );
             }
