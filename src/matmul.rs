@@ -509,24 +509,36 @@ mod tests {
         let largest = |out: &Array2<f32>| out.iter().copied().map(crate::optim::magnitude).fold(0.0, f32::max);
         // a weight gradient's shapes (xᵀ · dz, split by rows), a forward's (split by columns), a thin one
         for &(m, k, n, layouts) in &[(784, 32, 256, 1), (256, 88, 784, 1), (88, 784, 256, 0), (3, 50, 40, 0)] {
-            for poison in [None, Some(f32::NAN), Some(f32::INFINITY)] {
-                let mut a = matrix(m, k, 8, layouts & 1 != 0);
-                let b = matrix(k, n, 9, false);
-                if let Some(value) = poison {
-                    a[[m - 1, k / 2]] = value; // the last row of the output: the last block's
+            // nothing, or a value standing out (large, NaN, infinite) in the first or last row of the output (a
+            // value of `a`) or in its first or last column (a value of `b`): in one block of either split
+            let mut cases = vec![None];
+            for value in [1e6, f32::NAN, f32::INFINITY] {
+                cases.extend([(value, Some(0), None), (value, Some(m - 1), None)].map(Some));
+                cases.extend([(value, None, Some(0)), (value, None, Some(n - 1))].map(Some));
+            }
+            for case in cases {
+                let (mut a, mut b) = (matrix(m, k, 8, layouts & 1 != 0), matrix(k, n, 9, false));
+                match case {
+                    Some((value, Some(row), _)) => a[[row, k / 2]] = value,
+                    Some((value, _, Some(column))) => b[[k / 2, column]] = value,
+                    _ => {}
                 }
                 let mut single = Array2::from_elem((m, n), f32::NAN);
                 let max = product_and_max_into(a.view(), b.view(), single.view_mut());
-                assert_eq!(max.to_bits(), largest(&single).to_bits(), "{m}x{k}x{n}, {poison:?}");
-                assert_eq!(max.is_finite(), poison.is_none());
+                let want = largest(&single);
+                assert_eq!(max.to_bits(), want.to_bits(), "{m}x{k}x{n}, {case:?}");
+                if let Some((value, _, _)) = case {
+                    assert_eq!(max.is_finite(), value.is_finite(), "{m}x{k}x{n}, {case:?}");
+                    assert!(max >= 5e5, "{m}x{k}x{n}, {case:?}: the value standing out was missed");
+                }
                 for threads in [2, 3] {
                     let mut parts = Array2::from_elem((m, n), f32::NAN);
                     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                     let max = pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, None, true, threads));
                     assert_eq!(
                         max.to_bits(),
-                        largest(&single).to_bits(),
-                        "{threads} threads, {m}x{k}x{n}"
+                        want.to_bits(),
+                        "{threads} threads, {m}x{k}x{n}, {case:?}"
                     );
                 }
             }

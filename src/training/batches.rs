@@ -157,7 +157,16 @@ mod tests {
                 };
                 let (mut alone, mut beside) = (Batch::new(8, &source), Batch::new(8, &source));
                 alone.fill(&source, &picked, 2, 3, false);
-                beside.fill(&source, &picked, 2, 3, true);
+                // beside products that split across the pool (when it has two threads or more), whose halves the
+                // filling thread may take between rows
+                let (a, b) = (rows(96, 256, 3), rows(256, 256, 4));
+                let mut product = Array2::zeros((96, 256));
+                crate::matmul::on_pool(|| {
+                    join(
+                        || (0..20).for_each(|_| crate::matmul::product_into(a.view(), b.view(), product.view_mut())),
+                        || beside.fill(&source, &picked, 2, 3, true),
+                    )
+                });
                 let ((alone_input, alone_target), (beside_input, beside_target)) = (alone.views(), beside.views());
                 assert_eq!(alone_input.nrows(), picked.len());
                 assert_eq!(alone_input, beside_input, "width {width}, noise {noise}");
