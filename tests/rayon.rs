@@ -139,39 +139,3 @@ fn the_thread_count_is_bounded_and_the_bound_works() {
     let (most, one) = within(120, move || (train(autoencoder::MAX_THREADS), train(1)));
     assert!(most == one, "{} threads and 1 thread differ", autoencoder::MAX_THREADS);
 }
-
-/// A caller that finds the crate's pool busy with another caller's work runs its own work on its own thread, at
-/// once. Queued on the pool instead, it was open to the pool thread that copies `fit`'s next batch and runs waiting
-/// jobs between rows: a small model's `fit` beside a large one's took 6× as long, waiting for the other's steps.
-#[test]
-fn a_caller_finding_the_pool_busy_runs_its_work_on_its_own_thread() {
-    use std::sync::mpsc::channel;
-    use std::time::Duration;
-
-    let _turn = fresh_pool(2);
-    within(60, || {
-        let (entered, holding) = channel();
-        let (release, released) = channel::<()>();
-        let holder = std::thread::spawn(move || {
-            autoencoder::__internals::on_pool(move || {
-                entered.send(rayon::current_thread_index()).unwrap();
-                released.recv_timeout(Duration::from_secs(30)).is_ok()
-            })
-        });
-        // the holder's work runs on a pool thread and holds the pool until released
-        assert!(
-            holding.recv().unwrap().is_some(),
-            "the first caller's work did not run on the pool"
-        );
-        let caller = std::thread::current().id();
-        let (ran_on, pool_thread) =
-            autoencoder::__internals::on_pool(|| (std::thread::current().id(), rayon::current_thread_index()));
-        release.send(()).unwrap();
-        assert!(holder.join().unwrap(), "the first caller's work was not released");
-        assert_eq!(
-            (ran_on, pool_thread),
-            (caller, None),
-            "the second caller's work did not run on its thread"
-        );
-    });
-}

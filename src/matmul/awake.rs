@@ -105,6 +105,11 @@ impl Awake {
         }
     }
 
+    /// The sections running now: the callers whose work is on the pool.
+    pub(super) fn sections(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
     /// Makes every helper return (the pool is going away).
     pub(super) fn close(&self) {
         self.closed.store(true, Ordering::Release);

@@ -5,7 +5,7 @@
 //! *gate*, on one of its threads. A caller hands the gate a reference to its work through a mutex and waits until
 //! the gate reports the work done, the way `std::thread::scope` waits for its threads. The work runs on a pool
 //! thread, so the products inside it split across the pool with `rayon::join`, exactly as under `install`. The
-//! gate takes one caller's work at a time; a caller that finds it busy runs its work on its own thread (see
+//! gate takes one caller's work at a time; a caller that finds it busy queues its work with `install` (see
 //! `threads::on_pool`).
 
 use std::any::Any;

@@ -5,7 +5,7 @@
 //! runs off the calling thread. The pool is the crate's own (not rayon's global one), so that an application's
 //! own rayon work neither slows nor resizes it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -28,18 +28,22 @@ static POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
 /// The crate's rayon pool, its [`Gate`], through which work from outside enters it, and the helpers that keep its
 /// other threads [`Awake`] while work runs.
 struct Pool {
-    /// Held for the threads' lifetime; work reaches them through the gate.
-    _threads: ThreadPool,
+    threads: ThreadPool,
     gate: Arc<Gate>,
     awake: Arc<Awake>,
 }
 
 impl Pool {
     fn new(threads: usize) -> Option<Pool> {
+        let awake = Arc::new(Awake::new());
+        let awake_of_threads = Arc::clone(&awake);
         let threads = ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("autoencoder-{i}"))
-            .start_handler(|_| ON_POOL.set(true))
+            .start_handler(move |_| {
+                ON_POOL.set(true);
+                POOL_AWAKE.set(Some(Arc::clone(&awake_of_threads)));
+            })
             .build()
             .ok()?;
         // Before the gate starts: from then on one thread is the gate's for good, and a `broadcast` (which needs
@@ -57,18 +61,14 @@ impl Pool {
         // than cores) stay rayon's ordinary ones. `spawn_broadcast` hands each thread its own job, which no other
         // thread can take (see `awake`).
         let helpers = threads.current_num_threads().min(cores()) - 1;
-        let (gate, awake) = (Arc::new(Gate::new()), Arc::new(Awake::new()));
+        let gate = Arc::new(Gate::new());
         let (gate_job, awake_job) = (Arc::clone(&gate), Arc::clone(&awake));
         threads.spawn_broadcast(move |thread| match thread.index() {
             0 => gate_job.serve(),
             i if i <= helpers => awake_job.serve(),
             _ => {}
         });
-        Some(Pool {
-            _threads: threads,
-            gate,
-            awake,
-        })
+        Some(Pool { threads, gate, awake })
     }
 }
 
@@ -196,27 +196,20 @@ fn pool() -> Option<Arc<Pool>> {
 ///
 /// Entering the pool costs a hand-over to another thread and back (a few to tens of microseconds), so a training
 /// step enters once for its forward, loss and backward passes together rather than once per product. The
-/// hand-over goes through the pool's [`Gate`], which allocates nothing.
-///
-/// When another caller's work holds the gate, `work` runs on the calling thread alone ([`on_this_thread`]), at
-/// once, with the same results. Queued on the pool instead (rayon's `install`, as before), it would be open to a
-/// pool thread that runs waiting jobs between pieces of its own work ([`give_way`]): `fit`'s copy of the next
-/// batch would then run another model's whole training step in its middle, and its own step would wait for it (a
-/// small model's epoch beside a large model's `fit`: 0.22 → 1.4 s).
+/// hand-over goes through the pool's [`Gate`], which allocates nothing; only when another thread is using the
+/// gate at that moment does it go through rayon's `install` (whose queue allocates a block per 63 jobs).
 pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     if ON_POOL.get() || ALONE.get() {
         return work();
     }
     match pool() {
         Some(pool) => {
-            // The pool's other threads stay awake while the work runs, to take its parts at once.
-            let section = pool.awake.section();
+            // The pool's other threads stay awake while the work runs, to take its parts at once; the section
+            // also counts the callers on the pool (see `give_way`).
+            let _section = pool.awake.section();
             match pool.gate.try_run(work) {
                 Ok(result) => result,
-                Err(work) => {
-                    drop(section); // this work keeps none of the pool's threads busy
-                    on_this_thread(work)
-                }
+                Err(work) => pool.threads.install(work),
             }
         }
         None => work(),
@@ -227,6 +220,11 @@ thread_local! {
     /// Whether this thread is one of the crate's pool threads (of the current pool or of one replaced by
     /// [`set_num_threads`]): then work runs where it is, without looking the pool up.
     static ON_POOL: Cell<bool> = const { Cell::new(false) };
+}
+
+thread_local! {
+    /// On a pool thread, the pool's [`Awake`], whose sections count the callers whose work is on the pool.
+    static POOL_AWAKE: RefCell<Option<Arc<Awake>>> = const { RefCell::new(None) };
 }
 
 thread_local! {
@@ -280,16 +278,23 @@ pub(crate) fn parts_for(elements: usize) -> usize {
 }
 
 /// Runs one job waiting on the pool, if there is one, on this thread: for background work ([`join`]'s second
-/// half, such as the copy of `fit`'s next batch) to give way, between small pieces, to the work it runs beside.
-/// Nothing outside the crate's pool or inside [`on_this_thread`].
+/// half, such as the copy of `fit`'s next batch) to give way, between small pieces, to the work it runs beside (the
+/// halves its [`join`]s hand out, and any rayon work of the user's inside it, such as an optimizer's). Nothing
+/// outside the crate's pool or inside [`on_this_thread`].
 ///
-/// The job can be any the pool holds; they are the parts of the work the background runs beside (the halves its
-/// [`join`]s handed out), because one caller's work holds the pool at a time: a caller that finds the pool busy
-/// runs its work on its own thread ([`on_pool`]).
+/// Nothing either while another caller's work is on the pool too: rayon would run any job, another caller's whole
+/// work included, and the background work, and the work beside it, would wait until that ended (a small model's
+/// `fit` beside a large one's: 4–6× its time). The background work then runs in one piece, as it did before
+/// giving way existed.
 pub(crate) fn give_way() {
-    if ON_POOL.get() && !ALONE.get() {
+    if ON_POOL.get() && !ALONE.get() && alone_on_pool() {
         rayon::yield_now();
     }
+}
+
+/// Whether at most one caller's work is on this thread's pool (on a pool not the crate's: yes).
+fn alone_on_pool() -> bool {
+    POOL_AWAKE.with_borrow(|awake| awake.as_ref().is_none_or(|awake| awake.sections() <= 1))
 }
 
 /// Runs `a` and `b`, in parallel when on one of the crate's pool threads with more than one thread configured
@@ -343,6 +348,51 @@ mod tests {
                 });
                 assert!(waited.is_ok(), "round {round}: the background work did not give way");
             }
+        })
+    }
+
+    #[test]
+    fn giving_way_leaves_alone_while_another_caller_is_on_the_pool() {
+        within(30, || {
+            let awake = Arc::new(Awake::new());
+            let awake_of_threads = Arc::clone(&awake);
+            let pool = ThreadPoolBuilder::new()
+                .num_threads(2)
+                .start_handler(move |_| {
+                    ON_POOL.set(true);
+                    POOL_AWAKE.set(Some(Arc::clone(&awake_of_threads)));
+                })
+                .build()
+                .unwrap();
+            // two callers' work on the pool
+            let (_first, _second) = (awake.section(), awake.section());
+            let ran = AtomicBool::new(false);
+            let (waited, ()) = pool.install(|| {
+                rayon::join(
+                    || {
+                        // A half the other thread could take while it is in the background work below: it must
+                        // not, so this waits in vain and then runs the half itself.
+                        let (send, receive) = channel();
+                        rayon::join(
+                            move || receive.recv_timeout(Duration::from_millis(300)),
+                            || {
+                                ran.store(true, Ordering::SeqCst);
+                                let _ = send.send(());
+                            },
+                        )
+                        .0
+                    },
+                    || {
+                        while !ran.load(Ordering::SeqCst) {
+                            give_way();
+                        }
+                    },
+                )
+            });
+            assert!(
+                waited.is_err(),
+                "the background work gave way with another caller on the pool"
+            );
         })
     }
 }

@@ -157,8 +157,8 @@ mod tests {
                 };
                 let (mut alone, mut beside) = (Batch::new(8, &source), Batch::new(8, &source));
                 alone.fill(&source, &picked, 2, 3, false);
-                // beside products that split across the pool (when it has two threads or more), whose halves the
-                // filling thread may take between rows
+                // beside products that split across the pool, whose halves the filling thread may take between rows
+                // (when the pool has two threads or more and no other caller: see `matmul::give_way`)
                 let (a, b) = (rows(96, 256, 3), rows(256, 256, 4));
                 let mut product = Array2::zeros((96, 256));
                 crate::matmul::on_pool(|| {
