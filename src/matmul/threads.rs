@@ -36,16 +36,7 @@ struct Pool {
 impl Pool {
     fn new(threads: usize) -> Option<Pool> {
         let awake = Arc::new(Awake::new());
-        let awake_of_threads = Arc::clone(&awake);
-        let threads = ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("autoencoder-{i}"))
-            .start_handler(move |_| {
-                ON_POOL.set(true);
-                POOL_AWAKE.set(Some(Arc::clone(&awake_of_threads)));
-            })
-            .build()
-            .ok()?;
+        let threads = pool_threads(threads, &awake).ok()?;
         // Before the gate starts: from then on one thread is the gate's for good, and a `broadcast` (which needs
         // every thread) would wait for it forever. The first threads, up to the cores or 8, whichever is more,
         // make theirs now (so that a few threads more than the cores, taking turns on a busy machine, do not
@@ -70,6 +61,20 @@ impl Pool {
         });
         Some(Pool { threads, gate, awake })
     }
+}
+
+/// A rayon pool of `threads` threads marked as the crate's ([`ON_POOL`]), each holding `awake` (whose sections
+/// count the callers on the pool: see [`give_way`]).
+fn pool_threads(threads: usize, awake: &Arc<Awake>) -> std::result::Result<ThreadPool, rayon::ThreadPoolBuildError> {
+    let awake = Arc::clone(awake);
+    ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("autoencoder-{i}"))
+        .start_handler(move |_| {
+            ON_POOL.set(true);
+            POOL_AWAKE.set(Some(Arc::clone(&awake)));
+        })
+        .build()
 }
 
 impl Drop for Pool {
@@ -315,38 +320,42 @@ mod tests {
     use std::sync::mpsc::channel;
     use std::time::Duration;
 
+    /// Runs on `pool` (two threads) a half that only the other thread can run, this one waiting up to `wait` for
+    /// it, beside background work on that thread that gives way until the half has run (by the other thread, or by
+    /// this one once the wait is over); whether the half ran while waited for.
+    fn half_taken_while_giving_way(pool: &ThreadPool, wait: Duration) -> bool {
+        let ran = AtomicBool::new(false);
+        let ((waited, ()), ()) = pool.install(|| {
+            rayon::join(
+                || {
+                    let (send, receive) = channel();
+                    rayon::join(
+                        move || receive.recv_timeout(wait),
+                        || {
+                            ran.store(true, Ordering::SeqCst);
+                            let _ = send.send(());
+                        },
+                    )
+                },
+                || {
+                    while !ran.load(Ordering::SeqCst) {
+                        give_way();
+                    }
+                },
+            )
+        });
+        waited.is_ok()
+    }
+
     #[test]
     fn giving_way_runs_the_work_waiting_on_the_pool() {
         within(30, || {
-            let pool = ThreadPoolBuilder::new()
-                .num_threads(2)
-                .start_handler(|_| ON_POOL.set(true))
-                .build()
-                .unwrap();
+            let pool = pool_threads(2, &Arc::new(Awake::new())).unwrap();
             for round in 0..50 {
-                let ran = AtomicBool::new(false);
-                let ((waited, ()), ()) = pool.install(|| {
-                    rayon::join(
-                        || {
-                            // A half that only the other thread can run (this one waits for it), while that thread
-                            // is in the background work below, which ends only once the half has run.
-                            let (send, receive) = channel();
-                            rayon::join(
-                                move || receive.recv_timeout(Duration::from_secs(10)),
-                                || {
-                                    ran.store(true, Ordering::SeqCst);
-                                    let _ = send.send(());
-                                },
-                            )
-                        },
-                        || {
-                            while !ran.load(Ordering::SeqCst) {
-                                give_way();
-                            }
-                        },
-                    )
-                });
-                assert!(waited.is_ok(), "round {round}: the background work did not give way");
+                assert!(
+                    half_taken_while_giving_way(&pool, Duration::from_secs(10)),
+                    "round {round}: the background work did not give way"
+                );
             }
         })
     }
@@ -355,42 +364,10 @@ mod tests {
     fn giving_way_leaves_alone_while_another_caller_is_on_the_pool() {
         within(30, || {
             let awake = Arc::new(Awake::new());
-            let awake_of_threads = Arc::clone(&awake);
-            let pool = ThreadPoolBuilder::new()
-                .num_threads(2)
-                .start_handler(move |_| {
-                    ON_POOL.set(true);
-                    POOL_AWAKE.set(Some(Arc::clone(&awake_of_threads)));
-                })
-                .build()
-                .unwrap();
-            // two callers' work on the pool
-            let (_first, _second) = (awake.section(), awake.section());
-            let ran = AtomicBool::new(false);
-            let (waited, ()) = pool.install(|| {
-                rayon::join(
-                    || {
-                        // A half the other thread could take while it is in the background work below: it must
-                        // not, so this waits in vain and then runs the half itself.
-                        let (send, receive) = channel();
-                        rayon::join(
-                            move || receive.recv_timeout(Duration::from_millis(300)),
-                            || {
-                                ran.store(true, Ordering::SeqCst);
-                                let _ = send.send(());
-                            },
-                        )
-                        .0
-                    },
-                    || {
-                        while !ran.load(Ordering::SeqCst) {
-                            give_way();
-                        }
-                    },
-                )
-            });
+            let pool = pool_threads(2, &awake).unwrap();
+            let (_first, _second) = (awake.section(), awake.section()); // two callers' work on the pool
             assert!(
-                waited.is_err(),
+                !half_taken_while_giving_way(&pool, Duration::from_millis(300)),
                 "the background work gave way with another caller on the pool"
             );
         })
