@@ -279,7 +279,13 @@ pub(crate) fn threads_for(multiply_adds: usize) -> usize {
 pub(crate) fn parts_for(elements: usize) -> usize {
     /// A hand-over costs about a microsecond; an element-wise pass does a few thousand values in that time.
     const MIN_ELEMENTS_PER_PART: usize = 16 * 1024;
-    threads_here().min(elements / MIN_ELEMENTS_PER_PART).max(1)
+    parts_of_at_least(elements, MIN_ELEMENTS_PER_PART)
+}
+
+/// Into how many parts (one per thread) to split a pass over `elements` values, each part at least
+/// `min_per_part` of them: [`parts_for`] with a threshold of the caller's.
+pub(crate) fn parts_of_at_least(elements: usize, min_per_part: usize) -> usize {
+    threads_here().min(elements / min_per_part.max(1)).max(1)
 }
 
 /// Runs one job waiting on the pool, if there is one, on this thread: for background work ([`join`]'s second
