@@ -26,7 +26,9 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 use crate::alloc::{describe_bytes, try_zeros};
 
 pub(crate) use epilogue::BiasActivation;
-pub(crate) use threads::{give_way, join, on_pool, on_this_thread, parts_for, parts_of_at_least, threads_for};
+pub(crate) use threads::{
+    give_way, join, join_sharing, on_pool, on_this_thread, parts_for, parts_of_at_least, threads_for,
+};
 pub use threads::{num_threads, set_num_threads, MAX_THREADS};
 
 /// `out = a · b`, overwriting `out`. The shapes must agree: `a` is `(m, k)`, `b` is `(k, n)`, `out` is `(m, n)`.

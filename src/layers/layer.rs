@@ -9,7 +9,7 @@ use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2};
 use super::{Activation, Conv2d, ConvTranspose2d, Dense};
 use crate::alloc::try_zeros_2d;
 use crate::error::Result;
-use crate::matmul::{join, try_line_aligned_zeros};
+use crate::matmul::{join_sharing, try_line_aligned_zeros};
 use crate::optim::{magnitude, max_magnitude};
 
 /// One layer of an [`Encoder`](crate::Encoder) or [`Decoder`](crate::Decoder): dense, convolution or transposed
@@ -488,13 +488,21 @@ impl Layer {
         match self {
             Layer::Dense(layer) => {
                 let grad_z = grad.view();
-                join(
-                    || into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, grad_input)),
-                    || {
-                        let weight_max = layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
-                        *grad_max = [weight_max, gradient_max(bias_grad.view())];
-                    },
-                );
+                let mut weight_gradient = || {
+                    let weight_max = layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
+                    *grad_max = [weight_max, gradient_max(bias_grad.view())];
+                };
+                match below {
+                    // the first layer: `dL/dW` alone, across all the threads
+                    Below::Nothing => weight_gradient(),
+                    // two products of the same size (`n · inputs · outputs` multiply-adds each), side by side
+                    below => {
+                        join_sharing(
+                            || into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, grad_input)),
+                            weight_gradient,
+                        );
+                    }
+                }
             }
             // dL/dy to dL/dz, dL/db, dL/dK and dL/dx by groups of images, then the sweep of the layer below
             Layer::Conv2d(layer) => {
