@@ -558,7 +558,8 @@ mod tests {
     /// how the AVX2 code (for CPUs without AVX-512) is checked on a CPU that has AVX-512.
     #[test]
     fn every_instruction_set_matches_the_definition() {
-        let shapes = [(13, 1100, 200), (32, 784, 256), (40, 70, 17), (7, 5, 3)];
+        // sums of several blocks, incomplete strips and groups, and (1300 columns) several panels of `b`
+        let shapes = [(13, 1100, 200), (32, 784, 256), (40, 70, 17), (7, 5, 3), (5, 600, 1300)];
         let check = |name: &str, run: &Product3| {
             for &(m, k, n) in &shapes {
                 for layouts in 0..8 {
