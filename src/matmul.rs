@@ -186,8 +186,12 @@ fn split(
     // (`kernel::swaps`), every block of columns would pack all of that `aᵀ` again: blocks of rows pack a part
     // each (VAE-2's `dX = dZ · W4ᵀ` at batch 128: 0.97× the epoch). A transposed `a` is a weight gradient
     // (`dW = xᵀ · dz`): in blocks of rows, each thread's block is the run of elements the optimizer's update hands
-    // the same thread next, still in its cache (AE-16 at batch 32: 0.97× the epoch).
-    let by_rows = rows >= 2 * TILE && (kernel::swaps(&a, &b) || is_transposed(&a));
+    // the same thread next, still in its cache (AE-16 at batch 32: 0.97× the epoch). And blocks of columns narrower
+    // than four tiles would pass each group of `a`'s rows, loaded into L1, by too few strips of `b`: in blocks of
+    // rows each thread packs all of `b` but runs every strip past each group (AE-16's `X · W1` at batch 256, 256
+    // columns: the epoch 0.97–0.98×).
+    let narrow = columns < 4 * TILE * parts;
+    let by_rows = rows >= 2 * TILE && (kernel::swaps(&a, &b) || is_transposed(&a) || narrow);
     if parts >= 2 && columns >= 2 * TILE && !by_rows {
         // the nearest tile boundary, at least one tile either side, moved to where the rows cross a cache line
         let mid = ((columns * half / parts + TILE / 2) / TILE * TILE).clamp(TILE, columns - TILE);
