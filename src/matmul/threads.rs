@@ -7,7 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
@@ -54,11 +54,29 @@ impl Pool {
         let helpers = threads.current_num_threads().min(cores()) - 1;
         let gate = Arc::new(Gate::new());
         let (gate_job, awake_job) = (Arc::clone(&gate), Arc::clone(&awake));
-        threads.spawn_broadcast(move |thread| match thread.index() {
-            0 => gate_job.serve(),
-            i if i <= helpers => awake_job.serve(),
-            _ => {}
+        // `spawn_broadcast` returns before the threads have taken their jobs. Until every one has, no work may reach
+        // the pool: a thread that took a piece of it first, and gave way inside it (`give_way`), would take its own
+        // job there, for good, and the work would never end (a fit at once on a new pool: 1 run in 25–70 hung).
+        let started = Arc::new((Mutex::new(0_usize), Condvar::new()));
+        let started_job = Arc::clone(&started);
+        threads.spawn_broadcast(move |thread| {
+            let (count, changed) = &*started_job;
+            *count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+            changed.notify_all();
+            match thread.index() {
+                0 => gate_job.serve(),
+                i if i <= helpers => awake_job.serve(),
+                _ => {}
+            }
         });
+        let (count, changed) = &*started;
+        let all = threads.current_num_threads();
+        let count = count.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(
+            changed
+                .wait_while(count, |count| *count < all)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         Some(Pool { threads, gate, awake })
     }
 }
