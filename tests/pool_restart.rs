@@ -4,6 +4,8 @@
 //! out with `spawn_broadcast`, which returns before the threads have taken them. A thread that took the fit's copy
 //! of the next batch first, then gave way between two rows (`rayon::yield_now`), ran its own helper job inside the
 //! copy, for good: the copy never ended and the fit waited for it forever (a reviewer's program, 1 run in 25–70).
+//! The race is narrow: this test did not hit it in 3 runs before the fix (`Pool::new` now waits until every thread
+//! has taken its job); it stands as a watchdog over many new pools each taking a fit at once.
 
 use std::sync::mpsc::channel;
 use std::time::Duration;
