@@ -27,7 +27,7 @@ use crate::alloc::{describe_bytes, try_zeros};
 
 pub(crate) use epilogue::BiasActivation;
 pub(crate) use threads::{
-    give_way, join, join_sharing, on_pool, on_this_thread, parts_for, parts_of_at_least, threads_for,
+    give_way, join, join_sharing, on_pool, on_this_thread, parts_for, parts_of_at_least, threads_for, Limit,
 };
 pub use threads::{num_threads, set_num_threads, MAX_THREADS};
 
@@ -189,8 +189,9 @@ fn split(
     // the same thread next, still in its cache (AE-16 at batch 32: 0.97× the epoch). And blocks of columns narrower
     // than four tiles would pass each group of `a`'s rows, loaded into L1, by too few strips of `b`: in blocks of
     // rows each thread packs all of `b` but runs every strip past each group (AE-16's `X · W1` at batch 256, 256
-    // columns: the epoch 0.97–0.98×).
-    let narrow = columns < 4 * TILE * parts;
+    // columns: the epoch 0.97–0.98×). Tiles are counted, not columns: 500 columns are eight tiles, the last one
+    // partly filled, and split well by columns.
+    let narrow = columns.div_ceil(TILE) < 4 * parts;
     let by_rows = rows >= 2 * TILE && (kernel::swaps(&a, &b) || is_transposed(&a) || narrow);
     if parts >= 2 && columns >= 2 * TILE && !by_rows {
         // the nearest tile boundary, at least one tile either side, moved to where the rows cross a cache line
@@ -565,13 +566,16 @@ mod tests {
             // VAE-2's dX = dZ · W4ᵀ at batch 128: swapped in the kernel, so split by rows
             (128, 784, 512, 2),
             (130, 300, 200, 2),
+            // by columns, in blocks of several panels of `b`; 500 columns: eight tiles, the last one partial
+            (256, 300, 1100, 0),
+            (128, 784, 500, 0),
         ] {
             let a = matrix(m, k, 6, layouts & 1 != 0);
             let b = matrix(k, n, 7, layouts & 2 != 0);
             let mut single = Array2::from_elem((m, n), f32::NAN);
             kernel::product_into(a.view(), b.view(), single.view_mut());
             assert_close(&single, &reference(a.view(), b.view()));
-            for threads in [2, 3] {
+            for threads in [2, 3, 4] {
                 let mut parts = Array2::from_elem((m, n), f32::NAN);
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| split(a.view(), b.view(), parts.view_mut(), false, None, false, threads));

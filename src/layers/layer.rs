@@ -9,7 +9,7 @@ use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2};
 use super::{Activation, Conv2d, ConvTranspose2d, Dense};
 use crate::alloc::try_zeros_2d;
 use crate::error::Result;
-use crate::matmul::{join_sharing, try_line_aligned_zeros};
+use crate::matmul::{join, join_sharing, try_line_aligned_zeros, Limit};
 use crate::optim::{magnitude, max_magnitude};
 
 /// One layer of an [`Encoder`](crate::Encoder) or [`Decoder`](crate::Decoder): dense, convolution or transposed
@@ -495,12 +495,19 @@ impl Layer {
                 match below {
                     // the first layer: `dL/dW` alone, across all the threads
                     Below::Nothing => weight_gradient(),
-                    // two products of the same size (`n · inputs · outputs` multiply-adds each), side by side
+                    // two products of the same size (`n · inputs · outputs` multiply-adds each), side by side, then
+                    // the sweep below across the caller's threads, not a half's (see `Limit`)
                     below => {
-                        join_sharing(
-                            || into_below(below, n, |grad_input| layer.input_gradient_into(grad_z, grad_input)),
-                            weight_gradient,
-                        );
+                        let callers = Limit::here();
+                        let input_gradient = || {
+                            into_below(below, n, callers, |grad_input| {
+                                layer.input_gradient_into(grad_z, grad_input)
+                            })
+                        };
+                        match n * layer.inputs() * layer.outputs() <= SHARING_MAX {
+                            true => join_sharing(input_gradient, weight_gradient),
+                            false => join(input_gradient, weight_gradient),
+                        };
                     }
                 }
             }
@@ -532,6 +539,14 @@ fn gradient_max<D: ndarray::Dimension>(values: ndarray::ArrayView<f32, D>) -> f3
     }
 }
 
+/// The largest dense product (`n · inputs · outputs` multiply-adds) whose `dL/dx` and `dL/dW` run side by side on
+/// half the threads each ([`join_sharing`]); larger pairs each split across all the threads, one after the other.
+/// Halving a small product costs more in hand-overs and in the shared operand packed twice than the two products
+/// differ in time (AE-16's largest pair at batch 256, 51M: 0.83 ms, 0.87–0.91 ms halved). A large one splits well,
+/// and run whole on one thread each, the pair waits for the slower product (1024-wide ReLU and tanh layers at
+/// batch 512, 537M each, where `dL/dx` takes 1.24× `dL/dW`: 1.05–1.12× the step).
+const SHARING_MAX: usize = 1 << 27;
+
 /// What lies below a layer in its backward ([`Layer::backward_rest`]): where its input gradient `dL/dx` goes.
 pub(crate) enum Below<'a> {
     /// Nothing: the first layer of the chain, whose input gradient nobody needs (it is not computed).
@@ -556,13 +571,13 @@ fn with_below(below: Below<'_>, n: usize, gradients: impl FnOnce(Option<ArrayVie
     }
 }
 
-/// When something is below: `input_gradient` writes `dL/dx` (`n` rows), then the backward sweep of the layer below
-/// runs when it is one.
-fn into_below(below: Below<'_>, n: usize, input_gradient: impl FnOnce(ArrayViewMut2<f32>)) {
+/// `input_gradient` writes `dL/dx` (`n` rows) to what is below, if anything, then the backward sweep of the layer
+/// below, when it is one, runs under `sweep_limit`.
+fn into_below(below: Below<'_>, n: usize, sweep_limit: Limit, input_gradient: impl FnOnce(ArrayViewMut2<f32>)) {
     match below {
         Below::Layer(layer, mut parts) => {
             input_gradient(parts.grad.slice_mut(s![..n, ..]));
-            layer.backward_sweep(&mut parts, n);
+            sweep_limit.within(|| layer.backward_sweep(&mut parts, n));
         }
         Below::Gradient(mut grad) => input_gradient(grad.slice_mut(s![..n, ..])),
         Below::Nothing => {}

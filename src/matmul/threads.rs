@@ -215,7 +215,8 @@ fn pool() -> Option<Arc<Pool>> {
 }
 
 /// Runs `work` on the crate's pool, so that the products inside it can split across its threads; on the calling
-/// thread when there is one thread (or when already on the pool).
+/// thread when there is one thread, when already on the pool, and where this thread's work may use one thread
+/// only (inside [`on_this_thread`]).
 ///
 /// Entering the pool costs a hand-over to another thread and back (a few to tens of microseconds), so a training
 /// step enters once for its forward, loss and backward passes together rather than once per product. The
@@ -256,12 +257,13 @@ thread_local! {
     static LIMIT: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Whether this thread is inside [`on_this_thread`].
+/// Whether this thread's work stays on it: inside [`on_this_thread`], or in a half of [`join_sharing`] whose share
+/// of the threads is one.
 fn alone() -> bool {
     LIMIT.get() == 1
 }
 
-/// Runs `work` with this thread's work split across at most `limit` threads (`limit ≥ 1`), the limit before put
+/// Runs `work` with this thread's work split across at most `limit` threads (0: no limit), the limit before put
 /// back on return and on unwinding alike.
 fn within_limit<R>(limit: usize, work: impl FnOnce() -> R) -> R {
     struct Restore(usize);
@@ -272,6 +274,27 @@ fn within_limit<R>(limit: usize, work: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(LIMIT.replace(limit));
     work()
+}
+
+/// The most threads this thread's work may split across, as it is here: for a piece of work inside a half of
+/// [`join_sharing`] to split across the caller's threads again ([`Limit::within`]).
+///
+/// A dense layer's `dL/dx` runs beside its `dL/dW` on half the threads, but the backward sweep of the layer below
+/// that follows it does not need to: split, the thread that ran `dL/dW` takes its part once done (GELU models ran
+/// 1.1–1.3× slower per step with the sweep on one thread).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limit(usize);
+
+impl Limit {
+    /// This thread's limit now.
+    pub(crate) fn here() -> Limit {
+        Limit(LIMIT.get())
+    }
+
+    /// Runs `work` under this limit, the one before put back on return and on unwinding.
+    pub(crate) fn within<R>(self, work: impl FnOnce() -> R) -> R {
+        within_limit(self.0, work)
+    }
 }
 
 /// Runs `work` with every product, sweep, [`join`] and [`on_pool`] in it on the calling thread, whatever the thread
@@ -320,7 +343,8 @@ pub(crate) fn parts_of_at_least(elements: usize, min_per_part: usize) -> usize {
 /// Runs one job waiting on the pool, if there is one, on this thread: for background work ([`join`]'s second
 /// half, such as the copy of `fit`'s next batch) to give way, between small pieces, to the work it runs beside (the
 /// halves its [`join`]s hand out, and any rayon work of the user's inside it, such as an optimizer's). Nothing
-/// outside the crate's pool or inside [`on_this_thread`].
+/// outside the crate's pool, or where this thread's work stays on it (inside [`on_this_thread`], or a half of
+/// [`join_sharing`] with one thread).
 ///
 /// Nothing either while another caller's work is on the pool too: rayon would run any job, another caller's whole
 /// work included, and the background work, and the work beside it, would wait until that ended (a small model's
@@ -338,8 +362,9 @@ fn alone_on_pool() -> bool {
 }
 
 /// Runs `a` and `b`, in parallel when on one of the crate's pool threads with more than one thread configured
-/// (`a` on this thread, `b` for another to take), in sequence (`a` first) otherwise (inside [`on_this_thread`]
-/// too): never on rayon's global pool or on another pool the caller may be running on.
+/// (`a` on this thread, `b` for another to take), in sequence (`a` first) otherwise (also where this thread's
+/// work may use one thread: inside [`on_this_thread`], or a half of [`join_sharing`] with one thread): never on
+/// rayon's global pool or on another pool the caller may be running on.
 pub(crate) fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     if threads_here() > 1 && ON_POOL.get() {
         rayon::join(a, b)
@@ -366,9 +391,18 @@ mod tests {
     use std::time::Duration;
 
     /// Each half of a sharing join splits its work across half the threads the caller had (at least one), and the
-    /// caller's own limit is back once it returns, on each of a few limits.
+    /// caller's own limit is back once it returns, on each of a few limits; off the pool and on a pool of the
+    /// crate's kind, where the second half may run on another thread.
     #[test]
     fn each_half_of_a_sharing_join_splits_across_half_the_threads() {
+        within(30, || {
+            halves_split_across_half_the_threads();
+            let pool = pool_threads(2, &Arc::new(Awake::new())).unwrap();
+            pool.install(halves_split_across_half_the_threads);
+        })
+    }
+
+    fn halves_split_across_half_the_threads() {
         for limit in [1, 2, 3, 8] {
             within_limit(limit, || {
                 let before = LIMIT.get();
@@ -388,6 +422,23 @@ mod tests {
         assert_eq!(LIMIT.get(), 0, "no limit back");
         let inner = on_this_thread(|| join_sharing(threads_here, threads_here));
         assert_eq!(inner, (1, 1), "inside on_this_thread, one thread each");
+    }
+
+    /// A [`Limit`] taken before a sharing join gives its halves the caller's threads back, and each half's own
+    /// limit is back after it.
+    #[test]
+    fn a_limit_taken_before_a_sharing_join_gives_a_half_the_callers_threads() {
+        for limit in [0, 2, 4] {
+            within_limit(limit, || {
+                let (callers, share) = (Limit::here(), (threads_here() / 2).max(1));
+                let (a, b) = join_sharing(
+                    || (callers.within(threads_here), threads_here()),
+                    || (callers.within(|| LIMIT.get()), LIMIT.get()),
+                );
+                assert_eq!(a, (threads_here(), share.min(threads_here())), "under {limit}");
+                assert_eq!(b, (limit, share), "under {limit}");
+            });
+        }
     }
 
     /// Runs on `pool` (two threads) a half that only the other thread can run, this one waiting up to `wait` for

@@ -45,17 +45,27 @@ pub(crate) fn activation_grad_bias_sum(
     bias_grad: ArrayViewMut1<f32>,
     activation: Activation,
 ) {
-    match parts_of_at_least(grad.len() * backward_cost(activation), BACKWARD_MIN_PER_PART) {
+    match backward_parts(grad.len(), activation) {
         1 => backward_serial(pre_activation, output, grad, bias_grad, activation),
         parts => on_pool(|| backward_split(pre_activation, output, grad, bias_grad, activation, parts)),
     }
 }
 
-/// The fewest elements (times [`backward_cost`]) per thread for which the backward sweep splits. Its values were
-/// just written, by the loss (split by rows) or by the product above (split by columns), and it is bound by
-/// memory: split by columns, each thread reads much of them from the other core's cache, and that costs more than
-/// the sweep (AE-16's last layer at batch 256, 200k values: 140 µs split in two, 50 µs on one thread). So it
-/// splits only where its values no longer fit one core's cache anyway.
+/// Into how many parts to split the backward sweep over `elements` values of `activation`.
+fn backward_parts(elements: usize, activation: Activation) -> usize {
+    match backward_cost(activation) {
+        1 => parts_of_at_least(elements, BACKWARD_MIN_PER_PART),
+        cost => parts_for(elements * cost),
+    }
+}
+
+/// The fewest elements per thread for which the backward sweep of an activation of [`backward_cost`] 1 splits.
+/// Its values were just written, by the loss (split by rows) or by the product above (split by columns), and it is
+/// bound by memory: split by columns, each thread reads much of them from the other core's cache, and that costs
+/// more than the sweep (AE-16's last layer at batch 256, 200k values: 140 µs split in two, 50 µs on one thread).
+/// So it splits only where its values no longer fit one core's cache anyway. The activations that call a
+/// transcendental function again (cost 8) are bound by arithmetic instead, and split as [`parts_for`] says (GELU
+/// models at batches 32–128 ran 1.10–1.19× slower per epoch under this threshold).
 const BACKWARD_MIN_PER_PART: usize = 256 * 1024;
 
 /// The cost of the forward sweep per element, in units of a ReLU's: the activations that call `exp`, `tanh` or
@@ -421,6 +431,19 @@ mod tests {
             6 => -90.0,
             k => (k as f32 - 20.0) / 7.0,
         })
+    }
+
+    /// The sweeps bound by memory stay on one thread up to 256k values per part; those that call a transcendental
+    /// function again split as soon as a hand-over pays (AE-16's GELU layers at batch 32–128 included).
+    #[test]
+    fn only_sweeps_bound_by_memory_wait_for_a_cache_full_per_part() {
+        let threads = crate::matmul::num_threads();
+        assert_eq!(backward_parts(200_000, Activation::Relu), 1);
+        assert_eq!(backward_parts(200_000, Activation::Sigmoid), 1);
+        assert_eq!(backward_parts(4 * 256 * 1024, Activation::Relu), threads.min(4));
+        assert_eq!(backward_parts(32 * 1024, Activation::Gelu), threads.min(16));
+        assert_eq!(backward_parts(64 * 784, Activation::Silu), threads.min(24));
+        assert_eq!(backward_parts(1000, Activation::Softplus), 1);
     }
 
     /// The same bits, any NaN matching any NaN: which NaN an operation on two NaNs (or an invalid one) gives is
