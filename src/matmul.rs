@@ -162,6 +162,9 @@ fn max_magnitude_of(view: ArrayView2<f32>) -> f32 {
     }
 }
 
+/// The AVX-512 kernel's tile width in columns, the unit in which [`split`] cuts `out`'s columns.
+const TILE: usize = 64;
+
 /// `out = a · b` on `parts` threads of the pool, each computing a block of `out` on one thread: blocks of
 /// columns (`a` times a block of `b`'s columns) where `out` has enough columns, else blocks of rows. With
 /// `measuring`, returns the largest magnitude in `out`, each block measured by its thread (else 0).
@@ -179,7 +182,6 @@ fn split(
     measuring: bool,
     parts: usize,
 ) -> f32 {
-    const TILE: usize = 64;
     let half = parts / 2;
     let (rows, columns) = out.dim();
     // When the kernel swaps the product to pack the smaller transposed `a` instead of a column-major `b`
@@ -191,8 +193,7 @@ fn split(
     // rows each thread packs all of `b` but runs every strip past each group (AE-16's `X · W1` at batch 256, 256
     // columns: the epoch 0.97–0.98×). Tiles are counted, not columns: 500 columns are eight tiles, the last one
     // partly filled, and split well by columns.
-    let narrow = columns.div_ceil(TILE) < 4 * parts;
-    let by_rows = rows >= 2 * TILE && (kernel::swaps(&a, &b) || is_transposed(&a) || narrow);
+    let by_rows = rows >= 2 * TILE && (kernel::swaps(&a, &b) || is_transposed(&a) || narrow(columns, parts));
     if parts >= 2 && columns >= 2 * TILE && !by_rows {
         // the nearest tile boundary, at least one tile either side, moved to where the rows cross a cache line
         let mid = ((columns * half / parts + TILE / 2) / TILE * TILE).clamp(TILE, columns - TILE);
@@ -220,6 +221,11 @@ fn split(
     } else {
         block(a, b, out, adding, epilogue, measuring)
     }
+}
+
+/// Whether blocks of `columns` in `parts` would be narrower than four tiles each (see [`split`]).
+fn narrow(columns: usize, parts: usize) -> bool {
+    columns.div_ceil(TILE) < 4 * parts
 }
 
 /// Whether `view` is laid out column by column (the transpose of a standard array), with more than one column.
@@ -550,6 +556,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Tiles are counted, not columns: a last tile partly filled counts.
+    #[test]
+    fn blocks_narrower_than_four_tiles_are_told_by_tiles() {
+        assert!(narrow(256, 2) && narrow(448, 2) && narrow(511, 3));
+        assert!(!narrow(449, 2) && !narrow(500, 2) && !narrow(512, 2) && !narrow(256, 1));
     }
 
     #[test]

@@ -63,6 +63,27 @@ fn compare_thread_counts() {
     );
     assert!(noisy != two, "the input noise changed nothing");
 
+    // GELU layers (whose backward sweeps split from a few thousand values) and a pair of products above 2^27
+    // multiply-adds (129 × 1024 × 1024: dL/dx beside dL/dW, each split across all the threads)
+    let wide_gelu = |threads: usize| {
+        autoencoder::set_num_threads(threads).unwrap();
+        let x = Array2::from_shape_fn((258, 1024), |(i, j)| ((i * 11 + j * 5) % 241) as f32 / 240.0);
+        let mut ae = Autoencoder::builder(1024)
+            .hidden(&[1024])
+            .latent(8)
+            .hidden_activation(Activation::Gelu)
+            .seed(4)
+            .build()
+            .unwrap();
+        let config = FitConfig::new(1).batch_size(129).seed(5);
+        ae.fit(x.view(), None, &mut Adam::new(1e-3), &config).unwrap();
+        ae
+    };
+    let two = wide_gelu(2);
+    assert!(two == wide_gelu(1), "GELU 1024: 1 thread and 2 threads differ");
+    assert!(two == wide_gelu(3), "GELU 1024: 3 threads and 2 threads differ");
+    assert!(two == wide_gelu(4), "GELU 1024: 4 threads and 2 threads differ");
+
     // the same for the book's convolutional autoencoder (products split by columns or rows, patches per image)
     let cae = |threads: usize| {
         autoencoder::set_num_threads(threads).unwrap();

@@ -504,7 +504,7 @@ impl Layer {
                                 layer.input_gradient_into(grad_z, grad_input)
                             })
                         };
-                        match n * layer.inputs() * layer.outputs() <= SHARING_MAX {
+                        match pair_shares_threads(n, layer.inputs(), layer.outputs()) {
                             true => join_sharing(input_gradient, weight_gradient),
                             false => join(input_gradient, weight_gradient),
                         };
@@ -540,12 +540,19 @@ fn gradient_max<D: ndarray::Dimension>(values: ndarray::ArrayView<f32, D>) -> f3
 }
 
 /// The largest dense product (`n · inputs · outputs` multiply-adds) whose `dL/dx` and `dL/dW` run side by side on
-/// half the threads each ([`join_sharing`]); larger pairs each split across all the threads, one after the other.
-/// Halving a small product costs more in hand-overs and in the shared operand packed twice than the two products
-/// differ in time (AE-16's largest pair at batch 256, 51M: 0.83 ms, 0.87–0.91 ms halved). A large one splits well,
-/// and run whole on one thread each, the pair waits for the slower product (1024-wide ReLU and tanh layers at
-/// batch 512, 537M each, where `dL/dx` takes 1.24× `dL/dW`: 1.05–1.12× the step).
+/// half the threads each ([`join_sharing`]); larger pairs run side by side with a plain [`join`], each product split
+/// across all the threads, their parts taken as threads come free. Halving a small product costs more in
+/// hand-overs and in the shared operand packed twice than the two products differ in time (AE-16's largest pair at
+/// batch 256, 51M: 0.83 ms, 0.87–0.91 ms halved). A large one splits well, and with half the threads each (on two
+/// threads: whole, on one each), the pair waits for the slower product (1024-wide ReLU and tanh layers at batch
+/// 512, 537M each, where `dL/dx` takes 1.24× `dL/dW`: 1.05–1.12× the step).
 const SHARING_MAX: usize = 1 << 27;
+
+/// Whether a dense layer's `dL/dx` and `dL/dW` for a batch of `n` run on half the threads each (see
+/// [`SHARING_MAX`]).
+fn pair_shares_threads(n: usize, inputs: usize, outputs: usize) -> bool {
+    n.saturating_mul(inputs).saturating_mul(outputs) <= SHARING_MAX
+}
 
 /// What lies below a layer in its backward ([`Layer::backward_rest`]): where its input gradient `dL/dx` goes.
 pub(crate) enum Below<'a> {
@@ -591,6 +598,14 @@ mod tests {
 
     use super::super::{Activation, Conv2d, ConvTranspose2d, Init, Padding};
     use crate::matmul::on_pool;
+
+    /// AE-16's pairs share the threads at any batch up to 640; 1024-wide layers from a batch of 129.
+    #[test]
+    fn only_pairs_up_to_two_to_the_27_share_the_threads() {
+        assert!(super::pair_shares_threads(256, 784, 256) && super::pair_shares_threads(640, 784, 256));
+        assert!(super::pair_shares_threads(128, 1024, 1024) && !super::pair_shares_threads(129, 1024, 1024));
+        assert!(!super::pair_shares_threads(512, 1024, 1024) && !super::pair_shares_threads(usize::MAX, 2, 2));
+    }
 
     /// What a convolution's forward and backward give for a batch: `(output, dL/dK, dL/db, dL/dx)`.
     type Results = (Array2<f32>, Array2<f32>, Array1<f32>, Array2<f32>);

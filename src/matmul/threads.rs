@@ -216,7 +216,9 @@ fn pool() -> Option<Arc<Pool>> {
 
 /// Runs `work` on the crate's pool, so that the products inside it can split across its threads; on the calling
 /// thread when there is one thread, when already on the pool, and where this thread's work may use one thread
-/// only (inside [`on_this_thread`]).
+/// only (inside [`on_this_thread`], or a half of [`join_sharing`] with one thread). On the pool, `work` runs under
+/// the caller's limit, whatever the limit of the pool thread that takes it (a thread waiting inside a half of
+/// [`join_sharing`] may take another caller's whole step from rayon's queue).
 ///
 /// Entering the pool costs a hand-over to another thread and back (a few to tens of microseconds), so a training
 /// step enters once for its forward, loss and backward passes together rather than once per product. The
@@ -231,7 +233,8 @@ pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
             // The pool's other threads stay awake while the work runs, to take its parts at once; the section
             // also counts the callers on the pool (see `give_way`).
             let _section = pool.awake.section();
-            match pool.gate.try_run(work) {
+            let callers = Limit::here();
+            match pool.gate.try_run(move || callers.within(work)) {
                 Ok(result) => result,
                 Err(work) => pool.threads.install(work),
             }
@@ -253,7 +256,8 @@ thread_local! {
 
 thread_local! {
     /// The most threads this thread's work may split across: 1 inside [`on_this_thread`] (its products and sweeps
-    /// stay on it), a share of the pool in each half of [`join_sharing`]; 0 for no limit.
+    /// stay on it), a share of the pool in each half of [`join_sharing`] (and the caller's again inside a
+    /// [`Limit::within`] there); 0 for no limit.
     static LIMIT: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -305,7 +309,7 @@ pub(crate) fn on_this_thread<R>(work: impl FnOnce() -> R) -> R {
 }
 
 /// The threads this thread's work may split across: [`num_threads`], 1 inside [`on_this_thread`], a share of them
-/// inside a half of [`join_sharing`].
+/// inside a half of [`join_sharing`] (unless a [`Limit::within`] gave the caller's back).
 fn threads_here() -> usize {
     match LIMIT.get() {
         0 => num_threads(),
@@ -428,6 +432,14 @@ mod tests {
     /// limit is back after it.
     #[test]
     fn a_limit_taken_before_a_sharing_join_gives_a_half_the_callers_threads() {
+        within(30, || {
+            limit_given_back_in_a_half();
+            let pool = pool_threads(2, &Arc::new(Awake::new())).unwrap();
+            pool.install(limit_given_back_in_a_half);
+        })
+    }
+
+    fn limit_given_back_in_a_half() {
         for limit in [0, 2, 4] {
             within_limit(limit, || {
                 let (callers, share) = (Limit::here(), (threads_here() / 2).max(1));
