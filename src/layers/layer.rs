@@ -419,6 +419,22 @@ pub(crate) struct Parts<'a> {
     grad_max: &'a mut [f32; 2],
 }
 
+impl Parts<'_> {
+    /// The same buffers, borrowed again for a shorter time.
+    fn reborrow(&mut self) -> Parts<'_> {
+        Parts {
+            output: self.output,
+            pre_activation: self.pre_activation,
+            grad: self.grad,
+            weight_grad: self.weight_grad,
+            bias_grad: self.bias_grad,
+            patches: self.patches,
+            group_sums: self.group_sums,
+            grad_max: self.grad_max,
+        }
+    }
+}
+
 impl Layer {
     /// The forward pass of a training step: `x` (`n` rows, standard layout) to `buffers`' output, keeping the
     /// pre-activation where backward needs it (and, for a convolution, the input's windows).
@@ -527,6 +543,56 @@ impl Layer {
                 *grad_max = maxima(weight_grad, bias_grad);
             }
         }
+    }
+}
+
+impl Layer {
+    /// [`backward_rest`](Self::backward_rest) with the layer `below` (its buffers `below_parts`), then `rest`: the
+    /// backward of the layers from `below` down, handed `below_parts` once `below`'s sweep has run. A dense layer
+    /// runs its `dL/dW` beside `dL/dx`, that sweep and `rest` together, on half the threads each as
+    /// [`backward_rest`](Self::backward_rest) does, `rest` with the caller's threads (see [`Limit`]); a
+    /// convolution runs them one after the other.
+    ///
+    /// So the thread that ends its half first goes on with the layers below instead of waiting for the other: for
+    /// the top layer of AE-16, the small layers' backward and a part of the first layer's `dL/dW` fill the time
+    /// `dL/dW` takes beyond `dL/dx`.
+    pub(crate) fn backward_beside<'a>(
+        &self,
+        x: ArrayView2<f32>,
+        here: Parts<'_>,
+        below: &Layer,
+        mut below_parts: Parts<'a>,
+        rest: impl FnOnce(Parts<'a>) + Send,
+    ) {
+        let Layer::Dense(layer) = self else {
+            self.backward_rest(x, here, Below::Layer(below, below_parts.reborrow()));
+            return rest(below_parts);
+        };
+        let n = x.nrows();
+        let Parts {
+            grad,
+            weight_grad,
+            bias_grad,
+            grad_max,
+            ..
+        } = here;
+        let grad_z = grad.slice(s![..n, ..]);
+        let weight_gradient = || {
+            let weight_max = layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
+            *grad_max = [weight_max, gradient_max(bias_grad.view())];
+        };
+        let callers = Limit::here();
+        let input_side = || {
+            layer.input_gradient_into(grad_z, below_parts.grad.slice_mut(s![..n, ..]));
+            callers.within(|| {
+                below.backward_sweep(&mut below_parts, n);
+                rest(below_parts)
+            })
+        };
+        match pair_shares_threads(n, layer.inputs(), layer.outputs()) {
+            true => join_sharing(input_side, weight_gradient),
+            false => join(input_side, weight_gradient),
+        };
     }
 }
 

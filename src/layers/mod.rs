@@ -25,4 +25,4 @@ pub use dense::{Dense, DenseGradients, DenseTrace};
 pub use geometry::Padding;
 pub use init::Init;
 pub use layer::Layer;
-pub(crate) use layer::{Below, LayerBuffers};
+pub(crate) use layer::{Below, LayerBuffers, Parts};

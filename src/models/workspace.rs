@@ -11,7 +11,7 @@ use ndarray::{s, ArrayView2, ArrayViewMut2};
 use super::names;
 use super::snapshot::Snapshot;
 use crate::error::{Error, Result};
-use crate::layers::{Below, Layer, LayerBuffers};
+use crate::layers::{Below, Layer, LayerBuffers, Parts};
 use crate::loss::Loss;
 use crate::matmul::on_pool;
 use crate::optim::{max_magnitude, Optimizer};
@@ -156,7 +156,8 @@ impl Workspace {
     /// Backpropagates from the last layer's `dL/dy` to every layer's `dL/dW` and `dL/db`, one layer after the
     /// other from the top (a loop, not a recursion: a stack of thousands of layers needs no deeper call stack).
     /// Each layer runs its backward sweep, then its `dL/dW` beside its `dL/dx` and the sweep of the layer below
-    /// (see [`Layer::backward_rest`]). The first layer's input gradient is not computed: nobody needs it.
+    /// (see [`Layer::backward_rest`]); the top layer's `dL/dW` beside all the rest of the pass (see
+    /// [`Layer::backward_beside`]). The first layer's input gradient is not computed: nobody needs it.
     fn backward(&mut self, chain: Chain<'_>, input: ArrayView2<f32>) {
         self.sweep_top(chain, chain.len() - 1, input.nrows());
         self.backward_part(chain, 0..chain.len(), input, None);
@@ -175,30 +176,16 @@ impl Workspace {
         chain: Chain<'_>,
         part: Range<usize>,
         input: ArrayView2<f32>,
-        mut input_gradient: Option<ArrayViewMut2<f32>>,
+        input_gradient: Option<ArrayViewMut2<f32>>,
     ) {
-        let n = input.nrows();
-        let start = part.start;
-        for i in part.rev() {
-            let (below, here) = self.layers.split_at_mut(i);
-            let here = here[0].parts();
-            match below.last_mut() {
-                Some(buffers_below) if i > start => {
-                    let below = buffers_below.parts();
-                    let x = below.output.slice(s![..n, ..]);
-                    chain
-                        .layer(i)
-                        .backward_rest(x, here, Below::Layer(chain.layer(i - 1), below))
-                }
-                _ => {
-                    let below = match input_gradient.take() {
-                        Some(grad) => Below::Gradient(grad),
-                        None => Below::Nothing,
-                    };
-                    chain.layer(i).backward_rest(input, here, below)
-                }
-            }
-        }
+        let (below, top) = self.layers[..part.end].split_at_mut(part.end - 1);
+        let pass = BackwardPass {
+            chain,
+            start: part.start,
+            input,
+            input_gradient,
+        };
+        pass.run(below, top[0].parts(), part.end - 1, true);
     }
 
     /// Layer `i`'s output and `dL/dy` buffers, `n` rows of each: the output to read, the gradient to write.
@@ -318,4 +305,49 @@ impl Workspace {
 pub(crate) fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
     a.as_slice()
         .expect("parameters and their gradients are kept in standard layout")
+}
+
+/// The backward of a range of a chain's layers, from the top one down ([`Workspace::backward_part`]).
+struct BackwardPass<'c, 'x, 'g> {
+    chain: Chain<'c>,
+    /// The lowest layer of the range, whose input was `input`.
+    start: usize,
+    input: ArrayView2<'x, f32>,
+    /// Where the lowest layer's `dL/dx` goes, if anywhere (else it is not computed).
+    input_gradient: Option<ArrayViewMut2<'g, f32>>,
+}
+
+impl BackwardPass<'_, '_, '_> {
+    /// The backward of layers `i` down to `start`, layer `i`'s sweep done: `here` holds layer `i`'s buffers,
+    /// `below` those under it. One layer after the other (a loop: thousands of layers need no deeper call stack),
+    /// except that with `top`, layer `i`'s `dL/dW` runs beside all the rest ([`Layer::backward_beside`]): the
+    /// thread that takes it no longer waits at each layer for the other, but only at the end.
+    fn run<'a>(mut self, mut below: &'a mut [LayerBuffers], mut here: Parts<'a>, mut i: usize, top: bool) {
+        let n = self.input.nrows();
+        while i > self.start {
+            let (last, rest) = std::mem::take(&mut below)
+                .split_last_mut()
+                .expect("a layer below each but the lowest");
+            let layer_below = self.chain.layer(i - 1);
+            if top {
+                let below_parts = last.parts();
+                let x = below_parts.output.slice(s![..n, ..]);
+                let layer = self.chain.layer(i);
+                return layer.backward_beside(x, here, layer_below, below_parts, move |parts| {
+                    self.run(rest, parts, i - 1, false)
+                });
+            }
+            let below_parts = last.parts();
+            let x = below_parts.output.slice(s![..n, ..]);
+            self.chain
+                .layer(i)
+                .backward_rest(x, here, Below::Layer(layer_below, below_parts));
+            (here, below, i) = (last.parts(), rest, i - 1);
+        }
+        let below = match self.input_gradient.take() {
+            Some(grad) => Below::Gradient(grad),
+            None => Below::Nothing,
+        };
+        self.chain.layer(i).backward_rest(self.input, here, below);
+    }
 }
