@@ -40,7 +40,7 @@ use super::history::Losses;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::Loss;
-use crate::matmul::{join, on_pool};
+use crate::matmul::on_pool;
 use crate::models::Autoencoder;
 use crate::optim::Optimizer;
 
@@ -481,18 +481,14 @@ pub(super) fn run<M: Trainable, O: Optimizer>(
             // threads, the next batch's rows. The callback runs outside, on the caller's thread.
             let step = on_pool(|| {
                 if batch == 0 {
-                    this.fill(&source, rows, epoch, batch, false);
+                    this.fill(&source, rows, epoch, batch);
                 }
                 let (input, target) = this.views();
-                let (step, ()) = join(
-                    || model.fit_step(input, target, config.loss, optimizer, &mut rng),
-                    || {
-                        if let Some(next_rows) = next_rows {
-                            next.fill(&source, next_rows, epoch, batch + 1, true);
-                        }
-                    },
-                );
-                step
+                let mut step = || model.fit_step(input, target, config.loss, optimizer, &mut rng);
+                match next_rows {
+                    Some(next_rows) => next.fill_beside(&source, next_rows, (epoch, batch + 1), step),
+                    None => step(),
+                }
             });
             let loss = match step {
                 Ok(loss) => loss,

@@ -88,6 +88,16 @@ impl NoiseStream {
         }
     }
 
+    /// [`add_to`](Self::add_to) of a part of the batch, on this thread: `values` are the batch's elements from
+    /// `first` on, which must be a multiple of [`NoiseStream::ALIGN`].
+    pub(crate) fn add_to_part(&self, values: &mut [f32], first: usize, std_dev: f32) {
+        debug_assert_eq!(first % BLOCK, 0, "a part of a noise stream starts on a block");
+        self.add_serial(values, first / BLOCK, std_dev)
+    }
+
+    /// What the first element of a part given to [`add_to_part`](Self::add_to_part) must be a multiple of.
+    pub(crate) const ALIGN: usize = BLOCK;
+
     /// [`add_to`](Self::add_to) of `values`, the elements from block `first_block` on, in `parts` parts.
     fn add_split(&self, values: &mut [f32], first_block: usize, std_dev: f32, parts: usize) {
         if parts < 2 || values.len() < 2 * BLOCK {
