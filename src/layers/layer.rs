@@ -549,9 +549,9 @@ impl Layer {
 impl Layer {
     /// [`backward_rest`](Self::backward_rest) with the layer `below` (its buffers `below_parts`), then `rest`: the
     /// backward of the layers from `below` down, handed `below_parts` once `below`'s sweep has run. A dense layer
-    /// runs its `dL/dW` beside `dL/dx`, that sweep and `rest` together, on half the threads each as
-    /// [`backward_rest`](Self::backward_rest) does, `rest` with the caller's threads (see [`Limit`]); a
-    /// convolution runs them one after the other.
+    /// runs its `dL/dW` beside the rest: `dL/dW` and `dL/dx` on half the threads each as
+    /// [`backward_rest`](Self::backward_rest) does, then `below`'s sweep and `rest` with the caller's threads (see
+    /// [`Limit`]). A convolution runs its whole backward first, then `rest` (its `dL/dW` beside nothing).
     ///
     /// So the thread that ends its half first goes on with the layers below instead of waiting for the other: for
     /// the top layer of AE-16, the small layers' backward and a part of the first layer's `dL/dW` fill the time

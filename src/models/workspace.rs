@@ -154,7 +154,8 @@ impl Workspace {
     }
 
     /// Backpropagates from the last layer's `dL/dy` to every layer's `dL/dW` and `dL/db`, one layer after the
-    /// other from the top (a loop, not a recursion: a stack of thousands of layers needs no deeper call stack).
+    /// other from the top (a loop, not a recursion: a stack of thousands of layers needs no deeper call stack; the
+    /// top layer's `dL/dW` beside the rest adds one level, not one per layer).
     /// Each layer runs its backward sweep, then its `dL/dW` beside its `dL/dx` and the sweep of the layer below
     /// (see [`Layer::backward_rest`]); the top layer's `dL/dW` beside all the rest of the pass (see
     /// [`Layer::backward_beside`]). The first layer's input gradient is not computed: nobody needs it.
@@ -170,7 +171,7 @@ impl Workspace {
 
     /// The backward of the layers `part` from the top one, whose sweep has run ([`sweep_top`](Self::sweep_top)),
     /// down to the first, whose input was `input`: every `dL/dW` and `dL/db`, and the first one's `dL/dx` into
-    /// `input_gradient` if given (not computed otherwise).
+    /// `input_gradient` if given (not computed otherwise). `part` holds at least one layer.
     pub(crate) fn backward_part(
         &mut self,
         chain: Chain<'_>,
@@ -178,6 +179,7 @@ impl Workspace {
         input: ArrayView2<f32>,
         input_gradient: Option<ArrayViewMut2<f32>>,
     ) {
+        debug_assert!(!part.is_empty(), "a backward of no layers");
         let (below, top) = self.layers[..part.end].split_at_mut(part.end - 1);
         let pass = BackwardPass {
             chain,
@@ -349,5 +351,112 @@ impl BackwardPass<'_, '_, '_> {
             None => Below::Nothing,
         };
         self.chain.layer(i).backward_rest(self.input, here, below);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+    use ndarray_rand::rand::{rngs::StdRng, SeedableRng};
+
+    use super::*;
+    use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Init, Padding};
+
+    /// Every layer's weight and bias gradients after a backward of `chain` on `input` (MSE against itself), with
+    /// the top layer's `dL/dW` beside the rest of the pass (`beside`) or each layer after the other (the plain loop).
+    fn gradients(chain: Chain<'_>, input: &Array2<f32>, beside: bool) -> Vec<(Array2<f32>, ndarray::Array1<f32>)> {
+        let mut workspace = Workspace::default();
+        workspace.prepare(chain, input.nrows()).unwrap();
+        on_pool(|| {
+            workspace.forward(chain, input.view());
+            workspace.loss(Loss::Mse, input.view()).unwrap();
+            let top = chain.len() - 1;
+            workspace.sweep_top(chain, top, input.nrows());
+            let (below, top_buffers) = workspace.layers.split_at_mut(top);
+            let pass = BackwardPass {
+                chain,
+                start: 0,
+                input: input.view(),
+                input_gradient: None,
+            };
+            pass.run(below, top_buffers[0].parts(), top, beside);
+        });
+        let gradients = workspace.layers.iter().map(LayerBuffers::parameter_gradients);
+        gradients.map(|(w, b)| (w.clone(), b.clone())).collect()
+    }
+
+    fn dense(inputs: usize, outputs: usize, activation: Activation, rng: &mut StdRng) -> Layer {
+        Dense::new(inputs, outputs, activation, Init::GlorotUniform, rng)
+            .unwrap()
+            .into()
+    }
+
+    /// The top layer's `dL/dW` beside the rest gives the plain loop's gradients, bit for bit: pairs that share the
+    /// threads (AE-16's) and one that does not (129 × 1024 × 1024), a GELU layer below, and a transposed
+    /// convolution on top (which runs its backward first).
+    #[test]
+    fn the_top_weight_gradient_beside_the_rest_gives_the_plain_loops_gradients() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let values = |rows: usize, columns: usize| {
+            Array2::from_shape_fn((rows, columns), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 96.0)
+        };
+        let ae16 = (
+            vec![
+                dense(784, 256, Activation::Relu, &mut rng),
+                dense(256, 16, Activation::Identity, &mut rng),
+            ],
+            vec![
+                dense(16, 256, Activation::Gelu, &mut rng),
+                dense(256, 784, Activation::Sigmoid, &mut rng),
+            ],
+            values(256, 784),
+        );
+        let wide = (
+            vec![dense(1024, 8, Activation::Tanh, &mut rng)],
+            vec![
+                dense(8, 1024, Activation::Relu, &mut rng),
+                dense(1024, 1024, Activation::Identity, &mut rng),
+            ],
+            values(129, 1024),
+        );
+        let conv = |shape, filters, stride, activation, rng: &mut StdRng| {
+            let layer = Conv2d::new(
+                shape,
+                filters,
+                (3, 3),
+                stride,
+                Padding::Same,
+                activation,
+                Init::GlorotUniform,
+                rng,
+            );
+            Layer::from(layer.unwrap())
+        };
+        let conv_transpose = ConvTranspose2d::new(
+            (4, 4, 4),
+            1,
+            (3, 3),
+            2,
+            Padding::Same,
+            Activation::Sigmoid,
+            Init::GlorotUniform,
+            &mut rng,
+        );
+        let convolutional = (
+            vec![conv((8, 8, 1), 4, 2, Activation::Relu, &mut rng)],
+            vec![Layer::from(conv_transpose.unwrap())],
+            values(5, 64),
+        );
+        for (name, (first, second, input)) in [("AE-16", ae16), ("wide", wide), ("convolutional", convolutional)] {
+            let chain = Chain {
+                first: &first,
+                second: &second,
+            };
+            assert_eq!(
+                gradients(chain, &input, true),
+                gradients(chain, &input, false),
+                "{name}"
+            );
+        }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Rows drawn at random from a large data set mostly come from memory rather than a cache, and each one's address
 //! must be looked up anew: the copy of a batch is waiting more than copying. So `fit` keeps two batches and copies
-//! the next one's rows (on another thread of the pool, while the step of this one runs) instead of waiting for them
-//! at the start of each step.
+//! the next one's rows while the step of this one runs (on another thread of the pool, and the step's own thread
+//! once the step is done) instead of waiting for them at the start of each step.
 
 use std::sync::{Mutex, PoisonError, TryLockError};
 
@@ -83,8 +83,8 @@ impl Batch {
         (epoch, batch): (usize, usize),
         step: impl FnOnce() -> R + Send,
     ) -> R {
-        let piece_rows = piece_rows(rows.len(), self.input.ncols());
         let noise = (source.noise > 0.0).then(|| NoiseStream::new(source.seed, epoch as u64, batch as u64));
+        let piece_rows = piece_rows(rows.len(), self.input.ncols(), noise.is_some());
         let mut pieces: [Mutex<Option<Piece>>; PIECES] = [const { Mutex::new(None) }; PIECES];
         let target_rows = rows.len().min(self.target.nrows()); // none without targets of their own
         let (mut inputs, mut targets) = (
@@ -131,10 +131,13 @@ impl Batch {
 /// The most pieces [`Batch::fill_beside`] cuts a batch into.
 const PIECES: usize = 16;
 
-/// Rows per piece of a batch of `rows` rows of `width` values cut into at most [`PIECES`]: each piece starts on an
-/// element of the batch where a part of its noise may start ([`NoiseStream::ALIGN`]).
-fn piece_rows(rows: usize, width: usize) -> usize {
-    let align = NoiseStream::ALIGN / gcd(width.max(1), NoiseStream::ALIGN);
+/// Rows per piece of a batch of `rows` rows of `width` values cut into at most [`PIECES`]: with `noise`, each piece
+/// starts on an element of the batch where a part of its noise may start ([`NoiseStream::ALIGN`]).
+fn piece_rows(rows: usize, width: usize, noise: bool) -> usize {
+    let align = match noise {
+        true => NoiseStream::ALIGN / gcd(width.max(1), NoiseStream::ALIGN),
+        false => 1,
+    };
     rows.div_ceil(PIECES).div_ceil(align).max(1) * align
 }
 
@@ -145,7 +148,8 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-/// Copies the pieces in `slots` that no thread took yet, in order (a thread holding a slot's lock is copying it).
+/// Copies the pieces in `slots` that no thread took yet, in order. A slot's lock is held only while its piece is
+/// taken out (a slot locked by the other thread is being taken, so skipped), never while a piece is copied.
 fn copy_untaken<'s, 'a: 's>(
     slots: impl Iterator<Item = &'s Mutex<Option<Piece<'a>>>>,
     source: &Source,
@@ -313,16 +317,28 @@ mod tests {
 
     #[test]
     fn pieces_start_where_the_noise_may_and_are_at_most_sixteen() {
-        for width in [1, 3, 16, 64, 100, 784, 1000, 2048] {
+        for width in [1, 3, 16, 64, 100, 784, 785, 1000, 2048] {
             for rows in [1, 2, 15, 16, 17, 32, 100, 256, 1000] {
-                let piece = piece_rows(rows, width);
+                let piece = piece_rows(rows, width, true);
                 assert_eq!(piece * width % NoiseStream::ALIGN, 0, "{rows} rows of {width}");
                 assert!(
                     rows.div_ceil(piece) <= PIECES,
                     "{rows} rows of {width}: pieces of {piece}"
                 );
+                assert_eq!(
+                    piece_rows(rows, width, false),
+                    rows.div_ceil(PIECES),
+                    "{rows} rows of {width}"
+                );
             }
         }
-        assert_eq!(piece_rows(256, 784), 16);
+        assert_eq!(
+            (
+                piece_rows(256, 784, true),
+                piece_rows(256, 785, true),
+                piece_rows(256, 785, false)
+            ),
+            (16, 64, 16)
+        );
     }
 }

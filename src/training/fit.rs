@@ -478,7 +478,8 @@ pub(super) fn run<M: Trainable, O: Optimizer>(
             let (this, next) = if batch % 2 == 0 { (even, odd) } else { (odd, even) };
             // One hand-over to the thread pool for the whole batch: its rows (on the first batch of the epoch;
             // after, they were copied during the step before), its step, and meanwhile, on another of the pool's
-            // threads, the next batch's rows. The callback runs outside, on the caller's thread.
+            // threads, the next batch's rows (the rows left once the step is done: on the step's thread too). The
+            // callback runs outside, on the caller's thread.
             let step = on_pool(|| {
                 if batch == 0 {
                     this.fill(&source, rows, epoch, batch);

@@ -91,7 +91,7 @@ impl NoiseStream {
     /// [`add_to`](Self::add_to) of a part of the batch, on this thread: `values` are the batch's elements from
     /// `first` on, which must be a multiple of [`NoiseStream::ALIGN`].
     pub(crate) fn add_to_part(&self, values: &mut [f32], first: usize, std_dev: f32) {
-        debug_assert_eq!(first % BLOCK, 0, "a part of a noise stream starts on a block");
+        assert_eq!(first % BLOCK, 0, "a part of a noise stream starts on a block");
         self.add_serial(values, first / BLOCK, std_dev)
     }
 
