@@ -34,13 +34,13 @@ load = children(r'mnist::Mnist::load$') + children(r'mnist::read_images$')
 inference = children(r'bench_ae16::time_inference') + children(r'Autoencoder::reconstruct$') * 0
 total = 100.0 - load
 parts = [
-    ("matrix products (src/matmul/kernel.rs: packing, kernel, stores)", children(r'matmul::kernel::product_into$')),
+    ("matrix products (src/matmul/kernel.rs: packing, kernel, stores)", children(r'matmul::kernel::product_then$')),
     ("element-wise sweeps: forward (bias + activation)", children(r'sweeps::forward_serial$')),
-    ("element-wise sweeps: backward (activation' + bias sum)", children(r'sweeps::backward_serial$')),
+    ("element-wise sweeps: backward (activation' + bias sum)", children(r'sweeps::(backward_serial|activation_grad_bias_sum)$')),
     ("loss (MSE value + gradient)", children(r'Loss::value_and_gradient_into$')),
     ("Adam update", children(r'optim::adam::update_elements$')),
-    ("NaN/inf check of the gradients", children(r'workspace::first_non_finite$')),
-    ("batch gathering (fit)", children(r'fit::gather_rows$')),
+    ("NaN/inf check of the gradients", children(r'Workspace::scan_gradients$')),
+    ("batch gathering (fit)", own(r'batches::gather_') + children(r'batches::gather_split$')),
     ("the pool's gate watching for the next step", own(r'gate::Gate::(serve|watch_for_work)')),
 ]
 print(f"samples in training: {total:.1f}% of all (data loading {load:.1f}%)")
