@@ -482,6 +482,19 @@ impl Layer {
     /// convolution goes through its batch by groups of images, its sweep included.
     pub(crate) fn backward_rest(&self, x: ArrayView2<f32>, here: Parts<'_>, below: Below<'_>) {
         let n = x.nrows();
+        if let Layer::Dense(layer) = self {
+            return match below {
+                // the first layer: `dL/dW` alone, across all the threads
+                Below::Nothing => dense_weight_gradient_beside(layer, x, here, None::<fn(ArrayView2<f32>)>),
+                Below::Gradient(mut grad_input) => {
+                    let input_gradient =
+                        |grad_z: ArrayView2<f32>| layer.input_gradient_into(grad_z, grad_input.slice_mut(s![..n, ..]));
+                    dense_weight_gradient_beside(layer, x, here, Some(input_gradient))
+                }
+                // the same as the top layer's backward with nothing more below
+                Below::Layer(below, below_parts) => self.backward_beside(x, here, below, below_parts, drop),
+            };
+        }
         let Parts {
             output,
             pre_activation,
@@ -502,31 +515,7 @@ impl Layer {
             [gradient_max(weight_grad.view()), gradient_max(bias_grad.view())]
         };
         match self {
-            Layer::Dense(layer) => {
-                let grad_z = grad.view();
-                let mut weight_gradient = || {
-                    let weight_max = layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
-                    *grad_max = [weight_max, gradient_max(bias_grad.view())];
-                };
-                match below {
-                    // the first layer: `dL/dW` alone, across all the threads
-                    Below::Nothing => weight_gradient(),
-                    // two products of the same size (`n · inputs · outputs` multiply-adds each), side by side, then
-                    // the sweep below across the caller's threads, not a half's (see `Limit`)
-                    below => {
-                        let callers = Limit::here();
-                        let input_gradient = || {
-                            into_below(below, n, callers, |grad_input| {
-                                layer.input_gradient_into(grad_z, grad_input)
-                            })
-                        };
-                        match pair_shares_threads(n, layer.inputs(), layer.outputs()) {
-                            true => join_sharing(input_gradient, weight_gradient),
-                            false => join(input_gradient, weight_gradient),
-                        };
-                    }
-                }
-            }
+            Layer::Dense(_) => unreachable!("a dense layer's backward returned above"),
             // dL/dy to dL/dz, dL/db, dL/dK and dL/dx by groups of images, then the sweep of the layer below
             Layer::Conv2d(layer) => {
                 with_below(below, n, |grad_input| {
@@ -568,31 +557,49 @@ impl Layer {
             self.backward_rest(x, here, Below::Layer(below, below_parts.reborrow()));
             return rest(below_parts);
         };
-        let n = x.nrows();
-        let Parts {
-            grad,
-            weight_grad,
-            bias_grad,
-            grad_max,
-            ..
-        } = here;
-        let grad_z = grad.slice(s![..n, ..]);
-        let weight_gradient = || {
-            let weight_max = layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
-            *grad_max = [weight_max, gradient_max(bias_grad.view())];
-        };
-        let callers = Limit::here();
-        let input_side = || {
+        let (n, callers) = (x.nrows(), Limit::here());
+        let input_side = |grad_z: ArrayView2<f32>| {
             layer.input_gradient_into(grad_z, below_parts.grad.slice_mut(s![..n, ..]));
             callers.within(|| {
                 below.backward_sweep(&mut below_parts, n);
                 rest(below_parts)
             })
         };
-        match pair_shares_threads(n, layer.inputs(), layer.outputs()) {
-            true => join_sharing(input_side, weight_gradient),
-            false => join(input_side, weight_gradient),
-        };
+        dense_weight_gradient_beside(layer, x, here, Some(input_side))
+    }
+}
+
+/// A dense layer's `dL/dW` from its input `x` and `dL/dz` (in `here`), and the largest magnitudes of its weight
+/// and bias gradients, beside `input_side` if there is one (`dL/dx` from `dL/dz`, and whatever follows it): the
+/// two side by side, on half the threads each for pairs up to [`SHARING_MAX`], else each across all the threads;
+/// `dL/dW` alone across all of them.
+fn dense_weight_gradient_beside(
+    layer: &Dense,
+    x: ArrayView2<f32>,
+    here: Parts<'_>,
+    input_side: Option<impl FnOnce(ArrayView2<f32>) + Send>,
+) {
+    let n = x.nrows();
+    let Parts {
+        grad,
+        weight_grad,
+        bias_grad,
+        grad_max,
+        ..
+    } = here;
+    let grad_z = grad.slice(s![..n, ..]);
+    let mut weight_gradient = || {
+        let weight_max = layer.weight_gradient_into(x, grad_z, weight_grad.view_mut());
+        *grad_max = [weight_max, gradient_max(bias_grad.view())];
+    };
+    match input_side {
+        None => weight_gradient(),
+        Some(input_side) if pair_shares_threads(n, layer.inputs(), layer.outputs()) => {
+            join_sharing(|| input_side(grad_z), weight_gradient);
+        }
+        Some(input_side) => {
+            join(|| input_side(grad_z), weight_gradient);
+        }
     }
 }
 
@@ -641,19 +648,6 @@ fn with_below(below: Below<'_>, n: usize, gradients: impl FnOnce(Option<ArrayVie
         }
         Below::Gradient(mut grad) => gradients(Some(grad.slice_mut(s![..n, ..]))),
         Below::Nothing => gradients(None),
-    }
-}
-
-/// `input_gradient` writes `dL/dx` (`n` rows) to what is below, if anything, then the backward sweep of the layer
-/// below, when it is one, runs under `sweep_limit`.
-fn into_below(below: Below<'_>, n: usize, sweep_limit: Limit, input_gradient: impl FnOnce(ArrayViewMut2<f32>)) {
-    match below {
-        Below::Layer(layer, mut parts) => {
-            input_gradient(parts.grad.slice_mut(s![..n, ..]));
-            sweep_limit.within(|| layer.backward_sweep(&mut parts, n));
-        }
-        Below::Gradient(mut grad) => input_gradient(grad.slice_mut(s![..n, ..])),
-        Below::Nothing => {}
     }
 }
 

@@ -399,10 +399,15 @@ mod tests {
     /// crate's kind, where the second half may run on another thread.
     #[test]
     fn each_half_of_a_sharing_join_splits_across_half_the_threads() {
-        within(30, || {
-            halves_split_across_half_the_threads();
-            let pool = pool_threads(2, &Arc::new(Awake::new())).unwrap();
-            pool.install(halves_split_across_half_the_threads);
+        off_and_on_a_pool(halves_split_across_half_the_threads)
+    }
+
+    /// Runs `check` off the pool, then on a two-thread pool of the crate's kind (where a join's second half may
+    /// run on the other thread), under a watchdog.
+    fn off_and_on_a_pool(check: fn()) {
+        within(30, move || {
+            check();
+            pool_threads(2, &Arc::new(Awake::new())).unwrap().install(check);
         })
     }
 
@@ -432,11 +437,7 @@ mod tests {
     /// limit is back after it.
     #[test]
     fn a_limit_taken_before_a_sharing_join_gives_a_half_the_callers_threads() {
-        within(30, || {
-            limit_given_back_in_a_half();
-            let pool = pool_threads(2, &Arc::new(Awake::new())).unwrap();
-            pool.install(limit_given_back_in_a_half);
-        })
+        off_and_on_a_pool(limit_given_back_in_a_half)
     }
 
     fn limit_given_back_in_a_half() {
