@@ -26,6 +26,7 @@
 //! The packing buffers are the thread's own, made at their largest size on its first product and reused by
 //! every later one, so that no product allocates once each thread has run one.
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 
 use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
@@ -329,7 +330,9 @@ fn strip_tile<S: Simd, const R: usize, const VECTORS: usize>(
         }
         GroupRows::Packed(packed) => {
             let (a_columns, _) = pulp::as_arrays::<ROWS, f32>(packed);
-            let tile = tile::<S, R, VECTORS>(simd, a_columns.iter().copied(), b_rows);
+            // by reference, so that each value is broadcast straight from the packed buffer (a copy of the column
+            // by value went through the stack with AVX2's 16 registers: 0.68× the speed on Zen 3)
+            let tile = tile::<S, R, VECTORS>(simd, a_columns.iter(), b_rows);
             target.store::<S, R, VECTORS>(simd, &tile, columns, accumulate);
         }
     }
@@ -361,12 +364,12 @@ fn aligned(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 #[inline(always)]
 fn tile<S: Simd, const R: usize, const VECTORS: usize>(
     simd: S,
-    a_columns: impl Iterator<Item = [f32; ROWS]>,
+    a_columns: impl Iterator<Item = impl Borrow<[f32; ROWS]>>,
     b_rows: &[[S::f32s; VECTORS]],
 ) -> [[S::f32s; VECTORS]; R] {
     let mut sums = [[simd.splat_f32s(0.0); VECTORS]; R];
     for (a_column, b_row) in a_columns.zip(b_rows) {
-        for (row_sums, a_value) in sums.iter_mut().zip(a_column) {
+        for (row_sums, &a_value) in sums.iter_mut().zip(a_column.borrow()) {
             let a_value = simd.splat_f32s(a_value);
             for (sum, &b_value) in row_sums.iter_mut().zip(b_row) {
                 *sum = simd.mul_add_e_f32s(a_value, b_value, *sum);
