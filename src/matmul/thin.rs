@@ -95,17 +95,24 @@ fn rows<S: Simd, const R: usize, const VECTORS: usize>(simd: S, product: ThinPro
     let k = a.ncols();
     let strip = VECTORS * S::F32_LANES;
     let depth_max = depth_per_block(k);
-    // a block of `a`'s columns, each as `R` values (zeros past the last row)
+    // a block of `a`'s columns, each as `R` values (zeros past the last row): copied, unless `a` is one row whose
+    // values are a run (one image encoded), which is read in place
     let mut a_columns = [[0.0_f32; R]; MAX_DEPTH];
+    let a_run = a.row(0).to_slice().filter(|_| R == 1);
     let mut target = OutputRows::new(&mut out);
     for (block, p0) in (0..k).step_by(depth_max).enumerate() {
         let depth = depth_max.min(k - p0);
-        for (r, row) in a.slice(s![.., p0..p0 + depth]).rows().into_iter().enumerate() {
-            for (column, &value) in a_columns.iter_mut().zip(&row) {
-                column[r] = value;
+        let a_block = match a_run {
+            Some(run) => pulp::as_arrays::<R, f32>(&run[p0..p0 + depth]).0,
+            None => {
+                for (r, row) in a.slice(s![.., p0..p0 + depth]).rows().into_iter().enumerate() {
+                    for (column, &value) in a_columns.iter_mut().zip(&row) {
+                        column[r] = value;
+                    }
+                }
+                &a_columns[..depth]
             }
-        }
-        let a_block = &a_columns[..depth];
+        };
         let accumulate = adding || block > 0;
         let mut j0 = 0;
         // One row, with 32 registers: 16 vectors at a time where `b` is that wide, so that each row of `b` is read
