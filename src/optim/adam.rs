@@ -1,8 +1,8 @@
 //! Adam (Kingma & Ba, 2015), in PyTorch's form (`torch.optim.Adam`, eps added to `sqrt(v̂)`), to an ulp.
 
 use super::{
-    check_beta, check_lengths, check_non_negative, flush_subnormal, magnitude, max_magnitude, Named, Optimizer,
-    OptimizerState, ROUNDING_MARGIN, SAFE_UPDATE,
+    check_beta, check_lengths, check_non_negative, flush_subnormal, flush_subnormal_lanes, magnitude, magnitude_lanes,
+    max_magnitude, Named, Optimizer, OptimizerState, ROUNDING_MARGIN, SAFE_UPDATE,
 };
 use crate::error::Result;
 
@@ -271,15 +271,8 @@ impl pulp::WithSimd for Elements<'_> {
         let (beta2, one_minus_beta2) = (splat(scalars.beta2), splat(scalars.one_minus_beta2));
         let (step_size, eps) = (splat(scalars.step_size), splat(scalars.eps));
         let inverse_sqrt_bias_correction2 = splat(scalars.inverse_sqrt_bias_correction2);
-        let (zero, smallest_normal) = (splat(0.0), splat(f32::MIN_POSITIVE));
-        let (largest, infinity) = (splat(f32::MAX), splat(f32::INFINITY));
-        // `flush_subnormal` and `magnitude`, lane by lane
-        let flush_subnormal = |x| simd.select_f32s(simd.less_than_f32s(simd.abs_f32s(x), smallest_normal), zero, x);
-        let magnitude = |x| {
-            let size = simd.abs_f32s(x);
-            simd.select_f32s(simd.less_than_or_equal_f32s(size, largest), size, infinity)
-        };
-        let (mut m_max, mut v_max) = (zero, zero);
+        let (flush_subnormal, magnitude) = (|x| flush_subnormal_lanes(simd, x), |x| magnitude_lanes(simd, x));
+        let (mut m_max, mut v_max) = (splat(0.0), splat(0.0));
         let vectors = param_vectors
             .iter_mut()
             .zip(grad_vectors)

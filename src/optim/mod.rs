@@ -311,6 +311,21 @@ pub(crate) fn magnitude(x: f32) -> f32 {
     }
 }
 
+/// [`flush_subnormal`] of each lane of `x`, for the optimizers' vector code.
+#[inline(always)]
+pub(crate) fn flush_subnormal_lanes<S: pulp::Simd>(simd: S, x: S::f32s) -> S::f32s {
+    let subnormal = simd.less_than_f32s(simd.abs_f32s(x), simd.splat_f32s(f32::MIN_POSITIVE));
+    simd.select_f32s(subnormal, simd.splat_f32s(0.0), x)
+}
+
+/// [`magnitude`] of each lane of `x`, for the optimizers' vector code.
+#[inline(always)]
+pub(crate) fn magnitude_lanes<S: pulp::Simd>(simd: S, x: S::f32s) -> S::f32s {
+    let size = simd.abs_f32s(x);
+    let finite = simd.less_than_or_equal_f32s(size, simd.splat_f32s(f32::MAX));
+    simd.select_f32s(finite, size, simd.splat_f32s(f32::INFINITY))
+}
+
 /// The largest [`magnitude`] of `values`, reduced in 16 lanes so that the compiler vectorises it, compiled for
 /// (and run with) the CPU's widest vectors; split across the crate's threads when called on its pool and `values`
 /// are many (a maximum is the same in any order).
