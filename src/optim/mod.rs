@@ -311,19 +311,36 @@ pub(crate) fn magnitude(x: f32) -> f32 {
     }
 }
 
-/// [`flush_subnormal`] of each lane of `x`, for the optimizers' vector code.
+/// [`flush_subnormal`] of each lane of `x`, and the bits of each result's absolute value, for the optimizers'
+/// vector code.
+///
+/// As integers, those bits order as the magnitudes do, with every NaN's above infinity's: a running maximum of
+/// them ([`simd.max_u32s`](pulp::Simd::max_u32s)) turned back by [`magnitude_of_largest_bits`] is the largest
+/// [`magnitude`]. Both are integer operations on the bits: on Zen 3 the float compare-and-select of each made
+/// Adam's update take 1.25× the time.
 #[inline(always)]
-pub(crate) fn flush_subnormal_lanes<S: pulp::Simd>(simd: S, x: S::f32s) -> S::f32s {
-    let subnormal = simd.less_than_f32s(simd.abs_f32s(x), simd.splat_f32s(f32::MIN_POSITIVE));
-    simd.select_f32s(subnormal, simd.splat_f32s(0.0), x)
+pub(crate) fn flush_subnormal_lanes<S: pulp::Simd>(simd: S, x: S::f32s) -> (S::f32s, S::u32s) {
+    let bits = simd.transmute_u32s_f32s(x);
+    let size = simd.and_u32s(bits, simd.splat_u32s(!SIGN_BIT));
+    // kept where |x| >= MIN_POSITIVE, NaN included (`size` has no sign bit, so a signed comparison is exact)
+    let smallest_kept = simd.splat_i32s(f32::MIN_POSITIVE.to_bits() as i32);
+    let kept = simd.greater_than_or_equal_i32s(simd.transmute_i32s_u32s(size), smallest_kept);
+    let zero = simd.splat_u32s(0);
+    (
+        simd.transmute_f32s_u32s(simd.select_u32s(kept, bits, zero)),
+        simd.select_u32s(kept, size, zero),
+    )
 }
 
-/// [`magnitude`] of each lane of `x`, for the optimizers' vector code.
+/// The sign bit of an `f32`.
+const SIGN_BIT: u32 = 1 << 31;
+
+/// The largest [`magnitude`] among the lanes of `largest_bits`, a running maximum of the bits
+/// [`flush_subnormal_lanes`] gives: infinity where those bits are a NaN's.
 #[inline(always)]
-pub(crate) fn magnitude_lanes<S: pulp::Simd>(simd: S, x: S::f32s) -> S::f32s {
-    let size = simd.abs_f32s(x);
-    let finite = simd.less_than_or_equal_f32s(size, simd.splat_f32s(f32::MAX));
-    simd.select_f32s(finite, size, simd.splat_f32s(f32::INFINITY))
+pub(crate) fn magnitude_of_largest_bits<S: pulp::Simd>(simd: S, largest_bits: S::u32s) -> f32 {
+    let infinity = simd.splat_u32s(f32::INFINITY.to_bits());
+    simd.reduce_max_f32s(simd.transmute_f32s_u32s(simd.min_u32s(largest_bits, infinity)))
 }
 
 /// The largest [`magnitude`] of `values`, reduced in 16 lanes so that the compiler vectorises it, compiled for
@@ -427,6 +444,80 @@ mod tests {
                     for parts in [1, 2, 3] {
                         assert_eq!(max_magnitude_in_parts(&values, parts), f32::INFINITY);
                     }
+                }
+            }
+        }
+    }
+
+    /// The lane form of `flush_subnormal` and `magnitude` is the scalar one, bit for bit, on every kind of value.
+    #[test]
+    fn the_lanes_flush_and_measure_as_the_scalar_functions() {
+        struct Lanes(Vec<f32>);
+        impl pulp::WithSimd for Lanes {
+            type Output = (Vec<f32>, f32);
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, simd: S) -> (Vec<f32>, f32) {
+                let mut flushed = vec![f32::NAN; self.0.len()];
+                let (inputs, _) = S::as_simd_f32s(&self.0);
+                let (outputs, _) = S::as_mut_simd_f32s(&mut flushed);
+                let mut largest_bits = simd.splat_u32s(0);
+                for (&x, flushed) in inputs.iter().zip(outputs) {
+                    let bits;
+                    (*flushed, bits) = flush_subnormal_lanes(simd, x);
+                    largest_bits = simd.max_u32s(largest_bits, bits);
+                }
+                (flushed, magnitude_of_largest_bits(simd, largest_bits))
+            }
+        }
+        let specials = [
+            0.0,
+            -0.0,
+            1e-45,
+            -1e-45,
+            1e-39,
+            -1.1754942e-38,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+            1.5,
+            -2.5e7,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+        ];
+        // every special value in every lane, and runs without the non-finite ones
+        for (len, specials) in [
+            (64, &specials[..]),
+            (64, &specials[..12]),
+            (64, &specials[..14]),
+            (16, &[-0.0][..]),
+        ] {
+            for shift in 0..specials.len() {
+                let values: Vec<f32> = (0..len).map(|i| specials[(i + shift) % specials.len()]).collect();
+                let want_flushed: Vec<u32> = values.iter().map(|&x| flush_subnormal(x).to_bits()).collect();
+                let want_largest = values
+                    .iter()
+                    .fold(0.0_f32, |m, &x| m.max(magnitude(flush_subnormal(x))));
+                // every instruction set this CPU has, whichever one the dispatch picks
+                let mut runs = vec![(
+                    "scalar",
+                    pulp::Simd::vectorize(pulp::Scalar::new(), Lanes(values.clone())),
+                )];
+                #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+                {
+                    if let Some(simd) = pulp::x86::V3::try_new() {
+                        runs.push(("AVX2", pulp::Simd::vectorize(simd, Lanes(values.clone()))));
+                    }
+                    if let Some(simd) = pulp::x86::V4::try_new() {
+                        runs.push(("AVX-512", pulp::Simd::vectorize(simd, Lanes(values.clone()))));
+                    }
+                }
+                for (name, (flushed, largest)) in runs {
+                    let flushed: Vec<u32> = flushed.iter().map(|x| x.to_bits()).collect();
+                    assert_eq!(flushed, want_flushed, "{name}: {values:?}");
+                    assert_eq!(largest.to_bits(), want_largest.to_bits(), "{name}: {values:?}");
                 }
             }
         }
