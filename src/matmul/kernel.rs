@@ -472,6 +472,9 @@ fn pack_b<S: Simd, const VECTORS: usize>(block: ArrayView2<f32>, mut packed: &mu
     let lanes = S::F32_LANES;
     let strip = VECTORS * lanes;
     let (depth, width) = block.dim();
+    if pack_rows_of_b::<S, VECTORS>(block, packed) {
+        return;
+    }
     for j0 in (0..width).step_by(strip) {
         let columns = strip.min(width - j0);
         let strip = columns.div_ceil(lanes) * lanes;
@@ -518,6 +521,55 @@ fn pack_b<S: Simd, const VECTORS: usize>(block: ArrayView2<f32>, mut packed: &mu
             }
         }
     }
+}
+
+/// [`pack_b`] of a `block` whose rows are runs (the usual case: a weight matrix), a few rows at a time: each
+/// strip takes its vectors of these rows (one cache line of each) while the rows stay in L1, so that every row is
+/// read front to back, in order. Strip by strip down all the rows instead, the rows were read in pieces a page
+/// apart for a wide `b`, which the hardware's prefetchers do not follow (at batch 32 on Zen 3 the packing took a
+/// fifth of `X · W1`). Returns `false`, packing nothing, if the rows are not runs.
+#[inline(always)]
+fn pack_rows_of_b<S: Simd, const VECTORS: usize>(block: ArrayView2<f32>, packed: &mut [f32]) -> bool {
+    /// Rows per pass over the strips: 8 rows of the widest block are 16 KiB.
+    const ROWS_AT_A_TIME: usize = 8;
+    let (depth, width) = block.dim();
+    let mut rows: [&[f32]; MAX_DEPTH] = [&[]; MAX_DEPTH];
+    let rows_are_runs = depth <= MAX_DEPTH
+        && block.rows().into_iter().zip(&mut rows).all(|(row, run)| {
+            *run = row.to_slice().unwrap_or(&[]);
+            run.len() == width
+        });
+    if !rows_are_runs {
+        return false;
+    }
+    let lanes = S::F32_LANES;
+    let strip = VECTORS * lanes;
+    let (whole_strips, last_columns) = (width / strip, width % strip);
+    let last_strip = last_columns.div_ceil(lanes) * lanes;
+    let (whole, last) =
+        packed[..(whole_strips * strip + last_strip) * depth].split_at_mut(whole_strips * strip * depth);
+    for p0 in (0..depth).step_by(ROWS_AT_A_TIME) {
+        let rows = &rows[p0..depth.min(p0 + ROWS_AT_A_TIME)];
+        for s in 0..whole_strips {
+            let targets = whole[(s * depth + p0) * strip..][..rows.len() * strip].chunks_exact_mut(strip);
+            for (target, row) in targets.zip(rows) {
+                let (targets, _) = S::as_mut_simd_f32s(target);
+                let (values, _) = S::as_simd_f32s(&row[s * strip..][..strip]);
+                // a copy of known size, inlined (a call to `memcpy` per row costs more than the copy)
+                if let (Some(targets), Some(values)) = (targets.first_chunk_mut::<VECTORS>(), values.first_chunk()) {
+                    *targets = *values;
+                }
+            }
+        }
+        if last_strip > 0 {
+            let targets = last[p0 * last_strip..][..rows.len() * last_strip].chunks_exact_mut(last_strip);
+            for (target, row) in targets.zip(rows) {
+                target[..last_columns].copy_from_slice(&row[whole_strips * strip..]);
+                target[last_columns..].fill(0.0);
+            }
+        }
+    }
+    true
 }
 
 /// Packs `rows` (at most `ROWS` rows of `a`, `depth` long) into `packed`: column after column, each `ROWS`
