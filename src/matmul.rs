@@ -409,6 +409,13 @@ mod tests {
             big.slice(s![..5, ..]).iter().all(|v| v.is_nan()),
             "wrote outside its view"
         );
+        // a `b` whose rows and columns are not runs (every other one of both), and one with its columns reversed
+        let wide = matrix(60, 70, 6, false);
+        for b in [wide.slice(s![..;2, ..40;2]), wide.slice(s![..30, ..20;-1])] {
+            let mut out = Array2::zeros((40, 20));
+            product_into(x.view(), b, out.view_mut());
+            assert_close(&out, &reference(x.view(), b));
+        }
     }
 
     #[test]

@@ -469,12 +469,13 @@ impl<'t, 'a> OutputRows<'t, 'a> {
 /// of `strip` floats, the columns past `width` as zeros.
 #[inline(always)]
 fn pack_b<S: Simd, const VECTORS: usize>(block: ArrayView2<f32>, mut packed: &mut [f32]) {
-    let lanes = S::F32_LANES;
-    let strip = VECTORS * lanes;
-    let (depth, width) = block.dim();
+    // rows that are runs (a weight matrix): the usual case
     if pack_rows_of_b::<S, VECTORS>(block, packed) {
         return;
     }
+    let lanes = S::F32_LANES;
+    let strip = VECTORS * lanes;
+    let (depth, width) = block.dim();
     for j0 in (0..width).step_by(strip) {
         let columns = strip.min(width - j0);
         let strip = columns.div_ceil(lanes) * lanes;
@@ -500,25 +501,10 @@ fn pack_b<S: Simd, const VECTORS: usize>(block: ArrayView2<f32>, mut packed: &mu
                 continue;
             }
         }
-        {
-            for (target, row) in packed_strip.chunks_exact_mut(strip).zip(source.rows()) {
-                match row.as_slice() {
-                    // vector by vector (a call to `memcpy` per row costs more than the copy)
-                    Some(row) if row.len() == strip => {
-                        let (targets, _) = S::as_mut_simd_f32s(target);
-                        let (values, _) = S::as_simd_f32s(row);
-                        match (targets.first_chunk_mut::<VECTORS>(), values.first_chunk::<VECTORS>()) {
-                            // a full strip, as `[S::f32s; VECTORS]`: a copy of known size, inlined
-                            (Some(targets), Some(values)) => *targets = *values,
-                            // the narrower last strip
-                            _ => targets.copy_from_slice(values),
-                        }
-                    }
-                    Some(row) => target[..columns].copy_from_slice(row),
-                    None => target.iter_mut().zip(row).for_each(|(t, &v)| *t = v),
-                }
-                target[columns..].fill(0.0);
-            }
+        // neither rows nor columns are runs: value by value
+        for (target, row) in packed_strip.chunks_exact_mut(strip).zip(source.rows()) {
+            target.iter_mut().zip(row).for_each(|(t, &v)| *t = v);
+            target[columns..].fill(0.0);
         }
     }
 }
