@@ -18,6 +18,7 @@ mod gate;
 mod kernel;
 mod thin;
 mod threads;
+mod transpose;
 #[cfg(test)]
 mod watchdog;
 

@@ -33,6 +33,7 @@ use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
 use pulp::{Simd, WithSimd};
 
 use super::epilogue::BiasActivation;
+use super::transpose::pack_columns;
 
 /// Rows of `out` (and of `a`) per tile of the kernel.
 pub(super) const ROWS: usize = 6;
@@ -500,21 +501,13 @@ fn pack_b<S: Simd, const VECTORS: usize>(block: ArrayView2<f32>, mut packed: &mu
         packed = rest;
         let source = block.slice(s![.., j0..j0 + columns]);
         if source.strides()[0] == 1 && source.strides()[1] != 1 && strip <= MAX_STRIP {
-            // a transposed `b` (column-major, as `Wᵀ` in `dx = dz · Wᵀ`): columns are runs. Copied 16 rows at a
-            // time, so that the rows being written stay in L1 while every column passes.
+            // a transposed `b` (column-major, as `Wᵀ` in `dx = dz · Wᵀ`): columns are runs, transposed in registers
             let mut runs: [&[f32]; MAX_STRIP] = [&[]; MAX_STRIP];
             for (run, column) in runs.iter_mut().zip(source.columns()) {
                 *run = column.to_slice().unwrap_or(&[]);
             }
             if runs[..columns].iter().all(|run| run.len() == depth) {
-                packed_strip.fill(0.0);
-                for (p0, rows) in (0..depth).step_by(16).zip(packed_strip.chunks_mut(16 * strip)) {
-                    for (c, run) in runs[..columns].iter().enumerate() {
-                        for (row, &value) in rows.chunks_exact_mut(strip).zip(&run[p0..]) {
-                            row[c] = value;
-                        }
-                    }
-                }
+                pack_columns::<S>(&runs[..columns], depth, strip, packed_strip);
                 continue;
             }
         }
