@@ -9,11 +9,11 @@ use pulp::Simd;
 /// Writes `packed[p · strip + c] = columns[c][p]` for every `p < depth` and `c < strip`, with zeros in the columns
 /// past the last (`columns.len() ≤ strip`; every column at least `depth` long).
 ///
-/// **Panics** if a column is shorter than `depth` or `packed` holds fewer than `depth · strip` floats (a bug in the
-/// caller).
+/// **Panics** if a column is shorter than `depth`, there are more columns than `strip`, or `packed` holds fewer
+/// than `depth · strip` floats (a bug in the caller).
 #[inline(always)]
 pub(super) fn pack_columns<S: Simd>(columns: &[&[f32]], depth: usize, strip: usize, packed: &mut [f32]) {
-    debug_assert!(columns.len() <= strip);
+    assert!(columns.len() <= strip && columns.iter().all(|run| run.len() >= depth));
     let packed = &mut packed[..depth * strip];
     let rows_done = transpose_tiles::<S>(columns, depth, strip, packed);
     // the rows the tiles left (fewer than a tile's), value by value
@@ -79,7 +79,7 @@ mod x86 {
         for (p0, target_rows) in (0..rows).step_by(N).zip(packed.chunks_exact_mut(N * strip)) {
             for c0 in (0..strip).step_by(N) {
                 let tile: [V; N] = std::array::from_fn(|i| {
-                    let run = columns.get(c0 + i).and_then(|run| run[p0..].first_chunk::<N>());
+                    let run = columns.get(c0 + i).and_then(|run| run[p0..p0 + N].first_chunk::<N>());
                     pulp::cast(*run.unwrap_or(&zeros))
                 });
                 for (row, values) in target_rows.chunks_exact_mut(strip).zip(transpose(tile)) {
