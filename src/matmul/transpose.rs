@@ -63,7 +63,7 @@ mod x86 {
     /// The rows of `packed` in whole tiles of `N` (`strip` a multiple of `N`), each tile read as `N` runs of
     /// `N` values (one per column; zeros past the last column), transposed by `transpose`, stored as `N` rows.
     #[inline(always)]
-    fn tiles<const N: usize, V: Copy + pulp::bytemuck::Pod>(
+    fn tiles<const N: usize, V: pulp::bytemuck::Pod>(
         columns: &[&[f32]],
         depth: usize,
         strip: usize,
@@ -104,6 +104,24 @@ mod x86 {
         tiles::<8, __m256>(columns, depth, strip, packed, |rows| transpose_8(simd, rows))
     }
 
+    /// The first round of both transposes: each pair of rows `(r[2k], r[2k + 1])` becomes `low` and `high` of the
+    /// two (the interleaved first and second halves of each 128-bit part).
+    #[inline(always)]
+    fn interleave_pairs<V: Copy, const N: usize>(
+        r: [V; N],
+        low: impl Fn(V, V) -> V,
+        high: impl Fn(V, V) -> V,
+    ) -> [V; N] {
+        std::array::from_fn(|i| {
+            let (a, b) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 {
+                low(a, b)
+            } else {
+                high(a, b)
+            }
+        })
+    }
+
     /// The transpose of 16 rows of 16 floats, in four rounds of 16 shuffles: pairs of floats, pairs of pairs,
     /// then the 128-bit quarters twice. Writing `r[i][c]` for value `c` of row `i`, output row `c` is
     /// `(r[0][c], …, r[15][c])`.
@@ -111,14 +129,11 @@ mod x86 {
     fn transpose_16(simd: V4, r: [__m512; 16]) -> [__m512; 16] {
         let avx = simd.avx512f;
         // per quarter q: t[2k] = (r2k[4q], r2k+1[4q], r2k[4q+1], r2k+1[4q+1]), t[2k+1] the same for 4q+2, 4q+3
-        let t: [__m512; 16] = std::array::from_fn(|i| {
-            let (a, b) = (r[i & !1], r[i | 1]);
-            if i % 2 == 0 {
-                avx._mm512_unpacklo_ps(a, b)
-            } else {
-                avx._mm512_unpackhi_ps(a, b)
-            }
-        });
+        let t = interleave_pairs(
+            r,
+            |a, b| avx._mm512_unpacklo_ps(a, b),
+            |a, b| avx._mm512_unpackhi_ps(a, b),
+        );
         // per quarter q: u[4k + j] = (r4k[4q + j], r4k+1[4q + j], r4k+2[4q + j], r4k+3[4q + j])
         let u: [__m512; 16] = std::array::from_fn(|i| {
             let (k, j) = (i / 4, i % 4);
@@ -158,14 +173,11 @@ mod x86 {
     fn transpose_8(simd: V3, r: [__m256; 8]) -> [__m256; 8] {
         let avx = simd.avx;
         // per half h: t[2k] = (r2k[4h], r2k+1[4h], r2k[4h+1], r2k+1[4h+1]), t[2k+1] the same for 4h+2, 4h+3
-        let t: [__m256; 8] = std::array::from_fn(|i| {
-            let (a, b) = (r[i & !1], r[i | 1]);
-            if i % 2 == 0 {
-                avx._mm256_unpacklo_ps(a, b)
-            } else {
-                avx._mm256_unpackhi_ps(a, b)
-            }
-        });
+        let t = interleave_pairs(
+            r,
+            |a, b| avx._mm256_unpacklo_ps(a, b),
+            |a, b| avx._mm256_unpackhi_ps(a, b),
+        );
         // per half h: u[4k + j] = (r4k[4h + j], r4k+1[4h + j], r4k+2[4h + j], r4k+3[4h + j])
         let u: [__m256; 8] = std::array::from_fn(|i| {
             let (k, j) = (i / 4, i % 4);
