@@ -26,9 +26,9 @@ CATEGORIES = [
     ("loss", r"loss::|Loss::"),
     ("waiting: sched_yield", r"yield"),
     ("waiting: futex, sleep", r"futex|Condvar|park|Sleep::sleep"),
-    ("the pool's gate and helpers", r"gate::|awake::"),
+    ("waiting: the gate and helpers watching for work", r"gate::|awake::"),
 ]
-WAITING = "waiting"
+WAITING = "waiting"  # the categories above whose names start so
 # the frames that tell which part of the step a sample belongs to
 STEP_PARTS = r"backward_beside|backward_rest|backward_sweep|forward_into|update_elements|value_and_gradient"
 
