@@ -8,6 +8,8 @@
 //! compiler vectorises it. It is used only where it has been seen to agree with the `expf` this process
 //! actually calls: at first use it is compared with `f32::exp` on a spread of inputs (on other C libraries or
 //! CPUs it simply is not used); arguments outside `(-88, 88)`, NaN included, go through the scalar sigmoid.
+//! With AVX-512 the same operations are written out in its instructions ([`x86`]), so that the table is read
+//! by permutes across registers rather than by the gather the compiler emits (slow on AMD's Zen 4).
 
 use std::sync::OnceLock;
 
@@ -128,9 +130,93 @@ pub(super) fn sigmoid_with_bias(out: &mut [f32], bias: &[f32]) {
     if outside {
         return scalar(out);
     }
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    if let Some(simd) = pulp::x86::V4::try_new() {
+        return simd.vectorize(
+            #[inline(always)]
+            || x86::sigmoid_main_path_with_bias(simd, out, bias),
+        );
+    }
     out.iter_mut()
         .zip(bias)
         .for_each(|(y, &b)| *y = sigmoid_main_path(*y + b));
+}
+
+/// [`sigmoid_main_path`] written out in AVX-512 instructions, eight values at a time: the same operations in the
+/// same order, except that the table is read by two permutes across registers and a blend instead of a gather
+/// (which takes about a quarter of the sigmoid's time on Zen 4).
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+mod x86 {
+    #[cfg(target_arch = "x86")]
+    use std::arch::x86::{__m256, __m512d, __m512i, _CMP_GE_OQ};
+    #[cfg(target_arch = "x86_64")]
+    use std::arch::x86_64::{__m256, __m512d, __m512i, _CMP_GE_OQ};
+
+    use pulp::x86::V4;
+
+    use super::{sigmoid_main_path, C0, C1, C2, INV_LN2_N, SHIFT, TABLE};
+
+    /// `out = sigmoid(out + bias)` for arguments on the main path (`|z| < 88`, checked by the caller), bit for bit
+    /// [`sigmoid_main_path`]`(out + bias)`.
+    #[inline(always)]
+    pub(super) fn sigmoid_main_path_with_bias(simd: V4, out: &mut [f32], bias: &[f32]) {
+        let len = out.len().min(bias.len());
+        let (out, bias) = (&mut out[..len], &bias[..len]);
+        let (out_eights, out_rest) = pulp::as_arrays_mut::<8, f32>(out);
+        let (bias_eights, bias_rest) = pulp::as_arrays::<8, f32>(bias);
+        // the table as four vectors of eight entries
+        let table: [__m512i; 4] =
+            std::array::from_fn(|i| pulp::cast(std::array::from_fn::<u64, 8, _>(|j| TABLE[8 * i + j])));
+        for (y, b) in out_eights.iter_mut().zip(bias_eights) {
+            let z = simd.avx._mm256_add_ps(pulp::cast(*y), pulp::cast(*b));
+            *y = pulp::cast(sigmoid_8(simd, z, table));
+        }
+        for (y, &b) in out_rest.iter_mut().zip(bias_rest) {
+            *y = sigmoid_main_path(*y + b);
+        }
+    }
+
+    /// [`sigmoid_main_path`] of eight arguments.
+    #[inline(always)]
+    fn sigmoid_8(simd: V4, z: __m256, table: [__m512i; 4]) -> __m256 {
+        let avx = simd.avx;
+        let e = exp_8(simd, avx._mm256_or_ps(z, avx._mm256_set1_ps(-0.0)), table); // e^-|z|
+        let one = avx._mm256_set1_ps(1.0);
+        // 1 / (1 + e) where z >= 0, e / (1 + e) elsewhere
+        let numerator = avx._mm256_blendv_ps(e, one, avx._mm256_cmp_ps::<_CMP_GE_OQ>(z, avx._mm256_setzero_ps()));
+        avx._mm256_div_ps(numerator, avx._mm256_add_ps(one, e))
+    }
+
+    /// [`exp_main_path`](super::exp_main_path) of eight arguments, in `f64` as glibc computes it; `table` is
+    /// [`TABLE`] in four vectors.
+    #[inline(always)]
+    fn exp_8(simd: V4, x: __m256, table: [__m512i; 4]) -> __m256 {
+        let avx = simd.avx512f;
+        let splat = |value: f64| avx._mm512_set1_pd(value);
+        let xd = avx._mm512_cvtps_pd(x);
+        let z = avx._mm512_fmadd_pd(splat(INV_LN2_N), xd, splat(SHIFT)); // k + SHIFT
+        let ki = avx._mm512_castpd_si512(z);
+        let kd = avx._mm512_sub_pd(z, splat(SHIFT));
+        let r = avx._mm512_fmsub_pd(splat(INV_LN2_N), xd, kd); // fma(INV_LN2_N, xd, -kd)
+        let s = avx
+            ._mm512_castsi512_pd(avx._mm512_add_epi64(table_entry(simd, table, ki), avx._mm512_slli_epi64::<47>(ki)));
+        let p = avx._mm512_fmadd_pd(splat(C0), r, splat(C1));
+        let r2 = avx._mm512_mul_pd(r, r);
+        let q = avx._mm512_fmadd_pd(splat(C2), r, splat(1.0));
+        let e: __m512d = avx._mm512_mul_pd(avx._mm512_fmadd_pd(p, r2, q), s);
+        avx._mm512_cvtpd_ps(e)
+    }
+
+    /// `TABLE[ki & 31]` for each of the eight `ki`: entries 0–15 and 16–31 by a permute across two of `table`'s
+    /// vectors each (bits 0–3 of `ki`), the half picked by bit 4.
+    #[inline(always)]
+    fn table_entry(simd: V4, table: [__m512i; 4], ki: __m512i) -> __m512i {
+        let avx = simd.avx512f;
+        let low = avx._mm512_permutex2var_epi64(table[0], ki, table[1]);
+        let high = avx._mm512_permutex2var_epi64(table[2], ki, table[3]);
+        let from_high = avx._mm512_test_epi64_mask(ki, avx._mm512_set1_epi64(16));
+        avx._mm512_mask_blend_epi64(from_high, low, high)
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +282,31 @@ mod tests {
             let x = f32::from_bits(bits);
             if x > -LIMIT && exp_main_path(x).to_bits() != x.exp().to_bits() {
                 mismatches += 1;
+            }
+        }
+        assert_eq!(mismatches, 0);
+    }
+
+    /// Every `f32` argument of the main path, (-88, 88), through the sweep (the AVX-512 form where the CPU has
+    /// it): about 2.2 billion sigmoids against the scalar one, some seconds in release mode.
+    /// `cargo test --release --lib exhaustive -- --ignored`
+    #[test]
+    #[ignore]
+    fn exhaustive_sweep_against_the_scalar_sigmoid() {
+        let zero_bias = vec![0.0f32; 4096];
+        let mut mismatches = 0u64;
+        for negative in [false, true] {
+            let start = if negative { 0x8000_0000u32 } else { 0 };
+            let end = start | 0x42b0_0000; // ±88
+            let mut chunk = Vec::with_capacity(zero_bias.len());
+            for bits in (start..end).step_by(zero_bias.len()) {
+                chunk.clear();
+                chunk.extend((bits..end.min(bits + zero_bias.len() as u32)).map(f32::from_bits));
+                let mut out = chunk.clone();
+                sweep(&mut out, &zero_bias[..chunk.len()]);
+                mismatches += (chunk.iter().zip(&out))
+                    .filter(|&(&z, &y)| y.to_bits() != Activation::Sigmoid.apply(z + 0.0).to_bits())
+                    .count() as u64;
             }
         }
         assert_eq!(mismatches, 0);
