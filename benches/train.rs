@@ -1,19 +1,21 @@
 //! Training and inference speed on the AE-16 workload (`../shared/bench/WORKLOAD.md`): one `train_step` at batch
 //! 32 and 256, `encode` / `reconstruct` at batch 1000, `encode` / `encode_into` of one sample, and the input noise
 //! of a denoising fit (a 256 × 784 and a 32 × 784 batch, and a one-batch `fit` epoch with and without it), and the
-//! loss of a batch with its gradient (MSE and binary cross-entropy, 128 × 784, VAE-2's batch), on the crate's
-//! default thread count (set `AUTOENCODER_NUM_THREADS` to change it).
+//! loss of a batch with its gradient (MSE and binary cross-entropy, 128 × 784, VAE-2's batch), and AE-16's output
+//! layer (256 → 784) on a batch of 256 with its sigmoid and without (the difference, per output value, is what
+//! the sigmoid costs), on the crate's default thread count (set `AUTOENCODER_NUM_THREADS` to change it).
 //!
 //! ```text
 //! cargo bench --bench train
 //! cargo bench --bench train -- noise
 //! cargo bench --bench train -- loss
+//! cargo bench --bench train -- output_layer
 //! ```
 
 use std::hint::black_box;
 
 use autoencoder::ndarray::Array2;
-use autoencoder::{Adam, Autoencoder, FitConfig, Loss};
+use autoencoder::{Activation, Adam, Autoencoder, Dense, FitConfig, Loss};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// The AE-16 model: 784-256-64-16-64-256-784, ReLU, identity latent, sigmoid output, Glorot uniform.
@@ -126,5 +128,23 @@ fn loss(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, train_step, inference, noise, loss);
+/// AE-16's output layer, `H · W6 + b` (256 × 256 × 784), through the sigmoid and through the identity: the same
+/// product, so the difference in time is the sigmoid's (applied by the product to each block of rows it finishes).
+fn output_layer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("output_layer");
+    let h = Array2::from_shape_fn((256, 256), |(i, j)| ((i * 31 + j * 17) % 23) as f32 / 11.0 - 1.0);
+    let weights = Array2::from_shape_fn((256, 784), |(i, j)| ((i * 13 + j * 7) % 29) as f32 / 70.0 - 0.2);
+    let bias = autoencoder::ndarray::Array1::from_shape_fn(784, |j| (j % 5) as f32 * 0.1 - 0.2);
+    group.throughput(Throughput::Elements(256 * 784));
+    for (name, activation) in [
+        ("sigmoid_256x784", Activation::Sigmoid),
+        ("identity_256x784", Activation::Identity),
+    ] {
+        let layer = Dense::from_parts(weights.clone(), bias.clone(), activation).expect("the shapes agree");
+        group.bench_function(name, |b| b.iter(|| black_box(layer.forward(h.view()).unwrap())));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train_step, inference, noise, loss, output_layer);
 criterion_main!(benches);
